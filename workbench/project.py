@@ -1,0 +1,180 @@
+"""Provides the project: a folder with prompts/, datasets/, exports/ and .workbench/, and its settings.
+
+Settings resolve in this order: command-line flag > environment (``WORKBENCH_*``) > ``workbench.toml``
+> built-in defaults. API keys are never part of the settings.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import ConfigError, WorkbenchError
+
+DEFAULT_MODEL = "local/smollm2"
+CONFIG_NAME = "workbench.toml"
+
+
+@dataclass(frozen=True)
+class PlateauSettings:
+    """The plateau rule (DESIGN.md §9)."""
+
+    k: int = 3
+    """How many recent versions must fail to beat the best earlier one."""
+    min_gain: float = 0.02
+    """The smallest gain in pass rate (a fraction) that counts as progress."""
+    alpha: float = 0.05
+    """Significance level for the gain."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Project settings."""
+
+    model: str = DEFAULT_MODEL
+    """Default model for prompts that name none."""
+    concurrency: int = 4
+    """Calls in flight at once, per model."""
+    timeout: float = 60.0
+    """Seconds before one call is abandoned (and retried)."""
+    retries: int = 4
+    """Retries after the first attempt for 429, 5xx, timeouts and connection errors."""
+    judge_model: str | None = None
+    """Default model of the ``llm_judge`` scorer."""
+    theme: str = "textual-dark"
+    """The TUI theme."""
+    plateau: PlateauSettings = field(default_factory=PlateauSettings)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Model aliases: ``[models.NAME]`` tables with ``model``, ``api_base``, ``api_key_env``, ``params``."""
+
+
+_DEFAULTS_KEYS = {"model": str, "concurrency": int, "timeout": float, "retries": int, "judge_model": str}
+_ENV_KEYS = {"MODEL": "model", "CONCURRENCY": "concurrency", "TIMEOUT": "timeout", "RETRIES": "retries",
+             "JUDGE_MODEL": "judge_model", "THEME": "theme"}
+
+
+def _coerce(value: Any, kind: type, where: str, path: Path | None) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and kind is not str:
+        try:
+            return kind(value)
+        except ValueError:
+            raise ConfigError(f"{where} must be a {kind.__name__}, not {value!r}", path=path) from None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ConfigError(f"{where} must be a {kind.__name__}, not {value!r}", path=path)
+    return value
+
+
+def load_settings(root: Path, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read ``workbench.toml`` under ``root``, then the environment, then ``overrides`` (flags)."""
+    env = os.environ if env is None else env
+    path = root / CONFIG_NAME
+    data: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"not valid TOML: {error}", path=path) from None
+    values: dict[str, Any] = {}
+    unknown = set(data) - {"defaults", "plateau", "models", "ui"}
+    if unknown:
+        raise ConfigError(f"unknown section {sorted(unknown)[0]!r}", path=path,
+                          hint="sections: [defaults], [plateau], [models.NAME], [ui]")
+    for key, value in data.get("defaults", {}).items():
+        if key not in _DEFAULTS_KEYS:
+            raise ConfigError(f"unknown setting [defaults] {key}", path=path,
+                              hint="known: " + ", ".join(_DEFAULTS_KEYS))
+        values[key] = _coerce(value, _DEFAULTS_KEYS[key], f"[defaults] {key}", path)
+    if "theme" in data.get("ui", {}):
+        values["theme"] = _coerce(data["ui"]["theme"], str, "[ui] theme", path)
+    plateau = PlateauSettings()
+    for key, value in data.get("plateau", {}).items():
+        known = {f.name: f.type for f in fields(PlateauSettings)}
+        if key not in known:
+            raise ConfigError(f"unknown setting [plateau] {key}", path=path, hint="known: k, min_gain, alpha")
+        kind = int if key == "k" else float
+        plateau = replace(plateau, **{key: _coerce(value, kind, f"[plateau] {key}", path)})
+    models = data.get("models", {})
+    for name, table in models.items():
+        if not isinstance(table, dict) or not isinstance(table.get("model"), str):
+            raise ConfigError(f"[models.{name}] needs a 'model' string (a litellm model name)", path=path)
+        if "api_key" in table:
+            raise ConfigError(f"[models.{name}] must not hold an API key", path=path,
+                              hint="name the environment variable instead: api_key_env = \"MY_KEY\"")
+    for suffix, key in _ENV_KEYS.items():
+        if f"WORKBENCH_{suffix}" in env:
+            kind = _DEFAULTS_KEYS.get(key, str)
+            values[key] = _coerce(env[f"WORKBENCH_{suffix}"], kind, f"WORKBENCH_{suffix}", None)
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    if values.get("concurrency", 1) < 1:
+        raise ConfigError("concurrency must be at least 1")
+    return Settings(plateau=plateau, models=dict(models), **values)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A workbench project folder and its settings."""
+
+    root: Path
+    settings: Settings
+
+    @property
+    def prompts_dir(self) -> Path:
+        """Where prompt files live."""
+        return self.root / "prompts"
+
+    @property
+    def datasets_dir(self) -> Path:
+        """Where test sets live."""
+        return self.root / "datasets"
+
+    @property
+    def exports_dir(self) -> Path:
+        """Where fine-tuning exports are written."""
+        return self.root / "exports"
+
+    @property
+    def state_dir(self) -> Path:
+        """The git-ignored folder holding the database and local models."""
+        return self.root / ".workbench"
+
+    @property
+    def db_path(self) -> Path:
+        """The project's SQLite database."""
+        return self.state_dir / "workbench.db"
+
+    def prompt_path(self, name: str) -> Path:
+        """The file of prompt ``name`` (a name or a path to a .prompt file)."""
+        candidate = Path(name)
+        if candidate.suffix == ".prompt":
+            return candidate if candidate.is_absolute() else (Path.cwd() / candidate)
+        return self.prompts_dir / f"{name}.prompt"
+
+    def resolve(self, relative: str | Path) -> Path:
+        """A path from a prompt or setting, relative to the project root."""
+        path = Path(relative)
+        return path if path.is_absolute() else self.root / path
+
+
+def find_root(start: Path | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` holding workbench.toml or prompts/."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file() or (folder / "prompts").is_dir():
+            return folder
+    return None
+
+
+def open_project(path: Path | str | None = None, **overrides: Any) -> Project:
+    """Open the project at ``path`` (or the one containing the current folder)."""
+    if path is not None and not Path(path).is_dir():
+        raise WorkbenchError(f"no such project folder: {path}")
+    root = find_root(Path(path) if path else None)
+    if root is None:
+        raise WorkbenchError("no workbench project here (no workbench.toml or prompts/ folder)",
+                             hint="run 'workbench init' to create one, or pass --project DIR")
+    return Project(root=root, settings=load_settings(root, **overrides))

@@ -1,0 +1,89 @@
+"""Provides the plain records shared by the core: cases, model requests and replies, scores.
+
+They are frozen dataclasses with no behaviour beyond small helpers, so every part of the core
+(and both front ends) can pass them around without importing each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+Message = dict[str, Any]
+"""A chat message: ``{"role": "system" | "user" | "assistant", "content": str}``."""
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise ``value`` deterministically (sorted keys, no spaces, UTF-8 kept)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256_hex(text: str) -> str:
+    """Return the hex SHA-256 of ``text`` encoded as UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of a test set."""
+
+    id: str
+    """Stable id: the row's ``id`` column, or a hash of its inputs."""
+    vars: dict[str, Any]
+    """Template variables: every column except the reserved ones."""
+    expected: Any = None
+    """The reference answer, or None when the row has none."""
+    split: str = "dev"
+    """``dev``, ``test`` or ``train``."""
+    source: str = ""
+    """The file the case came from (for messages)."""
+    line: int = 0
+    """The line (JSONL) or row (CSV/Parquet, counting the header as line 1) it came from."""
+    held_out: bool = False
+    """True when the row is marked held out: never exported as training data."""
+
+    def fingerprint(self) -> str:
+        """Hash of everything that defines the case, used for the test-set hash."""
+        return sha256_hex(canonical_json([self.id, self.vars, self.expected, self.split, self.held_out]))
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """One call to a model."""
+
+    model: str
+    messages: list[Message]
+    params: dict[str, Any] = field(default_factory=dict)
+    """Provider parameters: temperature, max_tokens, stop, seed, api_base, ..."""
+
+    def cache_key(self) -> str:
+        """The response-cache key: a hash of (model, messages, params)."""
+        return sha256_hex(canonical_json({"model": self.model, "messages": self.messages, "params": self.params}))
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's answer to one request, with what it cost."""
+
+    text: str
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_ms: float = 0.0
+    cached: bool = False
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Score:
+    """One scorer's verdict on one output."""
+
+    scorer: str
+    value: float
+    """In [0, 1]."""
+    passed: bool
+    reason: str = ""
+    weight: float = 1.0
+    detail: dict[str, Any] | None = None
