@@ -1,0 +1,181 @@
+"""The SQLite store: migrations, versions, runs and results, reviews, cache, concurrent writers."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from workbench.errors import StoreError
+from workbench.records import Case, Completion, Score
+from workbench.store import Store
+from workbench.store.migrations import migrations
+
+
+@dataclass(frozen=True)
+class FakePrompt:
+    """The only fields the store reads from a Prompt."""
+
+    name: str
+    hash: str
+    text: str
+    path: Path = Path("prompts/x.prompt")
+
+
+CASES = [Case("c1", {"q": "a"}, "A"), Case("c2", {"q": "b"}, "B"), Case("c3", {"q": "c"}, "C")]
+
+EXPECTED_TABLES = {"prompts", "versions", "cases", "testsets", "testset_cases", "runs", "results", "scores",
+                   "reviews", "cache", "_sqlite_migrations"}
+
+
+def open_run(store: Store, text: str = "v1 text", split: str = "dev"):  # noqa: ANN201
+    version = store.save_version(FakePrompt("p", text.upper(), text))
+    store.save_testset("d.jsonl", CASES, "hash1")
+    return store.start_run(version=version, model="echo", params={"temperature": 0}, testset_hash="hash1",
+                           dataset="d.jsonl", split=split, scorers=["exact_match"], n_cases=len(CASES))
+
+
+def test_a_new_database_gets_every_table_and_no_pending_migration(tmp_path: Path) -> None:
+    store = Store(tmp_path / ".workbench" / "workbench.db")
+    assert set(store.db.table_names()) == EXPECTED_TABLES
+    assert migrations.pending(store.db) == []
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db["results"].columns_dict["latency_ms"] is float
+
+
+def test_migrating_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = Database(path)
+    first = migrations._migrations[0].name
+    later = [m.name for m in migrations._migrations[1:]]
+    migrations.apply(db, stop_before=later or None)
+    assert [m.name for m in migrations.applied(db)] == [first]
+    db["prompts"].insert({"name": "kept", "path": "p", "created_utc": "2026-01-01"})
+    db.close()
+    store = Store(path)
+    assert migrations.pending(store.db) == []
+    assert store.prompt_names() == ["kept"]
+
+
+def test_versions_are_numbered_in_order_with_parents_and_identical_content_is_a_no_op() -> None:
+    store = Store.memory()
+    v1 = store.save_version(FakePrompt("p", "h1", "one"))
+    v2 = store.save_version(FakePrompt("p", "h2", "two"))
+    again = store.save_version(FakePrompt("p", "h1", "one"))
+    other = store.save_version(FakePrompt("q", "h1", "one"))
+    assert (v1.number, v2.number, other.number) == (1, 2, 1)
+    assert v2.parent_id == v1.id and v1.parent_id is None
+    assert again == v1
+    assert [v.text for v in store.versions("p")] == ["one", "two"]
+    assert store.version("p", 2).label == "p@v2"
+    with pytest.raises(StoreError, match="no version v9 of prompt 'p'"):
+        store.version("p", 9)
+
+
+def test_results_are_written_per_case_and_an_unfinished_run_resumes() -> None:
+    store = Store.memory()
+    run, resumed = open_run(store)
+    assert not resumed
+    store.record_result(run.id, CASES[0], messages=[{"role": "user", "content": "a"}],
+                        completion=Completion("A", 3, 1, 0.001, 12.0), scores=[Score("exact_match", 1.0, True)],
+                        passed=True, score=1.0)
+    store.record_result(run.id, CASES[1], messages=None, completion=None, scores=[], passed=False, score=0.0,
+                        error="timed out", error_kind="timeout")
+    again, resumed = open_run(store)
+    assert resumed and again.id == run.id
+    # The passing result is kept; the errored one is dropped so it is tried again.
+    assert store.done_case_ids(run.id) == {"c1"}
+    store.finish_run(run.id)
+    fresh, resumed = open_run(store)
+    assert not resumed and fresh.id != run.id
+    rows = store.results(run.id)
+    assert [(r["case_id"], r["output"], r["scores"][0]["scorer"]) for r in rows] == [("c1", "A", "exact_match")]
+
+
+def test_recording_a_case_twice_replaces_it() -> None:
+    store = Store.memory()
+    run, _ = open_run(store)
+    for output in ("first", "second"):
+        store.record_result(run.id, CASES[0], messages=[], completion=Completion(output), scores=[],
+                            passed=False, score=0.0)
+    assert [r["output"] for r in store.results(run.id)] == ["second"]
+
+
+def test_results_follow_test_set_order_and_filter_failures() -> None:
+    store = Store.memory()
+    run, _ = open_run(store)
+    for case, passed in ((CASES[2], False), (CASES[0], True), (CASES[1], False)):
+        store.record_result(run.id, case, messages=[], completion=Completion("x"), scores=[], passed=passed,
+                            score=float(passed))
+    assert [r["case_id"] for r in store.results(run.id)] == ["c1", "c2", "c3"]
+    assert [r["case_id"] for r in store.results(run.id, failures_only=True)] == ["c2", "c3"]
+
+
+def test_testset_snapshot_round_trips_cases() -> None:
+    store = Store.memory()
+    open_run(store)
+    assert [(c.id, c.vars, c.expected) for c in store.testset_cases("hash1")] == [
+        (c.id, c.vars, c.expected) for c in CASES]
+
+
+def test_reviews_are_kept_per_version_and_case() -> None:
+    store = Store.memory()
+    run, _ = open_run(store)
+    store.set_review(run.version_id, "c1", "bad", correction="A!")
+    store.set_review(run.version_id, "c1", "good")
+    reviews = store.reviews(version_id=run.version_id)
+    assert [(r["case_id"], r["verdict"], r["correction"]) for r in reviews] == [("c1", "good", None)]
+    with pytest.raises(StoreError):
+        store.set_review(run.version_id, "c1", "maybe")
+
+
+def test_the_cache_round_trips() -> None:
+    store = Store.memory()
+    assert store.get("k") is None
+    store.put("k", model="m", kind="judge", response={"text": "hi", "input_tokens": 2})
+    assert store.get("k") == {"text": "hi", "input_tokens": 2}
+
+
+def test_unknown_run_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="no run 42"):
+        Store.memory().run(42)
+
+
+def test_a_corrupt_database_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open the database"):
+        Store(path)
+
+
+def _write_many(path: str, worker: int, count: int) -> None:
+    store = Store(path)
+    version = store.save_version(FakePrompt("p", "shared", "same text"))
+    cases = [Case(f"w{worker}-{i}", {"i": i}) for i in range(count)]
+    store.save_testset("d", cases, f"set{worker}")
+    run, _ = store.start_run(version=version, model="m", params={}, testset_hash=f"set{worker}", dataset="d",
+                             split="dev", scorers=[], n_cases=count)
+    for case in cases:
+        store.record_result(run.id, case, messages=[], completion=Completion("x"), scores=[], passed=True,
+                            score=1.0)
+        store.put(f"{worker}-{case.id}", model="m", kind="run", response={"text": "x"})
+    store.finish_run(run.id)
+
+
+def test_two_processes_writing_at_once_both_succeed(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_write_many, args=(path, n, 150)) for n in range(2)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(120)
+    assert [p.exitcode for p in workers] == [0, 0]
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM results").fetchone()[0] == 300
+    assert conn.execute("SELECT count(*) FROM versions").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM runs WHERE status = 'finished'").fetchone()[0] == 2

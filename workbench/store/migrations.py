@@ -1,0 +1,64 @@
+"""Provides the store's schema as append-only migrations (sqlite-utils ``Migrations``).
+
+Never edit or rename a migration that has shipped: add a new one. The function name is its identity.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("workbench")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    """Prompts, versions, test sets, cases, runs, results, scores, reviews and the response cache."""
+    db["prompts"].create({"name": str, "path": str, "created_utc": str}, pk="name")
+    db["versions"].create(
+        {"id": int, "prompt": str, "number": int, "hash": str, "text": str, "parent_id": int,
+         "note": str, "created_utc": str},
+        pk="id", foreign_keys=[("prompt", "prompts", "name")],
+    )
+    db["versions"].create_index(["prompt", "hash"], unique=True)
+    db["versions"].create_index(["prompt", "number"], unique=True)
+    db["cases"].create(
+        {"key": str, "case_id": str, "vars_json": str, "expected_json": str, "split": str,
+         "held_out": int},
+        pk="key",
+    )
+    db["testsets"].create({"hash": str, "path": str, "n_cases": int, "created_utc": str}, pk="hash")
+    db["testset_cases"].create(
+        {"testset_hash": str, "case_key": str, "position": int},
+        pk=("testset_hash", "case_key"),
+        foreign_keys=[("testset_hash", "testsets", "hash"), ("case_key", "cases", "key")],
+    )
+    db["runs"].create(
+        {"id": int, "prompt": str, "version_id": int, "model": str, "params_json": str,
+         "testset_hash": str, "dataset": str, "split": str, "scorers_json": str, "run_key": str,
+         "status": str, "n_cases": int, "started_utc": str, "finished_utc": str},
+        pk="id",
+        foreign_keys=[("version_id", "versions", "id"), ("testset_hash", "testsets", "hash")],
+    )
+    db["runs"].create_index(["prompt"])
+    db["runs"].create_index(["run_key"])
+    db["results"].create(
+        {"id": int, "run_id": int, "case_id": str, "case_key": str, "messages_json": str,
+         "output": str, "passed": int, "score": float, "error": str, "error_kind": str,
+         "latency_ms": float, "input_tokens": int, "output_tokens": int, "cost_usd": float,
+         "cached": int, "created_utc": str},
+        pk="id", foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["results"].create_index(["run_id", "case_id"], unique=True)
+    db["scores"].create(
+        {"result_id": int, "scorer": str, "value": float, "passed": int, "weight": float,
+         "reason": str, "detail_json": str},
+        pk=("result_id", "scorer"), foreign_keys=[("result_id", "results", "id")],
+    )
+    db["reviews"].create(
+        {"version_id": int, "case_id": str, "prompt": str, "verdict": str, "correction": str,
+         "note": str, "created_utc": str},
+        pk=("version_id", "case_id"), foreign_keys=[("version_id", "versions", "id")],
+    )
+    db["cache"].create(
+        {"key": str, "model": str, "kind": str, "response_json": str, "created_utc": str}, pk="key"
+    )

@@ -1,0 +1,354 @@
+"""Provides ``Store``: the project's SQLite database (versions, runs, results, reviews, cache).
+
+One file per project, WAL mode and a busy timeout so the TUI and the CLI can write at once. A
+``Store`` belongs to the thread that opened it: a thread worker opens its own.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlite_utils import Database
+
+from workbench.errors import StoreError
+from workbench.records import Case, Completion, Score, canonical_json, sha256_hex
+from workbench.store.migrations import migrations
+
+if TYPE_CHECKING:
+    from workbench.prompts import Prompt
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO text (the store's timestamp format)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored version of a prompt."""
+
+    id: int
+    prompt: str
+    number: int
+    hash: str
+    text: str
+    parent_id: int | None
+    note: str | None
+    created_utc: str
+
+    @property
+    def label(self) -> str:
+        """``name@vN``."""
+        return f"{self.prompt}@v{self.number}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a prompt version on a test set."""
+
+    id: int
+    prompt: str
+    version_id: int
+    model: str
+    params: dict[str, Any]
+    testset_hash: str
+    dataset: str
+    split: str
+    scorers: list[Any]
+    status: str
+    n_cases: int
+    started_utc: str
+    finished_utc: str | None
+
+
+class Store:
+    """The project database."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        if self.path is None:
+            self.db = Database(memory=True)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.db = Database(self.path)
+                self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
+            except sqlite3.DatabaseError as error:
+                raise StoreError(f"cannot open the database: {error}", path=self.path) from None
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    @classmethod
+    def memory(cls) -> Store:
+        """An in-memory store (tests)."""
+        return cls(None)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    def _migrate(self) -> None:
+        if not migrations.pending(self.db):
+            return
+        if self.path is None:
+            migrations.apply(self.db)
+            return
+        # Two processes opening a new database at once must not both apply the same migration.
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            migrations.apply(self.db)
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """A write transaction that takes the lock up front (no upgrade deadlock between processes)."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # Versions ------------------------------------------------------------------------------------
+
+    def save_version(self, prompt: Prompt, note: str | None = None) -> Version:
+        """Record ``prompt``'s content as a version; identical content returns the existing one."""
+        existing = self.version_by_hash(prompt.name, prompt.hash)
+        if existing is not None:
+            return existing
+        with self._write():
+            row = self._one("SELECT * FROM versions WHERE prompt = ? AND hash = ?", [prompt.name, prompt.hash])
+            if row is None:
+                if not self._one("SELECT name FROM prompts WHERE name = ?", [prompt.name]):
+                    self.db["prompts"].insert(
+                        {"name": prompt.name, "path": str(prompt.path), "created_utc": utc_now()})
+                last = self._one("SELECT id, number FROM versions WHERE prompt = ? ORDER BY number DESC LIMIT 1",
+                                 [prompt.name])
+                self.db["versions"].insert({
+                    "prompt": prompt.name, "number": (last["number"] + 1) if last else 1,
+                    "hash": prompt.hash, "text": prompt.text, "parent_id": last["id"] if last else None,
+                    "note": note, "created_utc": utc_now(),
+                })
+        found = self.version_by_hash(prompt.name, prompt.hash)
+        assert found is not None
+        return found
+
+    def version_by_hash(self, prompt: str, hash_: str) -> Version | None:
+        """The version of ``prompt`` with content hash ``hash_``, if stored."""
+        row = self._one("SELECT * FROM versions WHERE prompt = ? AND hash = ?", [prompt, hash_])
+        return Version(**row) if row else None
+
+    def version(self, prompt: str, number: int) -> Version:
+        """Version ``number`` of ``prompt``."""
+        row = self._one("SELECT * FROM versions WHERE prompt = ? AND number = ?", [prompt, number])
+        if row is None:
+            known = self.versions(prompt)
+            hint = f"known: v1..v{known[-1].number}" if known else "no version of it is stored yet: run it first"
+            raise StoreError(f"no version v{number} of prompt {prompt!r}", hint=hint)
+        return Version(**row)
+
+    def version_by_id(self, version_id: int) -> Version:
+        """The version with database id ``version_id``."""
+        row = self._one("SELECT * FROM versions WHERE id = ?", [version_id])
+        if row is None:
+            raise StoreError(f"no version with id {version_id}")
+        return Version(**row)
+
+    def versions(self, prompt: str) -> list[Version]:
+        """Every stored version of ``prompt``, oldest first."""
+        return [Version(**row) for row in self.db.query(
+            "SELECT * FROM versions WHERE prompt = ? ORDER BY number", [prompt])]
+
+    def prompt_names(self) -> list[str]:
+        """The names of every prompt with a stored version."""
+        return [row["name"] for row in self.db.query("SELECT name FROM prompts ORDER BY name")]
+
+    # Test sets -------------------------------------------------------------------------------------
+
+    def save_testset(self, path: str, cases: list[Case], testset_hash: str) -> None:
+        """Record a test set snapshot (its cases and their order) under ``testset_hash``."""
+        if self._one("SELECT hash FROM testsets WHERE hash = ?", [testset_hash]):
+            return
+        with self._write():
+            if self._one("SELECT hash FROM testsets WHERE hash = ?", [testset_hash]):
+                return
+            self.db["cases"].insert_all(
+                ({"key": case.fingerprint(), "case_id": case.id, "vars_json": canonical_json(case.vars),
+                  "expected_json": canonical_json(case.expected), "split": case.split,
+                  "held_out": int(case.held_out)} for case in cases),
+                ignore=True,
+            )
+            self.db["testsets"].insert({"hash": testset_hash, "path": path, "n_cases": len(cases),
+                                        "created_utc": utc_now()})
+            self.db["testset_cases"].insert_all(
+                {"testset_hash": testset_hash, "case_key": case.fingerprint(), "position": index}
+                for index, case in enumerate(cases)
+            )
+
+    def testset_cases(self, testset_hash: str) -> list[Case]:
+        """The cases of a stored test set, in file order."""
+        return [
+            Case(id=row["case_id"], vars=json.loads(row["vars_json"]), expected=json.loads(row["expected_json"]),
+                 split=row["split"], held_out=bool(row["held_out"]))
+            for row in self.db.query(
+                "SELECT c.* FROM testset_cases t JOIN cases c ON c.key = t.case_key "
+                "WHERE t.testset_hash = ? ORDER BY t.position", [testset_hash])
+        ]
+
+    # Runs -----------------------------------------------------------------------------------------
+
+    def start_run(self, *, version: Version, model: str, params: dict[str, Any], testset_hash: str,
+                  dataset: str, split: str, scorers: list[Any], n_cases: int) -> tuple[Run, bool]:
+        """Open a run, or resume the unfinished run with the same settings. Returns (run, resumed)."""
+        run_key = sha256_hex(canonical_json([version.id, model, params, testset_hash, split, scorers]))
+        with self._write():
+            row = self._one("SELECT id FROM runs WHERE run_key = ? AND status != 'finished' "
+                            "ORDER BY id DESC LIMIT 1", [run_key])
+            if row is not None:
+                self.db.execute("UPDATE runs SET status = 'running' WHERE id = ?", [row["id"]])
+                run_id, resumed = row["id"], True
+            else:
+                run_id = self.db["runs"].insert({
+                    "prompt": version.prompt, "version_id": version.id, "model": model,
+                    "params_json": canonical_json(params), "testset_hash": testset_hash, "dataset": dataset,
+                    "split": split, "scorers_json": canonical_json(scorers), "run_key": run_key,
+                    "status": "running", "n_cases": n_cases, "started_utc": utc_now(),
+                }).last_pk
+                resumed = False
+            # Errored results are tried again on resume; passing and failing ones are kept.
+            if resumed:
+                self.db.execute("DELETE FROM scores WHERE result_id IN "
+                                "(SELECT id FROM results WHERE run_id = ? AND error IS NOT NULL)", [run_id])
+                self.db.execute("DELETE FROM results WHERE run_id = ? AND error IS NOT NULL", [run_id])
+        return self.run(run_id), resumed
+
+    def finish_run(self, run_id: int, status: str = "finished") -> None:
+        """Mark a run finished (or ``cancelled``/``failed``: it can then be resumed)."""
+        self.db.execute("UPDATE runs SET status = ?, finished_utc = ? WHERE id = ?", [status, utc_now(), run_id])
+        self.db.conn.commit()
+
+    def run(self, run_id: int) -> Run:
+        """The run with id ``run_id``."""
+        row = self._one("SELECT * FROM runs WHERE id = ?", [run_id])
+        if row is None:
+            raise StoreError(f"no run {run_id}", hint="'workbench history PROMPT' lists the runs")
+        return _run_from_row(row)
+
+    def runs(self, prompt: str | None = None, version_id: int | None = None) -> list[Run]:
+        """Runs, oldest first, optionally of one prompt or one version."""
+        where, args = [], []
+        if prompt is not None:
+            where.append("prompt = ?")
+            args.append(prompt)
+        if version_id is not None:
+            where.append("version_id = ?")
+            args.append(version_id)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return [_run_from_row(row) for row in self.db.query(f"SELECT * FROM runs {clause} ORDER BY id", args)]
+
+    def done_case_ids(self, run_id: int) -> set[str]:
+        """Ids of the cases that already have a result in ``run_id``."""
+        return {row["case_id"] for row in self.db.query("SELECT case_id FROM results WHERE run_id = ?", [run_id])}
+
+    def record_result(self, run_id: int, case: Case, *, messages: list[dict[str, Any]] | None,
+                      completion: Completion | None, scores: Iterable[Score], passed: bool, score: float,
+                      error: str | None = None, error_kind: str | None = None) -> int:
+        """Write one case's result and its scores in one transaction; returns the result id."""
+        with self._write():
+            self.db.execute("DELETE FROM scores WHERE result_id IN "
+                            "(SELECT id FROM results WHERE run_id = ? AND case_id = ?)", [run_id, case.id])
+            self.db.execute("DELETE FROM results WHERE run_id = ? AND case_id = ?", [run_id, case.id])
+            result_id = self.db["results"].insert({
+                "run_id": run_id, "case_id": case.id, "case_key": case.fingerprint(),
+                "messages_json": canonical_json(messages) if messages is not None else None,
+                "output": completion.text if completion else None, "passed": int(passed), "score": score,
+                "error": error, "error_kind": error_kind,
+                "latency_ms": completion.latency_ms if completion else None,
+                "input_tokens": completion.input_tokens if completion else None,
+                "output_tokens": completion.output_tokens if completion else None,
+                "cost_usd": completion.cost_usd if completion else None,
+                "cached": int(completion.cached) if completion else 0, "created_utc": utc_now(),
+            }).last_pk
+            self.db["scores"].insert_all(
+                {"result_id": result_id, "scorer": s.scorer, "value": s.value, "passed": int(s.passed),
+                 "weight": s.weight, "reason": s.reason,
+                 "detail_json": canonical_json(s.detail) if s.detail is not None else None}
+                for s in scores
+            )
+        return int(result_id)
+
+    def results(self, run_id: int, *, failures_only: bool = False) -> list[dict[str, Any]]:
+        """The per-case results of a run, in test-set order, each with its ``scores`` list."""
+        sql = ("SELECT r.* FROM results r JOIN runs u ON u.id = r.run_id "
+               "LEFT JOIN testset_cases t ON t.testset_hash = u.testset_hash AND t.case_key = r.case_key "
+               "WHERE r.run_id = ?" + (" AND r.passed = 0" if failures_only else "") +
+               " ORDER BY t.position, r.id")
+        rows = list(self.db.query(sql, [run_id]))
+        scores: dict[int, list[dict[str, Any]]] = {}
+        for score in self.db.query("SELECT s.* FROM scores s JOIN results r ON r.id = s.result_id "
+                                   "WHERE r.run_id = ?", [run_id]):
+            scores.setdefault(score["result_id"], []).append(score)
+        for row in rows:
+            row["scores"] = scores.get(row["id"], [])
+        return rows
+
+    # Reviews --------------------------------------------------------------------------------------
+
+    def set_review(self, version_id: int, case_id: str, verdict: str, correction: str | None = None,
+                   note: str | None = None) -> None:
+        """Store a human verdict (good/bad) and an optional corrected output for (version, case)."""
+        if verdict not in ("good", "bad"):
+            raise StoreError(f"a review verdict is 'good' or 'bad', not {verdict!r}")
+        version = self.version_by_id(version_id)
+        self.db["reviews"].upsert({"version_id": version_id, "case_id": case_id, "prompt": version.prompt,
+                                   "verdict": verdict, "correction": correction, "note": note,
+                                   "created_utc": utc_now()}, pk=("version_id", "case_id"))
+        self.db.conn.commit()
+
+    def reviews(self, *, version_id: int | None = None, prompt: str | None = None) -> list[dict[str, Any]]:
+        """Stored reviews of one version or of every version of a prompt."""
+        if version_id is not None:
+            return list(self.db.query("SELECT * FROM reviews WHERE version_id = ?", [version_id]))
+        return list(self.db.query("SELECT * FROM reviews WHERE prompt = ?", [prompt]))
+
+    # Response cache (the ResponseCache protocol of the model client) ---------------------------------
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """A cached response, or None."""
+        row = self._one("SELECT response_json FROM cache WHERE key = ?", [key])
+        return json.loads(row["response_json"]) if row else None
+
+    def put(self, key: str, *, model: str, kind: str, response: dict[str, Any]) -> None:
+        """Cache a response."""
+        self.db.execute("INSERT OR REPLACE INTO cache (key, model, kind, response_json, created_utc) "
+                        "VALUES (?, ?, ?, ?, ?)", [key, model, kind, canonical_json(response), utc_now()])
+        self.db.conn.commit()
+
+    # ------------------------------------------------------------------------------------------------
+
+    def _one(self, sql: str, args: list[Any]) -> dict[str, Any] | None:
+        for row in self.db.query(sql, args):
+            return row
+        return None
+
+
+def _run_from_row(row: dict[str, Any]) -> Run:
+    return Run(
+        id=row["id"], prompt=row["prompt"], version_id=row["version_id"], model=row["model"],
+        params=json.loads(row["params_json"]), testset_hash=row["testset_hash"], dataset=row["dataset"],
+        split=row["split"], scorers=json.loads(row["scorers_json"]), status=row["status"],
+        n_cases=row["n_cases"], started_utc=row["started_utc"], finished_utc=row["finished_utc"],
+    )
