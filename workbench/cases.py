@@ -1,0 +1,190 @@
+"""Provides test sets: JSONL, JSON, CSV and Parquet files and saved Hugging Face datasets, loaded as
+``Case`` records. Every error names the file and the line (or row) and what to do.
+
+Reserved columns: the expected answer (``expected`` unless the prompt names another), ``id``, ``split``
+(``dev``, ``test`` or ``train``) and ``held_out``. Every other column is a template variable.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import CasesError
+from workbench.records import Case, canonical_json, sha256_hex
+
+CASE_SPLITS = ("dev", "test", "train")
+TRUE_WORDS = {"1", "true", "yes", "y", "t"}
+FALSE_WORDS = {"0", "false", "no", "n", "f", ""}
+
+
+def load_cases(path: Path | str, expected_key: str = "expected") -> list[Case]:
+    """Load every case of the test set at ``path`` (a file, or a folder saved by ``datasets``)."""
+    path = Path(path)
+    if not path.exists():
+        raise CasesError("no such test set", path=path, hint="check the prompt's 'dataset:' or --dataset")
+    if path.is_dir():
+        rows = _hf_rows(path)
+    else:
+        readers = {".jsonl": _jsonl_rows, ".ndjson": _jsonl_rows, ".json": _json_rows, ".csv": _csv_rows,
+                   ".parquet": _parquet_rows}
+        reader = readers.get(path.suffix.lower())
+        if reader is None:
+            raise CasesError(f"unsupported test-set format {path.suffix!r}", path=path,
+                             hint="use .jsonl, .json, .csv, .parquet or a saved Hugging Face dataset folder")
+        rows = reader(path)
+    cases: list[Case] = []
+    seen: dict[str, int] = {}
+    try:
+        for line, row in rows:
+            case = _case(row, path, line, expected_key)
+            if case.id in seen:
+                raise CasesError(f"duplicate case id {case.id!r} (first on line {seen[case.id]})", path=path,
+                                 line=line, hint="ids must be unique; rows with identical inputs need an 'id'")
+            seen[case.id] = line
+            cases.append(case)
+    except UnicodeDecodeError:
+        raise CasesError("the file is not UTF-8 text", path=path, hint="save it as UTF-8") from None
+    if not cases:
+        raise CasesError("the test set has no cases", path=path)
+    return cases
+
+
+def cases_hash(cases: Iterable[Case]) -> str:
+    """The hash of an ordered list of cases: identical only for identical test sets."""
+    return sha256_hex("\n".join(case.fingerprint() for case in cases))
+
+
+def select_split(cases: list[Case], split: str) -> list[Case]:
+    """The cases of ``split`` (``all`` keeps every case)."""
+    if split == "all":
+        return list(cases)
+    if split not in CASE_SPLITS:
+        raise CasesError(f"unknown split {split!r}", hint="use dev, test, train or all")
+    return [case for case in cases if case.split == split]
+
+
+def _case(row: dict[str, Any], path: Path, line: int, expected_key: str) -> Case:
+    if not isinstance(row, dict):
+        raise CasesError(f"a case must be an object of columns, not {type(row).__name__}", path=path, line=line)
+    row = dict(row)
+    expected = row.pop(expected_key, None)
+    raw_id = row.pop("id", None)
+    split = row.pop("split", None)
+    held_out = _flag(row.pop("held_out", False), path, line)
+    split = "dev" if split in (None, "") else str(split).strip().lower()
+    if split not in CASE_SPLITS:
+        raise CasesError(f"split must be dev, test or train, not {split!r}", path=path, line=line)
+    if not row:
+        raise CasesError("the case has no input columns", path=path, line=line,
+                         hint=f"every column except {expected_key}, id, split and held_out is a variable")
+    case_id = str(raw_id) if raw_id not in (None, "") else sha256_hex(canonical_json(row))[:12]
+    return Case(id=case_id, vars=row, expected=expected, split=split, source=str(path), line=line,
+                held_out=held_out)
+
+
+def _flag(value: Any, path: Path, line: int) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise CasesError(f"held_out must be true or false, not {value!r}", path=path, line=line)
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    with _open(path) as handle:
+        for number, text in enumerate(handle, 1):
+            if not text.strip():
+                continue
+            try:
+                yield number, json.loads(text)
+            except json.JSONDecodeError as error:
+                raise CasesError(f"not valid JSON: {error.msg} (column {error.colno})", path=path, line=number,
+                                 hint="each line must be one JSON object") from None
+
+
+def _json_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    with _open(path) as handle:
+        try:
+            data = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise CasesError(f"not valid JSON: {error.msg}", path=path, line=error.lineno) from None
+    if isinstance(data, dict) and isinstance(data.get("cases"), list):
+        data = data["cases"]
+    if not isinstance(data, list):
+        raise CasesError("a .json test set must be a list of objects (or {\"cases\": [...]})", path=path)
+    # JSON arrays carry no line numbers: the position in the list (from 1) stands in for one.
+    yield from enumerate(data, 1)
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    with _open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames:
+            raise CasesError("the CSV file has no header row", path=path, line=1)
+        header = [name for name in reader.fieldnames]
+        if len(set(header)) != len(header) or any(not name for name in header):
+            raise CasesError("the CSV header has an empty or repeated column name", path=path, line=1)
+        try:
+            for row in reader:
+                if None in row:
+                    raise CasesError(f"the row has more cells than the header's {len(header)} columns",
+                                     path=path, line=reader.line_num)
+                if any(value is None for value in row.values()):
+                    raise CasesError(f"the row has fewer cells than the header's {len(header)} columns",
+                                     path=path, line=reader.line_num)
+                yield reader.line_num, row
+        except csv.Error as error:
+            raise CasesError(f"not valid CSV: {error}", path=path, line=reader.line_num) from None
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    import pyarrow.parquet as pq  # a dependency of datasets
+
+    try:
+        table = pq.read_table(path)
+    except Exception as error:  # pyarrow raises several unrelated types for a bad file
+        raise CasesError(f"not a readable Parquet file: {error}", path=path) from None
+    # Rows count from 2, as if the column names were line 1, like a CSV file.
+    yield from enumerate(table.to_pylist(), 2)
+
+
+def _hf_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    """Rows of a folder written by ``Dataset.save_to_disk`` (a ``DatasetDict``'s split names become splits)."""
+    if not any((path / name).exists() for name in ("dataset_info.json", "dataset_dict.json", "state.json")):
+        raise CasesError("this folder is not a saved Hugging Face dataset", path=path,
+                         hint="write it with Dataset.save_to_disk, or point at a .jsonl/.csv/.parquet file")
+    from datasets import Dataset, DatasetDict, load_from_disk
+
+    try:
+        loaded = load_from_disk(str(path))
+    except Exception as error:  # datasets raises several types for a damaged folder
+        raise CasesError(f"cannot load the saved dataset: {error}", path=path) from None
+    if isinstance(loaded, Dataset):
+        yield from enumerate(loaded.to_list(), 1)
+        return
+    assert isinstance(loaded, DatasetDict)
+    number = 0
+    for split_name, part in loaded.items():
+        for row in part.to_list():
+            number += 1
+            if "split" not in row and split_name in CASE_SPLITS:
+                row["split"] = split_name
+            elif split_name == "validation" and "split" not in row:
+                row["split"] = "dev"
+            yield number, row
+
+
+def _open(path: Path, newline: str | None = None) -> Any:
+    try:
+        return path.open(encoding="utf-8-sig", newline=newline)
+    except OSError as error:
+        raise CasesError(f"cannot read the test set: {error}", path=path) from None

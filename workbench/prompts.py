@@ -1,0 +1,255 @@
+"""Provides prompt files: YAML front matter validated with file and line, a Jinja2 body rendered in a
+sandbox with strict undefined variables, and the normalised text that identifies a version.
+
+A body line that is exactly ``[[user]]``, ``[[assistant]]`` or ``[[system]]`` starts a new message with
+that role, so few-shot and multi-turn prompts need no other syntax.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from workbench.errors import PromptError, ScorerError
+from workbench.records import Case, Message, sha256_hex
+
+SPLITS = ("dev", "test", "train", "all")
+ROLE_MARKER = re.compile(r"^\[\[(user|assistant|system)\]\]$")
+SECRET_PARAM = re.compile(r"(^|_)(api_key|key|secret|password|token|authorization)$", re.IGNORECASE)
+
+# Each key's expected type, and what a user should write there when it is wrong.
+FRONT_MATTER: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "description": (str, "a line of text"),
+    "model": (str, "a litellm model name or an alias from workbench.toml"),
+    "params": (dict, "a mapping such as {temperature: 0, max_tokens: 20}"),
+    "dataset": (str, "a path such as datasets/tickets.jsonl"),
+    "split": (str, "dev, test, train or all"),
+    "scorers": (list, "a list such as [exact_match] or [{contains: {ignore_case: true}}]"),
+    "system": (str, "the system message (Jinja2)"),
+    "defaults": (dict, "a mapping of variable defaults"),
+    "expected_key": (str, "the test-set column holding the expected answer"),
+}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One message of the body: its role, its template source and the file line it starts on."""
+
+    role: str
+    source: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A parsed prompt file."""
+
+    name: str
+    path: Path
+    text: str
+    """The normalised file content: what a version stores and hashes."""
+    hash: str
+    description: str = ""
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
+    split: str | None = None
+    scorers: list[Any] = field(default_factory=list)
+    system: str | None = None
+    system_line: int = 0
+    defaults: dict[str, Any] = field(default_factory=dict)
+    expected_key: str = "expected"
+    segments: tuple[Segment, ...] = ()
+
+
+@lru_cache(maxsize=1)
+def _environment() -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def normalize_text(text: str) -> str:
+    """Line endings to LF, no trailing spaces, exactly one final newline: what makes two files equal."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def list_prompts(folder: Path) -> list[Path]:
+    """The ``*.prompt`` files directly in ``folder``, sorted by name."""
+    return sorted(folder.glob("*.prompt")) if folder.is_dir() else []
+
+
+def load_prompt(path: Path | str) -> Prompt:
+    """Read and parse a prompt file; its name is the file's stem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PromptError("no such prompt file", path=path) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise PromptError(f"cannot read the prompt file: {error}", path=path) from None
+    return parse_prompt(text, path)
+
+
+def parse_prompt(text: str, path: Path | str, name: str | None = None) -> Prompt:
+    """Parse prompt file ``text``; every error names ``path`` and the line."""
+    path = Path(path)
+    text = normalize_text(text)
+    lines = text.split("\n")
+    header: dict[str, Any] = {}
+    key_lines: dict[str, int] = {}
+    body_start = 0
+    if lines[0].strip() == "---":
+        try:
+            end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+        except StopIteration:
+            raise PromptError("front matter opened with '---' is never closed", path=path, line=1,
+                              hint="end it with a line holding only '---'") from None
+        header, key_lines = _parse_front_matter("\n".join(lines[1:end]), path, first_line=2)
+        body_start = end + 1
+    values = _validate(header, key_lines, path)
+    body = "\n".join(lines[body_start:])
+    segments = _segments(body, first_line=body_start + 1)
+    for segment in segments:
+        _compile(segment.source, path, segment.line)
+    system = values.get("system")
+    system_line = key_lines.get("system@value", 0)
+    if system is not None:
+        _compile(system, path, system_line)
+    return Prompt(
+        name=name or path.stem, path=path, text=text, hash=sha256_hex(text),
+        description=values.get("description", ""), model=values.get("model"),
+        params=values.get("params", {}), dataset=values.get("dataset"), split=values.get("split"),
+        scorers=values.get("scorers", []), system=system, system_line=system_line,
+        defaults=values.get("defaults", {}), expected_key=values.get("expected_key", "expected"),
+        segments=tuple(segments),
+    )
+
+
+def _parse_front_matter(source: str, path: Path, first_line: int) -> tuple[dict[str, Any], dict[str, int]]:
+    """Load the YAML header and find the line of each top-level key (and of each scorer item)."""
+    try:
+        node = yaml.compose(source, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = first_line + mark.line if mark is not None else first_line
+        problem = getattr(error, "problem", None) or str(error).split("\n")[0]
+        raise PromptError(f"front matter is not valid YAML: {problem}", path=path, line=line) from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
+        raise PromptError("front matter must be a mapping of keys (description:, model:, ...)", path=path,
+                          line=first_line)
+    key_lines: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key_lines[str(key_node.value)] = first_line + key_node.start_mark.line
+        # A block scalar (``system: |``) starts on the line after its key.
+        block = isinstance(value_node, yaml.ScalarNode) and value_node.style in ("|", ">")
+        key_lines[f"{key_node.value}@value"] = first_line + value_node.start_mark.line + int(block)
+        if key_node.value == "scorers" and isinstance(value_node, yaml.SequenceNode):
+            for index, item in enumerate(value_node.value):
+                key_lines[f"scorers[{index}]"] = first_line + item.start_mark.line
+    return data, key_lines
+
+
+def _validate(header: dict[str, Any], key_lines: dict[str, int], path: Path) -> dict[str, Any]:
+    from workbench.scorers import check_spec
+
+    values: dict[str, Any] = {}
+    for key, value in header.items():
+        line = key_lines.get(str(key))
+        if key not in FRONT_MATTER:
+            raise PromptError(f"unknown front-matter key {key!r}", path=path, line=line,
+                              hint="known keys: " + ", ".join(FRONT_MATTER))
+        kind, expected = FRONT_MATTER[key]
+        if value is None and key in ("params", "scorers", "defaults"):
+            value = [] if key == "scorers" else {}
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise PromptError(f"{key} must be {expected}, not {value!r}", path=path, line=line)
+        values[key] = value
+    if values.get("split") not in (None, *SPLITS):
+        raise PromptError(f"split must be one of {', '.join(SPLITS)}, not {values['split']!r}", path=path,
+                          line=key_lines.get("split"))
+    for name in values.get("params", {}):
+        if SECRET_PARAM.search(str(name)) and name != "max_tokens":
+            raise PromptError(f"params must not hold a secret ({name!r})", path=path, line=key_lines.get("params"),
+                              hint="keys stay in environment variables; see api_key_env in workbench.toml")
+    for index, spec in enumerate(values.get("scorers", [])):
+        try:
+            check_spec(spec)
+        except ScorerError as error:
+            raise PromptError(error.message, path=path, line=key_lines.get(f"scorers[{index}]"),
+                              hint=error.hint) from None
+    return values
+
+
+def _segments(body: str, first_line: int) -> list[Segment]:
+    """Split the body at role markers; a body without markers is one user message."""
+    segments: list[Segment] = []
+    role, start, buffer = "user", first_line, []
+    for offset, line in enumerate(body.split("\n")):
+        marker = ROLE_MARKER.match(line.strip())
+        if marker:
+            if buffer and "".join(buffer).strip():
+                segments.append(Segment(role, "\n".join(buffer), start))
+            role, start, buffer = marker.group(1), first_line + offset + 1, []
+        else:
+            buffer.append(line)
+    if "".join(buffer).strip() or not segments:
+        segments.append(Segment(role, "\n".join(buffer), start))
+    return segments
+
+
+def _compile(source: str, path: Path, line: int) -> None:
+    try:
+        _environment().parse(source)
+    except TemplateSyntaxError as error:
+        raise PromptError(f"template error: {error.message}", path=path,
+                          line=line + (error.lineno or 1) - 1) from None
+
+
+def variables(prompt: Prompt) -> set[str]:
+    """Every variable the system and body templates read (defaults included)."""
+    env = _environment()
+    names: set[str] = set()
+    for source in [prompt.system or "", *(segment.source for segment in prompt.segments)]:
+        names |= meta.find_undeclared_variables(env.parse(source))
+    return names
+
+
+def render(prompt: Prompt, case: Case) -> list[Message]:
+    """The chat messages for ``case``: system (if any), then the body's messages in order.
+
+    A missing variable is an error naming the case, its file and line, and the variable.
+    """
+    context = {**prompt.defaults, **case.vars}
+    messages: list[Message] = []
+    parts: list[tuple[str, str, int]] = []
+    if prompt.system is not None:
+        parts.append(("system", prompt.system, prompt.system_line))
+    parts += [(segment.role, segment.source, segment.line) for segment in prompt.segments]
+    for role, source, line in parts:
+        try:
+            content = _environment().from_string(source).render(context).strip()
+        except UndefinedError as error:
+            known = ", ".join(sorted(case.vars)) or "none"
+            raise PromptError(f"case {case.id!r}: {error.message} in {prompt.path.name} (line {line})",
+                              path=case.source or None, line=case.line or None,
+                              hint=f"the case's columns are: {known}; add the column or a 'defaults:' entry"
+                              ) from None
+        except SecurityError as error:
+            raise PromptError(f"case {case.id!r}: unsafe template operation: {error}", path=prompt.path,
+                              line=line) from None
+        except TemplateError as error:
+            raise PromptError(f"case {case.id!r}: template error: {error}", path=prompt.path, line=line) from None
+        if role == "system" and not content:
+            continue
+        messages.append({"role": role, "content": content})
+    return messages
