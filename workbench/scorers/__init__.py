@@ -1,0 +1,37 @@
+"""Provides the scorers: the ``@scorer`` registry, ``build_scorers``, ``combine`` and the built-ins.
+
+Importing the package registers every built-in scorer (``builtin``, ``judge`` and ``python`` modules).
+"""
+
+from __future__ import annotations
+
+from workbench.scorers import builtin, judge, python  # noqa: F401  (registers the built-ins)
+from workbench.scorers.registry import (
+    BuildEnv,
+    ConfiguredScorer,
+    Option,
+    ScoreContext,
+    ScorerType,
+    Verdict,
+    build_scorers,
+    check_spec,
+    combine,
+    scorer,
+    scorer_names,
+    scorer_type,
+)
+
+__all__ = [
+    "BuildEnv",
+    "ConfiguredScorer",
+    "Option",
+    "ScoreContext",
+    "ScorerType",
+    "Verdict",
+    "build_scorers",
+    "check_spec",
+    "combine",
+    "scorer",
+    "scorer_names",
+    "scorer_type",
+]

@@ -1,0 +1,118 @@
+"""Provides the ``llm_judge`` scorer: a judge model grades the output against a rubric.
+
+The judge is called through ``ScoreContext.judge`` (the caller's client, which caches judge calls
+separately and retries); a ``ProviderError`` from it propagates to the runner.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from workbench.errors import ScorerError
+from workbench.records import CompletionRequest
+from workbench.scorers.registry import BuildEnv, Option, ScoreContext, ScoreFn, Verdict, scorer
+from workbench.scorers.text import as_text, one_line, unfence
+
+SYSTEM_PROMPT = (
+    "You are a strict grader. You judge one model output against a rubric and give it a score from 0 "
+    "(fails the rubric) to 1 (fully meets it). Do not reward length or confidence. Reply with JSON only, "
+    'in this form: {"reasoning": "<one or two sentences>", "score": <number from 0 to 1>}'
+)
+_VERDICT_WORD = re.compile(r"\b(PASS|FAIL)(?:ED|ES)?\b")
+_REASONING_KEYS = ("reasoning", "reason", "explanation", "rationale")
+
+
+def judge_messages(rubric: str, context: ScoreContext) -> list[dict[str, str]]:
+    """The messages sent to the judge: the rubric, the conversation, the expected answer and the output."""
+    conversation = "\n".join(
+        f"[{message.get('role', 'user')}] {as_text(message.get('content', ''))}"
+        for message in context.messages
+    )
+    parts = [f"Rubric:\n{rubric.strip()}", f"Conversation given to the model:\n{conversation or '(none)'}"]
+    if context.case.expected is not None:
+        parts.append(f"Reference answer:\n{as_text(context.case.expected)}")
+    parts.append(f"Model output to grade:\n{context.output}")
+    parts.append('Reply with JSON only: {"reasoning": "...", "score": <0 to 1>}')
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def parse_reply(text: str) -> tuple[float, str] | None:
+    """The judge's (score, reasoning) from JSON (fenced or amid text) or a PASS/FAIL word, else None."""
+    data = _json_object(text)
+    if data is not None:
+        reasoning = next((str(data[key]) for key in _REASONING_KEYS if data.get(key) not in (None, "")), "")
+        value = _score_value(data.get("score"))
+        if value is None:
+            value = _verdict_value(data.get("verdict", data.get("passed", data.get("pass"))))
+        if value is not None:
+            return value, reasoning
+    words = _VERDICT_WORD.findall(text)
+    if words:
+        # Verdicts come last ("... so: PASS"), so the final word wins over any quoted earlier.
+        return (1.0 if words[-1] == "PASS" else 0.0), text.strip()
+    return None
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    candidates = [unfence(text)]
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidates.append(text[start:end + 1])
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict):
+            return data
+    return None
+
+
+def _score_value(raw: Any) -> float | None:
+    if isinstance(raw, str):
+        try:
+            raw = float(raw.strip())
+        except ValueError:
+            return None
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and 0 <= raw <= 1:
+        return float(raw)
+    return None
+
+
+def _verdict_value(raw: Any) -> float | None:
+    if isinstance(raw, bool):
+        return 1.0 if raw else 0.0
+    if isinstance(raw, str) and raw.strip().upper() in ("PASS", "FAIL"):
+        return 1.0 if raw.strip().upper() == "PASS" else 0.0
+    return None
+
+
+@scorer("llm_judge", Option("rubric", "str", required=True), Option("model", "str"),
+        Option("pass_threshold", "number", 0.5, minimum=0, maximum=1), Option("params", "dict", {}))
+def llm_judge(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
+    """Ask a judge model to grade the output against ``rubric``; keep its reasoning."""
+    model = options["model"] or env.default_judge_model
+    if not model:
+        raise ScorerError("scorer 'llm_judge' has no judge model",
+                          hint="set judge_model in workbench.toml [defaults] or model: in the scorer")
+    params = {"temperature": 0, **options["params"]}
+
+    async def evaluate(context: ScoreContext) -> Verdict:
+        if context.judge is None:
+            raise ScorerError("scorer 'llm_judge' was given no judge client",
+                              hint="pass judge= in ScoreContext")
+        completion = await context.judge(CompletionRequest(model, judge_messages(options["rubric"], context),
+                                                           dict(params)))
+        parsed = parse_reply(completion.text)
+        if parsed is None:
+            shown = one_line(completion.text, 80) or "(empty)"
+            return Verdict(0.0, False, f"judge reply not understood: {shown}",
+                           {"reasoning": None, "judge_model": model, "raw": completion.text})
+        value, reasoning = parsed
+        detail = {"reasoning": reasoning, "judge_model": model, "raw": completion.text}
+        reason = one_line(reasoning) or f"judge score {value:g}"
+        return Verdict(value, value >= options["pass_threshold"], reason, detail)
+
+    return evaluate

@@ -1,0 +1,264 @@
+"""Provides the scorer registry: ``@scorer``, option declarations, ``build_scorers`` and ``combine``.
+
+A scorer is registered once with its options (type, default, limits); every spec from a prompt's front
+matter is validated against those declarations, so a bad spec fails before any model call.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import ScorerError
+from workbench.records import Case, Completion, CompletionRequest, Score
+
+Judge = Callable[[CompletionRequest], Awaitable[Completion]]
+"""Calls the judge model; the caller's client caches and retries."""
+
+
+@dataclass(frozen=True)
+class ScoreContext:
+    """Everything a scorer may look at for one case."""
+
+    case: Case
+    output: str
+    messages: list[dict[str, Any]]
+    judge: Judge | None = None
+    judge_model: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a scoring function returns; ``ConfiguredScorer.score`` turns it into a ``Score``."""
+
+    value: float
+    passed: bool
+    reason: str = ""
+    detail: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BuildEnv:
+    """What a scorer factory may need besides its options."""
+
+    project_root: Path
+    default_judge_model: str | None = None
+
+
+ScoreFn = Callable[[ScoreContext], "Verdict | Awaitable[Verdict]"]
+Factory = Callable[[dict[str, Any], BuildEnv], ScoreFn]
+
+def _is_number(value: Any) -> bool:
+    # bool is an int to Python, but `yes` in YAML is a bool and never a number the user meant.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+# kind -> (description used in messages, test)
+_KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "number": ("a number", _is_number),
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "dict": ("a mapping", lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v)),
+    "str_list": ("a list of strings", _is_str_list),
+    "str_or_list": ("a string or a list of strings", lambda v: isinstance(v, str) or _is_str_list(v)),
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One declared scorer option: its kind, default and limits."""
+
+    name: str
+    kind: str
+    default: Any = None
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    check: Callable[[Any], str | None] | None = None
+    """Extra pure check returning a problem (e.g. a regex that does not compile), or None."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"unknown option kind {self.kind!r}")
+
+    def validate(self, scorer_name: str, value: Any) -> None:
+        """Raise ``ScorerError`` when ``value`` is not acceptable for this option."""
+        description, test = _KINDS[self.kind]
+        subject = f"option {self.name!r} of scorer {scorer_name!r}"
+        if not test(value):
+            raise ScorerError(f"{subject} must be {description}, not {_short_repr(value)}")
+        if self.minimum is not None and value < self.minimum:
+            raise ScorerError(f"{subject} must be at least {self.minimum:g}, not {value!r}")
+        if self.maximum is not None and value > self.maximum:
+            raise ScorerError(f"{subject} must be at most {self.maximum:g}, not {value!r}")
+        problem = self.check(value) if self.check else None
+        if problem:
+            raise ScorerError(f"{subject} {problem}")
+
+
+WEIGHT = Option("weight", "number", 1.0, minimum=0)
+"""Accepted by every scorer: its share of the case score."""
+
+
+@dataclass(frozen=True)
+class ScorerType:
+    """A registered scorer: its name, factory and declared options (``weight`` included)."""
+
+    name: str
+    factory: Factory
+    options: tuple[Option, ...]
+    summary: str = ""
+
+    def option(self, name: str) -> Option | None:
+        """The declared option called ``name``, or None."""
+        return next((option for option in self.options if option.name == name), None)
+
+
+_REGISTRY: dict[str, ScorerType] = {}
+
+
+def scorer(name: str, *options: Option) -> Callable[[Factory], Factory]:
+    """Register a scorer factory under ``name`` with its declared options."""
+
+    def register(factory: Factory) -> Factory:
+        if name in _REGISTRY:
+            raise ValueError(f"scorer {name!r} is already registered")
+        if any(option.name == WEIGHT.name for option in options):
+            raise ValueError(f"scorer {name!r} must not declare 'weight': every scorer has it")
+        summary = (inspect.getdoc(factory) or "").split("\n", 1)[0]
+        _REGISTRY[name] = ScorerType(name, factory, (WEIGHT, *options), summary)
+        return factory
+
+    return register
+
+
+def scorer_names() -> list[str]:
+    """The names of every registered scorer, sorted."""
+    return sorted(_REGISTRY)
+
+
+def scorer_type(name: str) -> ScorerType:
+    """The registered scorer ``name``; raises ``ScorerError`` listing the known names."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(scorer_names())
+        raise ScorerError(f"unknown scorer {name!r}", hint=f"known scorers: {known}") from None
+
+
+def check_spec(spec: Any) -> None:
+    """Raise ``ScorerError`` (without a path) for a malformed spec, an unknown scorer or a bad option."""
+    _resolve(spec)
+
+
+def _resolve(spec: Any) -> tuple[ScorerType, dict[str, Any]]:
+    """Split a spec into its scorer type and its validated options, defaults filled in."""
+    if isinstance(spec, str):
+        name, given = spec, {}
+    elif isinstance(spec, dict) and len(spec) == 1 and isinstance(next(iter(spec)), str):
+        name, given = next(iter(spec.items()))
+        if given is None:
+            given = {}
+    elif isinstance(spec, dict) and len(spec) > 1:
+        # Usually options written beside the name instead of indented under it.
+        raise ScorerError(f"a scorer must be a one-key mapping, not {_short_repr(spec)}",
+                          hint="indent the options under the name: {exact_match: {normalize: true}}")
+    else:
+        raise ScorerError(f"a scorer must be a name or a one-key mapping, not {_short_repr(spec)}",
+                          hint="e.g. exact_match or {exact_match: {normalize: true}}")
+    kind = scorer_type(name)
+    if not isinstance(given, dict):
+        raise ScorerError(f"the options of scorer {name!r} must be a mapping, not {_short_repr(given)}",
+                          hint=f"e.g. {{{name}: {{weight: 1}}}}")
+    options: dict[str, Any] = {}
+    for key in given:
+        if kind.option(str(key)) is None:
+            raise ScorerError(f"scorer {name!r} has no option {key!r}",
+                              hint="its options: " + ", ".join(option.name for option in kind.options))
+    for option in kind.options:
+        value = given.get(option.name)
+        # An explicit null (YAML `model:`) means "use the default", like leaving the key out.
+        if value is None:
+            if option.required:
+                raise ScorerError(f"scorer {name!r} needs option {option.name!r}",
+                                  hint=f"{{{name}: {{{option.name}: ...}}}}")
+            options[option.name] = copy.deepcopy(option.default)  # never share a mutable default
+            continue
+        option.validate(name, value)
+        options[option.name] = float(value) if option.kind == "number" else value
+    return kind, options
+
+
+@dataclass(frozen=True)
+class ConfiguredScorer:
+    """A scorer with its options resolved, ready to score outputs."""
+
+    name: str
+    """The name its scores are stored under (``regex#2`` for a second ``regex``)."""
+    weight: float
+    options: dict[str, Any]
+    """The resolved options, defaults included, ``weight`` excluded."""
+    kind: str = ""
+    """The registered scorer name."""
+    evaluate: ScoreFn | None = field(default=None, repr=False, compare=False)
+
+    async def score(self, context: ScoreContext) -> Score:
+        """Score ``context.output``; a wrong answer is a failing score, never an exception."""
+        if self.evaluate is None:
+            raise ScorerError(f"scorer {self.name!r} was not built", hint="use build_scorers")
+        verdict = self.evaluate(context)
+        if inspect.isawaitable(verdict):
+            verdict = await verdict
+        value = float(verdict.value)
+        value = min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0
+        return Score(scorer=self.name, value=value, passed=bool(verdict.passed), reason=verdict.reason,
+                     weight=self.weight, detail=verdict.detail)
+
+
+def build_scorers(specs: list[Any] | None, *, project_root: Path, default_judge_model: str | None,
+                  source: str) -> list[ConfiguredScorer]:
+    """Validate and build every scorer of a prompt (``[exact_match]`` when none is listed)."""
+    if isinstance(specs, str | dict):
+        specs = [specs]
+    env = BuildEnv(project_root=Path(project_root), default_judge_model=default_judge_model)
+    built: list[ConfiguredScorer] = []
+    seen: dict[str, int] = {}
+    for spec in specs or ["exact_match"]:
+        try:
+            kind, options = _resolve(spec)
+            evaluate = kind.factory(dict(options), env)
+        except ScorerError as error:
+            raise ScorerError(error.message, path=source, hint=error.hint) from None
+        # Scores are stored per (result, scorer name), so a second scorer of one kind needs its own name.
+        seen[kind.name] = seen.get(kind.name, 0) + 1
+        name = kind.name if seen[kind.name] == 1 else f"{kind.name}#{seen[kind.name]}"
+        weight = options.pop(WEIGHT.name)
+        built.append(ConfiguredScorer(name=name, weight=weight, options=options, kind=kind.name,
+                                      evaluate=evaluate))
+    return built
+
+
+def combine(scores: list[Score]) -> tuple[float, bool]:
+    """The case's score (weighted mean; plain mean when all weights are 0) and whether every scorer passed."""
+    if not scores:
+        return 0.0, False
+    total = sum(max(0.0, score.weight) for score in scores)
+    if total > 0:
+        value = sum(score.value * max(0.0, score.weight) for score in scores) / total
+    else:
+        value = sum(score.value for score in scores) / len(scores)
+    return value, all(score.passed for score in scores)
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
