@@ -1,0 +1,382 @@
+"""A loopback OpenAI-compatible HTTP server for tests and benchmarks.
+
+``FakeOpenAIServer`` serves ``POST /v1/chat/completions`` (plain and streaming), ``GET /v1/models``,
+``GET /_fake/stats`` (request counts, for a server in another process) and a JSON 404 for anything else,
+on aiohttp's web server running its own event loop in a daemon thread, so hundreds of concurrent
+requests cost little. Every request is recorded; a ``failures`` hook makes any
+chat request fail in one of the ways a real provider can (rate limit, server error, bad key, unknown
+model, hang, garbage, dropped connection)::
+
+    with FakeOpenAIServer(reply=lambda messages, body: "yes", latency=0.05) as server:
+        ...  # point a client at server.base_url
+        assert server.requests[0]["body"]["model"] == "fake-model"
+
+Run as a script it serves in its own process (benchmarks use this so the server does not share the
+client's GIL) and prints ``READY <base_url>`` once it accepts connections::
+
+    python tests/support/openai_server.py --port 0 --latency 0.05
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+Reply = Callable[[list[dict[str, Any]], dict[str, Any]], str]
+Failures = Callable[[int, dict[str, Any]], "str | None"]
+
+FAILURE_MODES = frozenset({"429", "500", "503", "401", "400", "404", "timeout", "malformed", "empty", "drop"})
+"""What ``failures`` may return for a request (``None`` answers normally)."""
+
+HANG_SECONDS = 30.0
+"""How long a "timeout" request hangs: far beyond any client timeout a test sets; ``stop()`` wakes it."""
+
+MODELS = ("fake-model",)
+
+STATS_PATH = "/_fake/stats"
+"""``GET`` it for ``{"requests": N, "chat_requests": N}``; it is not recorded itself."""
+
+# Status, OpenAI error type, error code and message of each HTTP error mode.
+_ERRORS: dict[str, tuple[int, str, str | None, str]] = {
+    "429": (429, "rate_limit_error", "rate_limit_exceeded",
+            "Rate limit reached for requests (fake server). Please try again in 0s."),
+    "500": (500, "server_error", None, "The server had an error while processing your request (fake)."),
+    "503": (503, "server_error", "service_unavailable", "The server is overloaded (fake). Please retry."),
+    "401": (401, "invalid_request_error", "invalid_api_key",
+            "Incorrect API key provided (fake server rejects this request)."),
+    "400": (400, "invalid_request_error", None, "Invalid request (fake server rejects this request)."),
+    "404": (404, "invalid_request_error", "model_not_found",
+            "The model `{model}` does not exist or you do not have access to it."),
+}
+
+
+class RecordedHeaders(dict[str, str]):
+    """A plain dict of request headers whose lookups ignore case (``get("authorization")`` works)."""
+
+    def _key(self, name: object) -> object:
+        if isinstance(name, str) and not dict.__contains__(self, name):
+            lowered = name.lower()
+            for key in self.keys():
+                if key.lower() == lowered:
+                    return key
+        return name
+
+    def __getitem__(self, name: str) -> str:
+        return dict.__getitem__(self, self._key(name))
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, self._key(name))
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        """The header's value, matching its name case-insensitively."""
+        return dict.get(self, self._key(name), default)
+
+
+def echo_last_user(messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
+    """The default reply: the content of the last user message."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return _text(message.get("content"))
+    return ""
+
+
+def count_words(text: str) -> int:
+    """A rough token count: whitespace-separated words."""
+    return len(text.split())
+
+
+def _text(content: Any) -> str:
+    """The text of a message content: a string or a list of OpenAI content parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content)
+
+
+def error_body(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
+    """An OpenAI-style error payload."""
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+class FakeOpenAIServer:
+    """An OpenAI-compatible chat server on loopback, started in a background thread."""
+
+    def __init__(self, reply: Reply | None = None, failures: Failures | None = None, latency: float = 0.0,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.reply: Reply = reply or echo_last_user
+        self.failures = failures
+        self.latency = latency
+        self.host = host
+        self.port = port
+        self._requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._chat_count = 0
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopping: asyncio.Event | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = self.base_url if self._thread else "stopped"
+        return f"<FakeOpenAIServer {state} requests={len(self._requests)}>"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL, ``http://HOST:PORT/v1``."""
+        if not self._thread:
+            raise RuntimeError("the server is not running: call start() first")
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """A snapshot of every request so far, in arrival order: path, method, headers, body."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        """Forget the recorded requests (the failure index keeps counting)."""
+        with self._lock:
+            self._requests.clear()
+
+    def start(self) -> FakeOpenAIServer:
+        """Start serving in a daemon thread; returns once the port accepts connections."""
+        if self._thread:
+            raise RuntimeError("the server is already running")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._open())
+            except BaseException as error:  # handed to start(), which raises it in the caller's thread
+                failure.append(error)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=serve, name="fake-openai-server", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = self._loop = None
+            raise failure[0]
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving: wakes hanging requests, closes every connection and joins the thread."""
+        thread, loop = self._thread, self._loop
+        if not thread or not loop:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout)
+        except Exception:  # a stuck shutdown must not hang the caller; the thread is a daemon
+            pass
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        self._thread = self._loop = None
+        self._runner = None
+
+    async def _open(self) -> None:
+        self._stopping = asyncio.Event()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, backlog=1024, reuse_address=True)
+        await site.start()
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+
+    async def _close(self) -> None:
+        if self._stopping:
+            self._stopping.set()
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep ``seconds`` unless the server stops first; True if it is stopping."""
+        assert self._stopping is not None
+        if seconds > 0 and not self._stopping.is_set():
+            try:
+                async with asyncio.timeout(seconds):
+                    await self._stopping.wait()
+            except TimeoutError:
+                pass
+        return self._stopping.is_set()
+
+    # -- request handling -------------------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.path == STATS_PATH:
+            # Not an OpenAI endpoint and not recorded: lets a benchmark count calls to a server process.
+            with self._lock:
+                recorded = len(self._requests)
+            return _json({"requests": recorded, "chat_requests": self._chat_count})
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        record = {"path": request.path, "method": request.method,
+                  "headers": RecordedHeaders(request.headers.items()), "body": body}
+        with self._lock:
+            self._requests.append(record)
+        if request.path == "/v1/chat/completions":
+            if request.method != "POST":
+                return _json(error_body("Use POST for chat completions.", "invalid_request_error"), 405)
+            return await self._chat(request, body)
+        if request.path == "/v1/models" and request.method == "GET":
+            created = int(time.time())
+            return _json({"object": "list", "data": [
+                {"id": name, "object": "model", "created": created, "owned_by": "fake"} for name in MODELS]})
+        return _json(error_body(f"Unknown request URL: {request.method} {request.path}.",
+                                "invalid_request_error", "unknown_url"), 404)
+
+    async def _chat(self, request: web.Request, body: Any) -> web.StreamResponse:
+        index = self._chat_count
+        self._chat_count += 1
+        if not isinstance(body, dict):
+            return _json(error_body("The request body is not a JSON object.", "invalid_request_error"), 400)
+        try:
+            mode = self.failures(index, body) if self.failures else None
+        except Exception as error:  # a broken hook shows up in the test as a 500 naming the error
+            return _json(error_body(f"failures hook raised {error!r}", "server_error"), 500)
+        if mode is not None and mode not in FAILURE_MODES:
+            return _json(error_body(f"unknown failure mode {mode!r}", "server_error"), 500)
+        if await self._pause(self.latency):
+            return _drop(request)
+        if mode == "timeout":
+            await self._pause(HANG_SECONDS)
+            return _drop(request)
+        if mode == "drop":
+            return _drop(request)
+        if mode == "malformed":
+            return web.Response(status=200, text="this is {not json", content_type="application/json")
+        if mode == "empty":
+            return _json({})
+        if mode in _ERRORS:
+            status, kind, code, message = _ERRORS[mode]
+            headers = {"Retry-After": "0"} if mode == "429" else None
+            message = message.format(model=body.get("model", ""))
+            return _json(error_body(message, kind, code), status, headers)
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return _json(error_body("'messages' must be a non-empty list.", "invalid_request_error"), 400)
+        try:
+            text = str(self.reply(messages, body))
+        except Exception as error:  # a broken reply hook shows up in the test as a 500 naming the error
+            return _json(error_body(f"reply hook raised {error!r}", "server_error"), 500)
+        model = str(body.get("model", MODELS[0]))
+        prompt_tokens = sum(count_words(_text(m.get("content"))) for m in messages if isinstance(m, dict))
+        completion_tokens = count_words(text)
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                 "total_tokens": prompt_tokens + completion_tokens}
+        completion_id = f"chatcmpl-fake{index:06d}"
+        created = int(time.time())
+        if body.get("stream"):
+            return await _stream(request, completion_id, created, model, text, usage)
+        return _json({
+            "id": completion_id, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": "stop", "logprobs": None}],
+            "usage": usage,
+        })
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=json.dumps(payload), content_type="application/json",
+                        headers=headers)
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection without sending anything; the client sees a dropped connection."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    # aiohttp then finds the transport gone and silently discards this response.
+    return web.Response(status=200)
+
+
+async def _stream(request: web.Request, completion_id: str, created: int, model: str, text: str,
+                  usage: dict[str, int]) -> web.StreamResponse:
+    """Send ``text`` as server-sent chat chunks, usage in the last one, then ``[DONE]``."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+                   **extra}
+        return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+    # Words keep their trailing whitespace so the pieces join back to exactly ``text``.
+    pieces, start = [], 0
+    for position in range(1, len(text) + 1):
+        if position == len(text) or (text[position - 1].isspace() and not text[position].isspace()):
+            pieces.append(text[start:position])
+            start = position
+    await response.write(chunk({"role": "assistant", "content": ""}))
+    for piece in pieces:
+        await response.write(chunk({"content": piece}))
+    await response.write(chunk({}, "stop", usage=usage))
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve in this process until SIGTERM or SIGINT, after printing ``READY <base_url>``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--reply-text", default=None, help="answer this to every request (default: echo)")
+    args = parser.parse_args(argv)
+    reply: Reply | None = None
+    if args.reply_text is not None:
+        fixed = args.reply_text
+        reply = lambda messages, body: fixed  # noqa: E731
+    done = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    server = FakeOpenAIServer(reply=reply, latency=args.latency, host=args.host, port=args.port).start()
+    print(f"READY {server.base_url}", flush=True)
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Provides the model registry: what a model name means (a configured alias, a bundled model or a
+litellm model string) and which environment variable holds its key.
+
+Nothing here imports litellm, so ``workbench models`` is instant; keys are only ever read from the
+environment at call time and never returned in anything that is stored.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.errors import ConfigError
+
+BUNDLED = {
+    "echo": "returns the rendered prompt (debug templates, no model)",
+    "local/smollm2": "SmolLM2-135M-Instruct on the CPU (llama-cpp-python, offline)",
+}
+"""Bundled models: they need no key and no network."""
+
+CUSTOM_PROVIDERS = ("echo", "local")
+"""litellm custom providers registered by the workbench."""
+
+# Hosted providers a user is likely to have a key for: (model prefix, key variable, an example model).
+HOSTED = (
+    ("openai", "OPENAI_API_KEY", "gpt-4o-mini"),
+    ("anthropic", "ANTHROPIC_API_KEY", "anthropic/claude-3-5-haiku-latest"),
+    ("gemini", "GEMINI_API_KEY", "gemini/gemini-2.0-flash"),
+    ("mistral", "MISTRAL_API_KEY", "mistral/mistral-small-latest"),
+    ("groq", "GROQ_API_KEY", "groq/llama-3.1-8b-instant"),
+    ("together_ai", "TOGETHER_API_KEY", "together_ai/meta-llama/Llama-3.2-3B-Instruct-Turbo"),
+    ("openrouter", "OPENROUTER_API_KEY", "openrouter/openai/gpt-4o-mini"),
+)
+LOCAL_SERVERS = (("ollama", "ollama/llama3.2", "a local Ollama server (http://localhost:11434)"),)
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model name turned into what litellm needs."""
+
+    name: str
+    """What the user wrote: an alias, a bundled name or a litellm model."""
+    litellm_model: str
+    api_base: str | None = None
+    key_env: str | None = None
+    """The variable that must hold the key (aliases with ``api_key_env``)."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Default params of an alias; the prompt's params override them."""
+
+    @property
+    def provider(self) -> str:
+        """The litellm provider prefix (``openai``, ``echo``, ``local``...), or '' for bare names."""
+        prefix, sep, _ = self.litellm_model.partition("/")
+        return prefix if sep else ""
+
+    @property
+    def bundled(self) -> bool:
+        """True for the workbench's own custom providers (no key, no network)."""
+        return self.provider in CUSTOM_PROVIDERS
+
+    def call_kwargs(self) -> dict[str, Any]:
+        """Extra litellm arguments: api_base and, read from the environment now, the key."""
+        kwargs: dict[str, Any] = {}
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        if self.key_env:
+            kwargs["api_key"] = os.environ.get(self.key_env, "")
+        elif self.api_base and self.provider == "openai" and not os.environ.get("OPENAI_API_KEY"):
+            # A local OpenAI-compatible server usually wants no key, but the client insists on one.
+            kwargs["api_key"] = "no-key"
+        return kwargs
+
+
+def resolve_model(name: str, configured: dict[str, dict[str, Any]] | None = None) -> ResolvedModel:
+    """Resolve ``name``: a ``[models.NAME]`` alias first, then bundled names, then litellm's own."""
+    configured = configured or {}
+    if name in configured:
+        table = configured[name]
+        params = table.get("params", {})
+        if not isinstance(params, dict):
+            raise ConfigError(f"[models.{name}] params must be a table")
+        return ResolvedModel(name=name, litellm_model=str(table["model"]), api_base=table.get("api_base"),
+                             key_env=table.get("api_key_env"), params=dict(params))
+    if name == "echo":
+        return ResolvedModel(name=name, litellm_model="echo/echo")
+    return ResolvedModel(name=name, litellm_model=name)
+
+
+def hosted_key_env(litellm_model: str) -> str | None:
+    """The usual key variable of a hosted model, from its prefix (bare names are OpenAI's)."""
+    prefix, sep, _ = litellm_model.partition("/")
+    provider = prefix if sep else "openai"
+    return next((env for name, env, _ in HOSTED if name == provider), None)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One line of ``workbench models``."""
+
+    name: str
+    kind: str
+    key_env: str | None
+    key_present: bool
+    note: str
+
+
+def list_models(configured: dict[str, dict[str, Any]] | None = None) -> list[ModelInfo]:
+    """Bundled models, configured aliases, then hosted providers and local servers."""
+    rows = [ModelInfo(name, "bundled", None, True, note) for name, note in BUNDLED.items()]
+    for name, table in sorted((configured or {}).items()):
+        key_env = table.get("api_key_env")
+        note = f"{table['model']}" + (f" at {table['api_base']}" if table.get("api_base") else "")
+        rows.append(ModelInfo(name, "configured", key_env, bool(key_env and os.environ.get(key_env)), note))
+    for _, key_env, example in HOSTED:
+        rows.append(ModelInfo(example, "hosted", key_env, bool(os.environ.get(key_env)), "example"))
+    for _, example, note in LOCAL_SERVERS:
+        rows.append(ModelInfo(example, "local server", None, True, note))
+    return rows
