@@ -1,0 +1,66 @@
+"""Provides the ``workbench`` command line: thin commands over the core.
+
+Exit codes: 0 ok, 1 a threshold or regression check failed, 2 bad input (one clear line, no
+traceback). Heavy libraries are imported inside the commands that need them, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from workbench import __version__
+from workbench.errors import WorkbenchError
+
+
+class ThresholdFailed(Exception):
+    """A ``--fail-under`` or ``--fail-on-regression`` check failed (exit 1)."""
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--project", "-p", "project_dir", type=click.Path(file_okay=False), default=None,
+              help="The project folder (default: the one containing the current folder).")
+@click.version_option(__version__, prog_name="workbench")
+@click.pass_context
+def cli(ctx: click.Context, project_dir: str | None) -> None:
+    """Prompt Workbench: run prompt templates against test sets, compare versions, export
+    fine-tuning data.
+
+    With no command, opens the interactive workbench on the project.
+    """
+    ctx.obj = {"project_dir": project_dir}
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and turn user-fixable errors into one line on stderr and exit code 2."""
+    from workbench.cli import commands, review  # noqa: F401  (registers the commands)
+
+    try:
+        cli.main(args=argv, prog_name="workbench", standalone_mode=False)
+    except WorkbenchError as error:
+        click.echo(f"error: {error}", err=True)
+        return error.exit_code
+    except ThresholdFailed as failure:
+        click.echo(str(failure), err=True)
+        return 1
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        return 130
+    except click.ClickException as error:
+        error.show()
+        return 2
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: completed results are saved; run the same command again to resume",
+                   err=True)
+        return 130
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    return 0
+
+
+def entry_point() -> None:
+    """The console script."""
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Provides the run, show, history, models and init commands."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import click
+
+from workbench.cli import ThresholdFailed, cli
+from workbench.cli.output import Progress, echo_json, percent, shorten, table
+from workbench.errors import WorkbenchError
+from workbench.project import Project, open_project
+from workbench.store import Store
+
+
+def _project(ctx: click.Context, **overrides: Any) -> Project:
+    return open_project(ctx.obj.get("project_dir"), **overrides)
+
+
+def _load_prompt(project: Project, name: str):  # noqa: ANN202
+    from workbench.prompts import list_prompts, load_prompt
+
+    path = project.prompt_path(name)
+    if not path.is_file():
+        known = ", ".join(p.stem for p in list_prompts(project.prompts_dir)) or "none"
+        raise WorkbenchError(f"no prompt {name!r} in {project.prompts_dir}", hint=f"prompts: {known}")
+    return load_prompt(path)
+
+
+def make_client(project: Project, store: Store, *, use_cache: bool = True):  # noqa: ANN201
+    """The model client configured from the project's settings, caching in its store."""
+    from workbench.providers.client import ModelClient
+
+    settings = project.settings
+    return ModelClient(timeout=settings.timeout, retries=settings.retries, concurrency=settings.concurrency,
+                       cache=store, use_cache=use_cache, models=settings.models)
+
+
+async def run_with_progress(project: Project, store: Store, plan: Any, *, use_cache: bool = True,
+                            quiet: bool = False) -> int:
+    """Execute a run plan, drawing progress on stderr; returns the run id."""
+    from workbench.runner import CaseDone, RunStarted, execute
+
+    client = make_client(project, store, use_cache=use_cache)
+    progress: Progress | None = None
+    passed = errors = 0
+    run_id = -1
+    async for event in execute(plan, store, client, concurrency=project.settings.concurrency):
+        if isinstance(event, RunStarted):
+            run_id = event.run.id
+            label = f"{plan.version.label} on {plan.model}"
+            if event.resumed:
+                click.echo(f"resuming run {run_id}: {event.already_done} of {event.total} cases already done",
+                           err=True)
+            if not quiet:
+                progress = Progress(event.total, label)
+                progress.update(event.already_done, 0, 0)
+        elif isinstance(event, CaseDone):
+            passed += event.result.passed
+            errors += event.result.error is not None
+            if progress:
+                progress.update(event.done, passed, errors)
+    if progress:
+        progress.close()
+    return run_id
+
+
+@cli.command()
+@click.argument("prompt")
+@click.option("--model", "-m", default=None, help="A litellm model name or a configured alias.")
+@click.option("--dataset", "-d", default=None, help="Test set file (default: the prompt's 'dataset').")
+@click.option("--split", "-s", default=None, help="dev, test, train or all (default: the prompt's, else dev).")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None, help="Calls in flight at once.")
+@click.option("--no-cache", is_flag=True, help="Call the model even when a cached answer exists.")
+@click.option("--fail-under", type=float, default=None,
+              help="Exit 1 if the pass rate is below this (0-1, or a percentage above 1).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None, split: str | None,
+        concurrency: int | None, no_cache: bool, fail_under: float | None, as_json: bool) -> None:
+    """Run PROMPT against its test set and score every output."""
+    from workbench.reports import summarize
+    from workbench.runner import plan_run
+
+    project = _project(ctx, concurrency=concurrency)
+    store = Store(project.db_path)
+    plan = plan_run(project, store, _load_prompt(project, prompt), model=model, dataset=dataset, split=split)
+    run_id = asyncio.run(run_with_progress(project, store, plan, use_cache=not no_cache, quiet=as_json))
+    summary = summarize(store, run_id)
+    if as_json:
+        echo_json(summary.to_dict())
+    else:
+        click.echo(format_summary(summary))
+        failures = store.results(run_id, failures_only=True)
+        if failures:
+            click.echo(f"\n{len(failures)} of {summary.completed} cases failed; the worst {min(5, len(failures))}:")
+            click.echo(failure_table(sorted(failures, key=lambda row: row["score"] or 0.0)[:5]))
+    if fail_under is not None:
+        threshold = fail_under / 100 if fail_under > 1 else fail_under
+        if summary.pass_rate < threshold:
+            raise ThresholdFailed(f"pass rate {percent(summary.pass_rate)} is below --fail-under "
+                                  f"{percent(threshold)}")
+
+
+def format_summary(summary: Any) -> str:
+    """The summary table of one run."""
+    cost = "-" if summary.cost_usd is None else f"${summary.cost_usd:.4f}"
+    p50 = "-" if summary.latency_p50_ms is None else f"{summary.latency_p50_ms:.0f} ms"
+    p95 = "-" if summary.latency_p95_ms is None else f"{summary.latency_p95_ms:.0f} ms"
+    rows = [
+        ["run", f"{summary.run_id} ({summary.status})"],
+        ["version", f"{summary.prompt}@v{summary.version}"],
+        ["model", summary.model],
+        ["test set", f"{summary.dataset} [{summary.split}]"],
+        ["pass rate", f"{percent(summary.pass_rate)} ({summary.passed}/{summary.completed})"],
+        ["mean score", f"{summary.mean_score:.3f}"],
+        ["errors", str(summary.errors)],
+        ["tokens", f"{summary.input_tokens} in / {summary.output_tokens} out"],
+        ["cost", cost],
+        ["latency", f"p50 {p50}, p95 {p95}"],
+        ["cached", f"{summary.cached} of {summary.completed}"],
+    ]
+    return table(["", ""], rows).split("\n", 2)[2]
+
+
+def failure_table(rows: list[dict[str, Any]]) -> str:
+    """Failing results: case, output (or error) and the first failing scorer's reason."""
+    lines = []
+    for row in rows:
+        reasons = [s["reason"] for s in row["scores"] if not s["passed"] and s["reason"]]
+        lines.append([row["case_id"], shorten(row["error"] or row["output"], 40),
+                      shorten(row["error_kind"] or (reasons[0] if reasons else ""), 50)])
+    return table(["case", "output", "why"], lines)
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--failures", is_flag=True, help="Only the failing cases.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_context
+def show(ctx: click.Context, run_ref: str, failures: bool, as_json: bool) -> None:
+    """Show the per-case results of RUN (a run id, 'last' or PROMPT@vN)."""
+    from workbench.reports import summarize
+
+    project = _project(ctx)
+    store = Store(project.db_path)
+    from workbench.reports import resolve_run_ref
+
+    run_id = resolve_run_ref(store, run_ref).id
+    results = store.results(run_id, failures_only=failures)
+    if as_json:
+        echo_json({"summary": summarize(store, run_id).to_dict(), "results": results})
+        return
+    click.echo(format_summary(summarize(store, run_id)) + "\n")
+    rows = [[row["case_id"], "pass" if row["passed"] else ("error" if row["error"] else "fail"),
+             f"{row['score']:.2f}", shorten(row["error"] or row["output"], 50)] for row in results]
+    click.echo(table(["case", "verdict", "score", "output"], rows))
+
+
+@cli.command()
+@click.argument("prompt")
+@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
+@click.pass_context
+def history(ctx: click.Context, prompt: str, as_json: bool) -> None:
+    """Every version of PROMPT with its runs and scores, per test set; the best is marked."""
+    from workbench.reports import history as build_history
+    from workbench.reports import sparkline
+
+    project = _project(ctx)
+    store = Store(project.db_path)
+    if not store.versions(prompt):
+        raise WorkbenchError(f"no stored version of prompt {prompt!r}", hint=f"workbench run {prompt}")
+    histories = build_history(store, prompt)
+    if as_json:
+        echo_json({"prompt": prompt, "testsets": [h.to_dict() for h in histories]})
+        return
+    for item in histories:
+        rates = [row.summary.pass_rate for row in item.rows if row.summary]
+        click.echo(f"{prompt} on {item.dataset} [{item.split}] with {item.model}   trend {sparkline(rates)}")
+        rows = []
+        for row in item.rows:
+            s = row.summary
+            mark = "★" if row.version.number == item.best_version else ""
+            rows.append([f"v{row.version.number}{mark}", ",".join(map(str, row.runs)),
+                         percent(s.pass_rate) if s else "-", f"{s.mean_score:.3f}" if s else "-",
+                         f"{s.completed}/{s.n_cases}" if s else "-", s.errors if s else "-",
+                         row.version.created_utc[:19].replace("T", " ")])
+        click.echo(table(["version", "runs", "pass", "score", "cases", "errors", "created (UTC)"], rows))
+        click.echo("")
+
+
+@cli.command()
+@click.pass_context
+def models(ctx: click.Context) -> None:
+    """The bundled and configured models, and whether each one's API key is set."""
+    from workbench.providers.registry import list_models
+
+    try:
+        configured = _project(ctx).settings.models
+    except WorkbenchError:
+        configured = {}
+    rows = [[m.name, m.kind, m.key_env or "-", "yes" if m.key_present else ("-" if not m.key_env else "no"),
+             m.note] for m in list_models(configured)]
+    click.echo(table(["model", "kind", "key variable", "key set", "note"], rows))
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False), default=".")
+def init(directory: str) -> None:
+    """Create a workbench project in DIRECTORY with an example prompt and test set."""
+    from workbench.scaffold import create_project
+
+    root = create_project(Path(directory))
+    click.echo(f"created a workbench project in {root}\n"
+               f"next: cd {directory} && workbench run example --model echo")
+
+
+@cli.command()
+@click.option("--split", "-s", default=None, help="Split to replay on (default: each prompt's own).")
+@click.pass_context
+def demo(ctx: click.Context, split: str | None) -> None:
+    """Replay the example project's prompt versions on the offline model, then show their history."""
+    from workbench.demo import history_prompts
+    from workbench.runner import plan_run
+
+    project = _project(ctx)
+    store = Store(project.db_path)
+    replays = history_prompts(project)
+    if not replays:
+        raise WorkbenchError("this project has no prompts/history/ to replay",
+                             hint="the demo runs in the workbench repository's own example project")
+    for name, versions in replays.items():
+        for prompt in versions:
+            plan = plan_run(project, store, prompt, split=split)
+            asyncio.run(run_with_progress(project, store, plan))
+        ctx.invoke(history, prompt=name, as_json=False)

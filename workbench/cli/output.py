@@ -1,0 +1,73 @@
+"""Provides plain-text output helpers for the CLI: tables, progress on stderr, JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import click
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Align ``rows`` under ``headers`` in columns separated by two spaces."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+             for row in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def echo_json(value: Any) -> None:
+    """Print ``value`` as indented JSON on stdout."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def percent(value: float | None) -> str:
+    """``0.4567`` -> ``45.7%``."""
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def shorten(text: str | None, width: int = 60) -> str:
+    """One line of at most ``width`` characters."""
+    if text is None:
+        return ""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+class Progress:
+    """A progress line on stderr: redrawn in place on a terminal, a line per 10% otherwise."""
+
+    def __init__(self, total: int, label: str, stream: TextIO | None = None) -> None:
+        self.total = max(total, 1)
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.started = time.monotonic()
+        self._last_decile = -1
+
+    def update(self, done: int, passed: int, errors: int) -> None:
+        """Show ``done`` of ``total`` with the running pass rate and an ETA."""
+        elapsed = time.monotonic() - self.started
+        rate = passed / done if done else 0.0
+        eta = elapsed / done * (self.total - done) if done else 0.0
+        width = 24
+        filled = int(width * done / self.total)
+        line = (f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}  "
+                f"pass {rate * 100:.0f}%  errors {errors}  ETA {eta:.0f}s")
+        if self.tty:
+            self.stream.write("\r" + line)
+            self.stream.flush()
+        elif done * 10 // self.total > self._last_decile or done == self.total:
+            self._last_decile = done * 10 // self.total
+            self.stream.write(line + "\n")
+
+    def close(self) -> None:
+        """End the progress line."""
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,164 @@
+"""Provides run summaries and prompt history, computed from the store (shared by the CLI and TUI)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.store import Run, Store, Version
+
+
+class RunRefError(WorkbenchError):
+    """A run or version reference that names nothing."""
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) by linear interpolation; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The figures of one run."""
+
+    run_id: int
+    prompt: str
+    version: int
+    model: str
+    split: str
+    dataset: str
+    status: str
+    n_cases: int
+    completed: int
+    passed: int
+    errors: int
+    pass_rate: float
+    mean_score: float
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    cached: int
+    started_utc: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def summarize(store: Store, run: Run | int) -> RunSummary:
+    """Summarise a run from its stored results (errored cases count as failures)."""
+    run = store.run(run) if isinstance(run, int) else run
+    version = store.version_by_id(run.version_id)
+    rows = list(store.db.query(
+        "SELECT passed, score, error, latency_ms, input_tokens, output_tokens, cost_usd, cached "
+        "FROM results WHERE run_id = ?", [run.id]))
+    completed = len(rows)
+    passed = sum(1 for row in rows if row["passed"])
+    costs = [row["cost_usd"] for row in rows if row["cost_usd"] is not None]
+    latencies = [row["latency_ms"] for row in rows if row["latency_ms"] is not None and not row["cached"]]
+    return RunSummary(
+        run_id=run.id, prompt=run.prompt, version=version.number, model=run.model, split=run.split,
+        dataset=run.dataset, status=run.status, n_cases=run.n_cases, completed=completed, passed=passed,
+        errors=sum(1 for row in rows if row["error"]),
+        pass_rate=passed / completed if completed else 0.0,
+        mean_score=sum(row["score"] or 0.0 for row in rows) / completed if completed else 0.0,
+        input_tokens=sum(row["input_tokens"] or 0 for row in rows),
+        output_tokens=sum(row["output_tokens"] or 0 for row in rows),
+        cost_usd=sum(costs) if costs else None,
+        latency_p50_ms=percentile(latencies, 50), latency_p95_ms=percentile(latencies, 95),
+        cached=sum(1 for row in rows if row["cached"]), started_utc=run.started_utc,
+    )
+
+
+@dataclass(frozen=True)
+class VersionHistory:
+    """One version's latest finished run on one test set and split."""
+
+    version: Version
+    summary: RunSummary | None
+    runs: list[int]
+
+
+@dataclass(frozen=True)
+class TestsetHistory:
+    """Every version of a prompt on one (dataset, split, model), oldest first, with the best marked."""
+
+    dataset: str
+    split: str
+    model: str
+    rows: list[VersionHistory]
+    best_version: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "dataset": self.dataset, "split": self.split, "model": self.model, "best_version": self.best_version,
+            "versions": [
+                {"version": row.version.number, "hash": row.version.hash[:12], "created_utc": row.version.created_utc,
+                 "runs": row.runs, "summary": row.summary.to_dict() if row.summary else None}
+                for row in self.rows
+            ],
+        }
+
+
+def history(store: Store, prompt: str) -> list[TestsetHistory]:
+    """Per (dataset, split, model): each version's latest finished run, in version order."""
+    versions = {version.id: version for version in store.versions(prompt)}
+    groups: dict[tuple[str, str, str], dict[int, list[Run]]] = {}
+    for run in store.runs(prompt=prompt):
+        groups.setdefault((run.dataset, run.split, run.model), {}).setdefault(run.version_id, []).append(run)
+    histories = []
+    for (dataset, split, model), by_version in sorted(groups.items()):
+        rows = []
+        for version_id, runs in sorted(by_version.items(), key=lambda item: versions[item[0]].number):
+            finished = [run for run in runs if run.status == "finished"]
+            latest = finished[-1] if finished else runs[-1]
+            rows.append(VersionHistory(versions[version_id], summarize(store, latest), [run.id for run in runs]))
+        scored = [row for row in rows if row.summary and row.summary.completed]
+        best = max(scored, key=lambda row: (row.summary.pass_rate, row.summary.mean_score,  # type: ignore[union-attr]
+                                            row.version.number), default=None)
+        histories.append(TestsetHistory(dataset, split, model, rows, best.version.number if best else None))
+    return histories
+
+
+SPARK_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], low: float = 0.0, high: float = 1.0) -> str:
+    """A one-line chart of ``values`` between ``low`` and ``high``."""
+    span = (high - low) or 1.0
+    return "".join(SPARK_BARS[min(len(SPARK_BARS) - 1, max(0, int((v - low) / span * (len(SPARK_BARS) - 1) + 0.5)))]
+                   for v in values)
+
+
+def resolve_run_ref(store: Store, ref: str, *, like: Run | None = None) -> Run:
+    """A run from ``ID``, ``last`` or ``PROMPT@vN`` (that version's latest finished run, preferring one
+    on the same test set, split and model as ``like``)."""
+    if ref.isdigit():
+        return store.run(int(ref))
+    runs = store.runs()
+    if ref == "last":
+        if not runs:
+            raise RunRefError("no run yet", hint="run a prompt first: workbench run PROMPT")
+        return runs[-1]
+    name, sep, number = ref.partition("@v")
+    if not sep or not number.isdigit():
+        raise RunRefError(f"not a run: {ref!r}", hint="give a run id, 'last', or PROMPT@vN")
+    version = store.version(name, int(number))
+    candidates = store.runs(version_id=version.id)
+    if not candidates:
+        raise RunRefError(f"version {ref} has no run yet", hint=f"workbench run {name}")
+    if like is not None:
+        same = [r for r in candidates if (r.testset_hash, r.split) == (like.testset_hash, like.split)]
+        candidates = same or candidates
+    finished = [r for r in candidates if r.status == "finished"]
+    return (finished or candidates)[-1]

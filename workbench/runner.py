@@ -1,0 +1,221 @@
+"""Provides the one way both front ends run a prompt: ``plan_run`` checks everything up front, then
+``execute`` calls the model for each case, scores it and streams each result into the store.
+
+A result is written as soon as its case completes, so a killed run loses nothing; running the same
+plan again resumes the unfinished run instead of starting over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.cases import cases_hash, load_cases, select_split
+from workbench.errors import ProviderError, WorkbenchError
+from workbench.project import Project
+from workbench.prompts import Prompt, render
+from workbench.records import Case, Completion, CompletionRequest, Score
+from workbench.scorers import ConfiguredScorer, ScoreContext, build_scorers, combine
+from workbench.store import Run, Store, Version
+
+if TYPE_CHECKING:
+    from workbench.providers.client import ModelClient
+
+FATAL_KINDS = frozenset({"auth", "unknown_model", "missing_dependency", "not_found"})
+"""Provider failures that no other case would escape: the run stops, keeping what it has."""
+
+DEFAULT_SPLIT = "dev"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run needs, checked before the first model call."""
+
+    prompt: Prompt
+    version: Version
+    model: str
+    params: dict[str, Any]
+    dataset: str
+    split: str
+    cases: list[Case]
+    testset_hash: str
+    scorers: list[ConfiguredScorer]
+    messages: dict[str, list[dict[str, Any]]]
+    judge_model: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The outcome of one case."""
+
+    case: Case
+    output: str | None
+    passed: bool
+    score: float
+    scores: list[Score] = field(default_factory=list)
+    error: str | None = None
+    error_kind: str | None = None
+    completion: Completion | None = None
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """The run is open: ``already_done`` cases were kept from an earlier, interrupted attempt."""
+
+    run: Run
+    total: int
+    already_done: int
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class CaseDone:
+    """One more case completed."""
+
+    run: Run
+    result: CaseResult
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The run ended: ``status`` is ``finished`` or ``cancelled``."""
+
+    run: Run
+    status: str
+
+
+RunEvent = RunStarted | CaseDone | RunFinished
+
+
+def default_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The prompt's params, with temperature 0 unless it sets one: evaluations should be repeatable."""
+    return {"temperature": 0, **params}
+
+
+def plan_run(project: Project, store: Store, prompt: Prompt, *, model: str | None = None,
+             dataset: str | Path | None = None, split: str | None = None) -> RunPlan:
+    """Resolve model, test set, split and scorers, render every case, and record the version.
+
+    Raises a ``WorkbenchError`` naming the file, line or case for anything wrong, before any call.
+    """
+    dataset_ref = dataset or prompt.dataset
+    if not dataset_ref:
+        raise WorkbenchError(f"prompt {prompt.name!r} names no test set", path=prompt.path,
+                             hint="add 'dataset: datasets/NAME.jsonl' to its front matter or pass --dataset")
+    dataset_path = project.resolve(dataset_ref)
+    all_cases = load_cases(dataset_path, expected_key=prompt.expected_key)
+    chosen_split = split or prompt.split or DEFAULT_SPLIT
+    cases = select_split(all_cases, chosen_split)
+    if not cases:
+        raise WorkbenchError(f"no cases in split {chosen_split!r}", path=dataset_path,
+                             hint="pick another split with --split (dev, test, train or all)")
+    messages = {case.id: render(prompt, case) for case in cases}
+    scorers = build_scorers(prompt.scorers, project_root=project.root,
+                            default_judge_model=project.settings.judge_model, source=str(prompt.path))
+    version = store.save_version(prompt)
+    testset_hash = cases_hash(cases)
+    store.save_testset(_relative(project, dataset_path), cases, testset_hash)
+    return RunPlan(
+        prompt=prompt, version=version, model=model or prompt.model or project.settings.model,
+        params=default_params(prompt.params), dataset=_relative(project, dataset_path), split=chosen_split,
+        cases=cases, testset_hash=testset_hash, scorers=scorers, messages=messages,
+        judge_model=project.settings.judge_model,
+    )
+
+
+async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurrency: int = 4
+                  ) -> AsyncIterator[RunEvent]:
+    """Run ``plan``'s cases, writing each result as it completes, and yield progress events.
+
+    Closing the iterator early cancels the run cleanly (status ``cancelled``, results kept). A fatal
+    provider error (missing key, unknown model) stops the run and is raised after its state is saved.
+    """
+    from workbench.providers.client import public_params
+
+    client.preflight(plan.model)
+    run, resumed = store.start_run(
+        version=plan.version, model=plan.model, params=public_params(plan.params),
+        testset_hash=plan.testset_hash, dataset=plan.dataset, split=plan.split,
+        scorers=plan.prompt.scorers, n_cases=len(plan.cases),
+    )
+    done_ids = store.done_case_ids(run.id)
+    todo = [case for case in plan.cases if case.id not in done_ids]
+    total = len(plan.cases)
+    yield RunStarted(run=run, total=total, already_done=total - len(todo), resumed=resumed)
+
+    queue: asyncio.Queue[Case] = asyncio.Queue()
+    for case in todo:
+        queue.put_nowait(case)
+    finished: asyncio.Queue[CaseResult | BaseException] = asyncio.Queue()
+
+    async def worker() -> None:
+        while not queue.empty():
+            case = queue.get_nowait()
+            try:
+                result = await run_case(plan, case, client)
+            except BaseException as error:  # handed to the consumer, which decides
+                await finished.put(error)
+                return
+            _save(store, run.id, plan, result)
+            await finished.put(result)
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(todo))))]
+    status = "cancelled"
+    try:
+        for done in range(total - len(todo) + 1, total + 1):
+            item = await finished.get()
+            if isinstance(item, BaseException):
+                status = "failed"
+                raise item
+            yield CaseDone(run=run, result=item, done=done, total=total)
+        status = "finished"
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        store.finish_run(run.id, status)
+    yield RunFinished(run=store.run(run.id), status=status)
+
+
+async def run_case(plan: RunPlan, case: Case, client: ModelClient) -> CaseResult:
+    """Call the model for one case and score the answer; non-fatal failures become the case's error."""
+    messages = plan.messages[case.id]
+    try:
+        completion = await client.complete(CompletionRequest(plan.model, messages, plan.params))
+    except ProviderError as error:
+        if error.kind in FATAL_KINDS:
+            raise
+        return CaseResult(case, None, False, 0.0, error=str(error), error_kind=error.kind)
+
+    async def judge(request: CompletionRequest) -> Completion:
+        return await client.complete(request, kind="judge")
+
+    context = ScoreContext(case=case, output=completion.text, messages=messages, judge=judge,
+                           judge_model=plan.judge_model)
+    try:
+        scores = [await scorer.score(context) for scorer in plan.scorers]
+    except ProviderError as error:
+        if error.kind in FATAL_KINDS:
+            raise
+        return CaseResult(case, completion.text, False, 0.0, error=f"judge: {error}", error_kind="judge",
+                          completion=completion)
+    value, passed = combine(scores)
+    return CaseResult(case, completion.text, passed, value, scores, completion=completion)
+
+
+def _save(store: Store, run_id: int, plan: RunPlan, result: CaseResult) -> None:
+    store.record_result(run_id, result.case, messages=plan.messages[result.case.id],
+                        completion=result.completion, scores=result.scores, passed=result.passed,
+                        score=result.score, error=result.error, error_kind=result.error_kind)
+
+
+def _relative(project: Project, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(project.root.resolve()))
+    except ValueError:
+        return str(path)
