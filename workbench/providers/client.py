@@ -108,7 +108,10 @@ class ModelClient:
                                   output_tokens=hit.get("output_tokens"), cost_usd=0.0, latency_ms=0.0,
                                   cached=True, attempts=0)
         self._preflight(model)
-        semaphore = self._semaphores.setdefault(model.litellm_model, asyncio.Semaphore(self.concurrency))
+        # A local model is one llama.cpp instance that runs one call at a time: queueing more calls on it
+        # would only inflate their measured latency.
+        limit = 1 if model.provider == "local" else self.concurrency
+        semaphore = self._semaphores.setdefault(model.litellm_model, asyncio.Semaphore(limit))
         async with semaphore:
             completion = await self._call_with_retries(model, request, params)
         if key is not None and self.cache is not None:
