@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from workbench.errors import PromptError, ScorerError
@@ -72,6 +72,11 @@ class Prompt:
 @lru_cache(maxsize=1)
 def _environment() -> ImmutableSandboxedEnvironment:
     return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+@lru_cache(maxsize=512)
+def _template(source: str) -> Template:
+    return _environment().from_string(source)
 
 
 def normalize_text(text: str) -> str:
@@ -237,7 +242,7 @@ def render(prompt: Prompt, case: Case) -> list[Message]:
     parts += [(segment.role, segment.source, segment.line) for segment in prompt.segments]
     for role, source, line in parts:
         try:
-            content = _environment().from_string(source).render(context).strip()
+            content = _template(source).render(context).strip()
         except UndefinedError as error:
             known = ", ".join(sorted(case.vars)) or "none"
             raise PromptError(f"case {case.id!r}: {error.message} in {prompt.path.name} (line {line})",

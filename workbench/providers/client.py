@@ -222,9 +222,11 @@ def _cost(response: Any, model: ResolvedModel) -> float | None:
     if model.bundled:
         return 0.0
     hidden = getattr(response, "_hidden_params", None) or {}
-    cost = hidden.get("response_cost")
-    if isinstance(cost, int | float):
-        return float(cost)
+    if "response_cost" in hidden:
+        # litellm already priced the call (None: it does not know the model's price); pricing it again
+        # costs as much CPU as the rest of our per-call work.
+        cost = hidden["response_cost"]
+        return float(cost) if isinstance(cost, int | float) else None
     try:
         import litellm
 
