@@ -52,13 +52,19 @@ def test_migrating_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
     db = Database(path)
     first = migrations._migrations[0].name
     later = [m.name for m in migrations._migrations[1:]]
-    migrations.apply(db, stop_before=later or None)
+    migrations.apply(db, stop_before=later[0])
     assert [m.name for m in migrations.applied(db)] == [first]
     db["prompts"].insert({"name": "kept", "path": "p", "created_utc": "2026-01-01"})
+    db["versions"].insert({"id": 1, "prompt": "kept", "number": 1, "hash": "h", "text": "t",
+                           "created_utc": "2026-01-01"})
+    db["reviews"].insert({"version_id": 1, "case_id": "c1", "prompt": "kept", "verdict": "good",
+                          "created_utc": "2026-01-01"})
     db.close()
     store = Store(path)
     assert migrations.pending(store.db) == []
     assert store.prompt_names() == ["kept"]
+    # m002 added the judged output to reviews; an old review keeps applying to any output.
+    assert store.reviews(version_id=1)[0]["output"] is None and store.reviews(version_id=1)[0]["verdict"] == "good"
 
 
 def test_versions_are_numbered_in_order_with_parents_and_identical_content_is_a_no_op() -> None:

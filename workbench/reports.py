@@ -6,22 +6,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from workbench.errors import WorkbenchError
+from workbench.stats import percentile
 from workbench.store import Run, Store, Version
 
 
 class RunRefError(WorkbenchError):
     """A run or version reference that names nothing."""
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The ``q``-th percentile (0-100) by linear interpolation; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 @dataclass(frozen=True)
@@ -63,7 +53,8 @@ def summarize(store: Store, run: Run | int) -> RunSummary:
         "FROM results WHERE run_id = ?", [run.id]))
     completed = len(rows)
     passed = sum(1 for row in rows if row["passed"])
-    costs = [row["cost_usd"] for row in rows if row["cost_usd"] is not None]
+    # Money actually spent: cached answers cost nothing this time.
+    costs = [row["cost_usd"] for row in rows if row["cost_usd"] is not None and not row["cached"]]
     latencies = [row["latency_ms"] for row in rows if row["latency_ms"] is not None and not row["cached"]]
     return RunSummary(
         run_id=run.id, prompt=run.prompt, version=version.number, model=run.model, split=run.split,
@@ -73,7 +64,7 @@ def summarize(store: Store, run: Run | int) -> RunSummary:
         mean_score=sum(row["score"] or 0.0 for row in rows) / completed if completed else 0.0,
         input_tokens=sum(row["input_tokens"] or 0 for row in rows),
         output_tokens=sum(row["output_tokens"] or 0 for row in rows),
-        cost_usd=sum(costs) if costs else None,
+        cost_usd=sum(costs) if costs else (0.0 if rows and all(row["cached"] for row in rows) else None),
         latency_p50_ms=percentile(latencies, 50), latency_p95_ms=percentile(latencies, 95),
         cached=sum(1 for row in rows if row["cached"]), started_utc=run.started_utc,
     )

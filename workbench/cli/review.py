@@ -60,14 +60,14 @@ def review(ctx: click.Context, run_ref: str, failures: bool, unreviewed: bool) -
         if choice == "q":
             break
         if choice == "g":
-            store.set_review(run.version_id, row["case_id"], "good")
+            store.set_review(run.version_id, row["case_id"], "good", output=row["output"])
             counts["good"] += 1
         elif choice == "b":
-            store.set_review(run.version_id, row["case_id"], "bad")
+            store.set_review(run.version_id, row["case_id"], "bad", output=row["output"])
             counts["bad"] += 1
         elif choice == "c":
             text = _correction(row["output"])
             if text:
-                store.set_review(run.version_id, row["case_id"], "bad", correction=text)
+                store.set_review(run.version_id, row["case_id"], "bad", correction=text, output=row["output"])
                 counts["corrected"] += 1
     click.echo(f"\nreviewed: {counts['good']} good, {counts['bad']} bad, {counts['corrected']} corrected")

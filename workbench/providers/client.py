@@ -104,9 +104,11 @@ class ModelClient:
         if key is not None and self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
+                # Cost and latency stay those of the original call (what this answer costs from the
+                # provider); run summaries count spend and latency of uncached calls only.
                 return Completion(text=hit["text"], input_tokens=hit.get("input_tokens"),
-                                  output_tokens=hit.get("output_tokens"), cost_usd=0.0, latency_ms=0.0,
-                                  cached=True, attempts=0)
+                                  output_tokens=hit.get("output_tokens"), cost_usd=hit.get("cost_usd"),
+                                  latency_ms=hit.get("latency_ms") or 0.0, cached=True, attempts=0)
         self._preflight(model)
         # A local model is one llama.cpp instance that runs one call at a time: queueing more calls on it
         # would only inflate their measured latency.

@@ -62,3 +62,9 @@ def m001_initial(db: Database) -> None:
     db["cache"].create(
         {"key": str, "model": str, "kind": str, "response_json": str, "created_utc": str}, pk="key"
     )
+
+
+@migrations()
+def m002_review_output(db: Database) -> None:
+    """Reviews keep the output they judged: a verdict applies to that output, not to another model's."""
+    db["reviews"].add_column("output", str)

@@ -308,14 +308,18 @@ class Store:
     # Reviews --------------------------------------------------------------------------------------
 
     def set_review(self, version_id: int, case_id: str, verdict: str, correction: str | None = None,
-                   note: str | None = None) -> None:
-        """Store a human verdict (good/bad) and an optional corrected output for (version, case)."""
+                   note: str | None = None, output: str | None = None) -> None:
+        """Store a human verdict (good/bad) and an optional corrected output for (version, case).
+
+        ``output`` is the output that was judged: the verdict then applies only where a run of the
+        version produced that same output.
+        """
         if verdict not in ("good", "bad"):
             raise StoreError(f"a review verdict is 'good' or 'bad', not {verdict!r}")
         version = self.version_by_id(version_id)
         self.db["reviews"].upsert({"version_id": version_id, "case_id": case_id, "prompt": version.prompt,
                                    "verdict": verdict, "correction": correction, "note": note,
-                                   "created_utc": utc_now()}, pk=("version_id", "case_id"))
+                                   "output": output, "created_utc": utc_now()}, pk=("version_id", "case_id"))
         self.db.conn.commit()
 
     def reviews(self, *, version_id: int | None = None, prompt: str | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,45 @@
+"""Shared helpers of the CLI tests: a project wired to the loopback server, and an in-process runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from workbench.cli import main
+
+N_CASES = 12
+
+
+def answer_by_question(messages: list[dict], body: dict) -> str:
+    """The fake model answers 'yes' except for questions mentioning 'odd'."""
+    text = messages[-1]["content"]
+    return "no" if "odd" in text else "yes"
+
+
+def make_project(root: Path, base_url: str, n_cases: int = N_CASES, prompt_extra: str = "") -> Path:
+    (root / "prompts").mkdir(parents=True)
+    (root / "datasets").mkdir()
+    (root / "workbench.toml").write_text(
+        "[defaults]\nmodel = \"fake\"\nconcurrency = 4\ntimeout = 5\nretries = 2\n"
+        f"[models.fake]\nmodel = \"openai/fake-model\"\napi_base = \"{base_url}\"\napi_key_env = \"FAKE_KEY\"\n",
+        encoding="utf-8")
+    (root / "prompts" / "yesno.prompt").write_text(
+        "---\ndescription: answer yes\ndataset: datasets/q.jsonl\nscorers:\n  - exact_match\n"
+        f"{prompt_extra}---\nQuestion: {{{{ question }}}}\n", encoding="utf-8")
+    write_cases(root, n_cases)
+    return root
+
+
+def write_cases(root: Path, n_cases: int) -> None:
+    lines = [json.dumps({"id": f"q{i:02d}", "question": f"case {i} {'odd' if i % 4 == 3 else 'even'}",
+                         "expected": "yes"}) for i in range(n_cases)]
+    (root / "datasets" / "q.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def invoke(root: Path, *args: str) -> tuple[int, str, str]:
+    """Run ``workbench --project ROOT ARGS`` in-process; returns (exit code, stdout, stderr)."""
+    with CliRunner().isolation() as (out, err, _):
+        code = main(["--project", str(root), *args])
+    return code, out.getvalue().decode(), err.getvalue().decode()

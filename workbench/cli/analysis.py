@@ -1,0 +1,137 @@
+"""Provides ``workbench compare`` and ``workbench status``: the statistics, the plateau verdict and
+the readiness report, as tables or JSON."""
+
+from __future__ import annotations
+
+import click
+
+from workbench.cli import ThresholdFailed, cli
+from workbench.cli.commands import _project
+from workbench.cli.output import echo_json, percent, shorten, table
+from workbench.store import Store
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"${value:.4f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+@cli.command()
+@click.argument("run_a", metavar="A")
+@click.argument("run_b", metavar="B")
+@click.option("--shared", is_flag=True, help="Compare only the cases both runs have (when their case sets differ).")
+@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when B is significantly worse than A (for CI).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the paired bootstrap.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.pass_context
+def compare(ctx: click.Context, run_a: str, run_b: str, shared: bool, fail_on_regression: bool, seed: int,
+            as_json: bool) -> None:
+    """Compare run B against run A case by case (a run id, 'last' or PROMPT@vN for each).
+
+    For PROMPT@vN the version's latest run on the same test set and split as the other side is used.
+    """
+    from workbench.compare import compare as build
+    from workbench.evaluation import run_side
+    from workbench.reports import resolve_run_ref
+
+    store = Store(_project(ctx).db_path)
+    first = resolve_run_ref(store, run_a)
+    second = resolve_run_ref(store, run_b, like=first)
+    if "@v" in run_a:  # a version's run on the same cases as B, when it has one
+        first = resolve_run_ref(store, run_a, like=second)
+    result = build(run_side(store, first, _label(store, first)), run_side(store, second, _label(store, second)),
+                   shared_only=shared, seed=seed)
+    if as_json:
+        echo_json(result.to_dict())
+    else:
+        click.echo(format_comparison(result))
+    if fail_on_regression and result.direction == "worse":
+        raise ThresholdFailed(f"regression: {result.verdict}")
+
+
+def _label(store: Store, run) -> str:  # noqa: ANN001
+    version = store.version_by_id(run.version_id)
+    return f"{version.label} (run {run.id}, {run.model})"
+
+
+def format_comparison(result) -> str:  # noqa: ANN001
+    """The comparison as text: figures, flip table, verdict, flips, template diff."""
+    rows = []
+    for side in (result.a, result.b):
+        rows.append([side.label, side.n, f"{percent(side.pass_rate)} [{percent(side.pass_rate_low)}, "
+                     f"{percent(side.pass_rate_high)}]", f"{side.mean_score:.3f}", side.errors,
+                     _money(side.cost_per_1k_usd), f"{_ms(side.latency_p50_ms)} / {_ms(side.latency_p95_ms)}"])
+    lines = [table(["", "n", "pass rate [95% Wilson]", "score", "errors", "cost/1k cases", "latency p50/p95"],
+                   rows), ""]
+    if result.shared_only:
+        lines.append(f"compared the {result.n} shared cases; {result.excluded} cases are on one side only")
+    d, s = result.pass_diff, result.score_diff
+    lines += [
+        f"pass rate B - A: {d.estimate * 100:+.1f} points (paired bootstrap 95% CI {d.low * 100:+.1f} to "
+        f"{d.high * 100:+.1f})",
+        f"mean score B - A: {s.estimate:+.3f} (95% CI {s.low:+.3f} to {s.high:+.3f})",
+        f"flips: {result.only_b} improved, {result.only_a} regressed, {result.both_pass} pass in both, "
+        f"{result.both_fail} fail in both; exact McNemar p = {result.mcnemar_p:.3g}",
+        "",
+        f"verdict: {result.verdict}",
+    ]
+    if result.flips:
+        lines += ["", "flipped cases (regressions first):"]
+        lines.append(table(["case", "", "A output", "B output"], [
+            [f.case_id, "regressed" if f.regression else "improved", shorten(f.output_a, 36),
+             shorten(f.output_b, 36)] for f in result.flips]))
+    if result.template_diff:
+        lines += ["", "template diff:", result.template_diff.rstrip("\n")]
+    else:
+        lines += ["", "the two templates are identical"]
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("prompt", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_context
+def status(ctx: click.Context, prompt: str | None, as_json: bool) -> None:
+    """Where each prompt stands: best version, trend, plateau verdict, readiness to fine-tune."""
+    from workbench.readiness import prompt_status
+    from workbench.reports import sparkline
+
+    project = _project(ctx)
+    store = Store(project.db_path)
+    names = [prompt] if prompt else store.prompt_names()
+    if not names:
+        click.echo("no prompt has been run yet: workbench run PROMPT")
+        return
+    reports = [report for name in names for report in prompt_status(project, store, name)]
+    if as_json:
+        echo_json([report.to_dict() for report in reports])
+        return
+    for report in reports:
+        click.echo(format_status(report, sparkline(report.pass_rates)))
+
+
+def format_status(report, trend: str) -> str:  # noqa: ANN001
+    """One prompt's status as text."""
+    verdict = report.plateau
+    lines = [
+        f"{report.prompt} on {report.dataset} [{report.split}] with {report.model}",
+        f"  best      v{report.best_version}: {percent(report.best_pass_rate)}",
+        f"  trend     {trend}  " + " ".join(f"v{n}:{rate * 100:.0f}%" for n, rate in
+                                            zip(report.versions, report.pass_rates, strict=True)),
+        f"  plateau   {'YES' if verdict.on_plateau else 'no'}: {verdict.reason}",
+        f"  examples  {report.examples} for training (" +
+        (", ".join(f"{count} {name}" for name, count in sorted(report.by_source.items())) or "none") + ")",
+    ]
+    if report.dropped:
+        lines.append("  left out " + ", ".join(f"{count} {why}" for why, count in sorted(report.dropped.items())))
+    if report.tokens:
+        t = report.tokens
+        lines.append(f"  tokens    min {t.min}, p50 {t.p50:.0f}, p90 {t.p90:.0f}, max {t.max} ({t.tokenizer})")
+    failures = ", ".join(f"{scorer} {count}" for scorer, count in sorted(report.failures_by_scorer.items()))
+    errors = ", ".join(f"{kind} {count}" for kind, count in sorted(report.errors_by_kind.items()))
+    lines.append(f"  failing   {failures or 'none'}" + (f"; errors: {errors}" if errors else ""))
+    lines.append(f"  next      {report.recommendation}")
+    return "\n".join(lines) + "\n"

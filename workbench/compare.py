@@ -1,0 +1,192 @@
+"""Provides the comparison of two runs on the same cases: pass rates with Wilson intervals, the paired
+bootstrap CI of the difference, the McNemar flip table, a plain-language verdict that says when the
+test set is too small to tell, the flipped cases (regressions first) and the template diff.
+
+It works on plain ``Side`` records, so it knows nothing of the store; ``evaluation`` builds them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.stats import (
+    BootstrapResult,
+    mcnemar_exact,
+    minimum_detectable_effect,
+    paired_bootstrap,
+    percentile,
+    wilson_interval,
+)
+
+ALPHA = 0.05
+# Below this many discordant cases the observed discordance rate says little: plan the detectable
+# effect with at least this rate, a typical one between two prompt versions.
+PLANNING_DISCORDANCE = 0.10
+
+
+class CompareError(WorkbenchError):
+    """Two runs that cannot be compared as asked."""
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    """One case's verdict in one run (a human review already applied)."""
+
+    case_id: str
+    passed: bool
+    score: float
+    output: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Side:
+    """One run, as one side of a comparison."""
+
+    label: str
+    outcomes: list[CaseOutcome]
+    template_text: str = ""
+    model: str = ""
+    costs_usd: list[float] = field(default_factory=list)
+    """The provider's price of each answer whose price is known (cached answers included)."""
+    latencies_ms: list[float] = field(default_factory=list)
+    """Each answer's latency when it was made (cached answers keep their original one)."""
+
+
+@dataclass(frozen=True)
+class SideFigures:
+    """One side's figures on the compared cases."""
+
+    label: str
+    model: str
+    n: int
+    passed: int
+    errors: int
+    pass_rate: float
+    pass_rate_low: float
+    pass_rate_high: float
+    mean_score: float
+    cost_per_1k_usd: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+
+
+@dataclass(frozen=True)
+class Flip:
+    """A case whose verdict differs between the two sides."""
+
+    case_id: str
+    regression: bool
+    """True when A passed and B failed."""
+    output_a: str | None
+    output_b: str | None
+    score_a: float
+    score_b: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything ``workbench compare`` shows."""
+
+    a: SideFigures
+    b: SideFigures
+    n: int
+    shared_only: bool
+    """True when only the intersection of two different case sets was compared."""
+    excluded: int
+    """Cases present on one side only (0 unless ``shared_only``)."""
+    pass_diff: BootstrapResult
+    score_diff: BootstrapResult
+    both_pass: int
+    only_a: int
+    """Regressions: A passed, B failed (McNemar's b)."""
+    only_b: int
+    """Improvements: A failed, B passed (McNemar's c)."""
+    both_fail: int
+    mcnemar_p: float
+    detectable_effect: float | None
+    verdict: str
+    direction: str
+    """``better``, ``worse`` or ``none``: B against A, significant at ALPHA."""
+    flips: list[Flip]
+    template_diff: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def compare(a: Side, b: Side, *, shared_only: bool = False, seed: int = 0, n_resamples: int = 10_000) -> Comparison:
+    """Compare B against A case by case; refuses different case sets unless ``shared_only``."""
+    by_a = {o.case_id: o for o in a.outcomes}
+    by_b = {o.case_id: o for o in b.outcomes}
+    if not by_a or not by_b:
+        empty = a.label if not by_a else b.label
+        raise CompareError(f"{empty} has no results to compare", hint="run it first (or let it finish)")
+    shared = [case_id for case_id in by_a if case_id in by_b]
+    excluded = len(by_a) + len(by_b) - 2 * len(shared)
+    if excluded and not shared_only:
+        raise CompareError(
+            f"{a.label} and {b.label} ran on different cases ({len(by_a)} and {len(by_b)}, {len(shared)} shared)",
+            hint="compare runs on the same test set and split, or pass --shared to compare the shared cases")
+    if not shared:
+        raise CompareError(f"{a.label} and {b.label} share no case")
+    pairs = [(by_a[case_id], by_b[case_id]) for case_id in shared]
+    pass_a = [float(x.passed) for x, _ in pairs]
+    pass_b = [float(y.passed) for _, y in pairs]
+    pass_diff = paired_bootstrap(pass_a, pass_b, n_resamples=n_resamples, seed=seed)
+    score_diff = paired_bootstrap([x.score for x, _ in pairs], [y.score for _, y in pairs],
+                                  n_resamples=n_resamples, seed=seed)
+    only_a = sum(1 for x, y in pairs if x.passed and not y.passed)
+    only_b = sum(1 for x, y in pairs if y.passed and not x.passed)
+    both_pass = sum(1 for x, y in pairs if x.passed and y.passed)
+    n = len(pairs)
+    p_value = mcnemar_exact(only_a, only_b)
+    discordance = max((only_a + only_b) / n, PLANNING_DISCORDANCE)
+    detectable = minimum_detectable_effect(n, discordance, alpha=ALPHA)
+    direction = "none"
+    if p_value < ALPHA and only_a != only_b:
+        direction = "better" if only_b > only_a else "worse"
+    flips = [Flip(case_id, x.passed, x.error or x.output, y.error or y.output, x.score, y.score)
+             for case_id, (x, y) in zip(shared, pairs, strict=True) if x.passed != y.passed]
+    flips.sort(key=lambda flip: (not flip.regression, flip.case_id))
+    return Comparison(
+        a=_figures(a, [x for x, _ in pairs]), b=_figures(b, [y for _, y in pairs]), n=n,
+        shared_only=bool(excluded), excluded=excluded, pass_diff=pass_diff, score_diff=score_diff,
+        both_pass=both_pass, only_a=only_a, only_b=only_b, both_fail=n - both_pass - only_a - only_b,
+        mcnemar_p=p_value, detectable_effect=detectable,
+        verdict=_verdict(a.label, b.label, direction, pass_diff, p_value, n, detectable),
+        direction=direction, flips=flips,
+        template_diff="".join(difflib.unified_diff(
+            a.template_text.splitlines(keepends=True), b.template_text.splitlines(keepends=True),
+            fromfile=a.label, tofile=b.label)),
+    )
+
+
+def _figures(side: Side, outcomes: list[CaseOutcome]) -> SideFigures:
+    n = len(outcomes)
+    passed = sum(1 for o in outcomes if o.passed)
+    low, high = wilson_interval(passed, n)
+    per_case_cost = sum(side.costs_usd) / len(side.costs_usd) if side.costs_usd else None
+    return SideFigures(
+        label=side.label, model=side.model, n=n, passed=passed, errors=sum(1 for o in outcomes if o.error),
+        pass_rate=passed / n, pass_rate_low=low, pass_rate_high=high,
+        mean_score=sum(o.score for o in outcomes) / n,
+        cost_per_1k_usd=None if per_case_cost is None else per_case_cost * 1000,
+        latency_p50_ms=percentile(side.latencies_ms, 50), latency_p95_ms=percentile(side.latencies_ms, 95),
+    )
+
+
+def _verdict(label_a: str, label_b: str, direction: str, diff: BootstrapResult, p_value: float, n: int,
+             detectable: float | None) -> str:
+    points = abs(diff.estimate) * 100
+    if direction == "better":
+        return f"{label_b} is better: +{points:.1f} points over {label_a} on {n} cases (McNemar p = {p_value:.3g})"
+    if direction == "worse":
+        return f"{label_b} is worse: -{points:.1f} points against {label_a} on {n} cases (McNemar p = {p_value:.3g})"
+    reach = (f"only differences above ~{detectable * 100:.0f} points could be detected"
+             if detectable is not None else "no difference could be detected")
+    return f"no detectable difference: with n={n} {reach} (observed {diff.estimate * 100:+.1f}, p = {p_value:.2g})"

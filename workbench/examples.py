@@ -1,0 +1,124 @@
+"""Provides the training examples a prompt's work has collected: gold answers, passing outputs of a
+version and human corrections, one target per case, with the hygiene every use of them needs (test and
+held-out cases excluded, exact duplicates merged, contradictions dropped). The readiness report counts
+them; the fine-tuning export writes them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.prompts import Prompt, parse_prompt, render
+from workbench.records import Case, Message, canonical_json
+from workbench.store import Run, Store, Version
+
+SOURCES = ("gold", "passing", "corrected", "mixed")
+# For ``mixed``: a human correction beats a gold answer, which beats a model's passing output.
+PREFERENCE = ("corrected", "gold", "passing")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example: the version's rendered prompt for a case, and its target answer."""
+
+    case_id: str
+    split: str
+    messages: list[Message]
+    target: str
+    source: str
+    """``corrected``, ``gold`` or ``passing``."""
+    version: int
+    score: float | None = None
+    rejected: str | None = None
+    """A failing output of the version for this case (the rejected side of a preference pair)."""
+
+
+@dataclass
+class ExampleSet:
+    """The examples, and what was left out and why."""
+
+    examples: list[Example] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)
+    contradictions: list[str] = field(default_factory=list)
+    """Case ids dropped because the same input had different targets."""
+
+
+def target_text(expected: Any) -> str | None:
+    """A gold answer as training text: strings as is, structured answers as compact JSON."""
+    if expected is None:
+        return None
+    if isinstance(expected, str):
+        return expected
+    if isinstance(expected, list) and expected and all(isinstance(item, str) for item in expected):
+        return expected[0]  # several acceptable answers: train on the first
+    return canonical_json(expected)
+
+
+def version_prompt(version: Version) -> Prompt:
+    """The prompt as it was at ``version``."""
+    return parse_prompt(version.text, f"{version.prompt}.prompt", name=version.prompt)
+
+
+def collect_examples(store: Store, version: Version, cases: list[Case], run: Run | None, *,
+                     source: str = "mixed", include_test: bool = False) -> ExampleSet:
+    """One example per usable case of ``cases``, its prompt rendered with ``version``.
+
+    ``run`` (a run of ``version``) supplies passing outputs and rejected outputs; reviews of every
+    version of the prompt supply corrections and override the automatic verdict of ``run``'s outputs.
+    """
+    prompt = version_prompt(version)
+    results = {row["case_id"]: row for row in store.results(run.id)} if run else {}
+    reviews = store.reviews(prompt=version.prompt)
+    corrections = {r["case_id"]: r["correction"] for r in reviews if r["correction"]}
+    verdicts = {r["case_id"]: r for r in reviews if r["version_id"] == version.id}
+    found = ExampleSet()
+    candidates: list[Example] = []
+    for case in cases:
+        if not include_test and (case.split == "test" or case.held_out):
+            found.dropped["held out (test split or held_out)"] += 1
+            continue
+        row = results.get(case.id)
+        passed = _passed(row, verdicts.get(case.id))
+        options = {
+            "corrected": corrections.get(case.id),
+            "gold": target_text(case.expected),
+            "passing": row["output"] if row is not None and passed else None,
+        }
+        order = PREFERENCE if source == "mixed" else (source,)
+        chosen = next((name for name in order if options.get(name)), None)
+        if chosen is None:
+            found.dropped[f"no {source} target" if source != "mixed" else "no target"] += 1
+            continue
+        rejected = row["output"] if row is not None and not passed and not row["error"] else None
+        candidates.append(Example(case.id, case.split, render(prompt, case), str(options[chosen]), chosen,
+                                  version.number, row["score"] if row is not None else None, rejected))
+    _dedupe(candidates, found)
+    return found
+
+
+def _passed(row: dict[str, Any] | None, review: dict[str, Any] | None) -> bool:
+    if row is None or row["error"]:
+        return False
+    if review is not None and (review.get("output") is None or review.get("output") == row["output"]):
+        return review["verdict"] == "good"
+    return bool(row["passed"])
+
+
+def _dedupe(candidates: list[Example], found: ExampleSet) -> None:
+    """Merge exact duplicates; drop every case of an input that has contradictory targets."""
+    by_input: dict[str, list[Example]] = {}
+    for example in candidates:
+        by_input.setdefault(canonical_json(example.messages), []).append(example)
+    for group in by_input.values():
+        targets = {example.target for example in group}
+        if len(targets) > 1:
+            found.contradictions += [example.case_id for example in group]
+            found.dropped["contradictory duplicates"] += len(group)
+            continue
+        found.examples.append(group[0])
+        if len(group) > 1:
+            found.dropped["exact duplicates"] += len(group) - 1
+    order = {example.case_id: index for index, example in enumerate(candidates)}
+    found.examples.sort(key=lambda example: order[example.case_id])
