@@ -156,7 +156,7 @@ def make_project(root: Path, base_url: str, n_cases: int, concurrency: int) -> N
 def timed_run(label: str, root: Path, server: ServerProcess, concurrency: int, latency: float | None,
               use_cache: bool = True) -> RunFigures:
     """Plan and execute the benchmark prompt once through the real core; returns its figures."""
-    from workbench.cli.commands import make_client
+    from workbench.runner import make_client
     from workbench.project import open_project
     from workbench.prompts import load_prompt
     from workbench.runner import CaseDone, execute, plan_run

@@ -2,12 +2,16 @@
 version and human corrections, one target per case, with the hygiene every use of them needs (test and
 held-out cases excluded, exact duplicates merged, contradictions dropped). The readiness report counts
 them; the fine-tuning export writes them.
+
+The training prompt of an example is the version's full rendered messages (``version``), the version's
+system text only (or a given instruction) followed by the bare input (``short``), or the bare input alone
+(``none``); the bare input is the case's variables as text.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench.prompts import Prompt, parse_prompt, render
@@ -17,6 +21,7 @@ from workbench.store import Run, Store, Version
 SOURCES = ("gold", "passing", "corrected", "mixed")
 # For ``mixed``: a human correction beats a gold answer, which beats a model's passing output.
 PREFERENCE = ("corrected", "gold", "passing")
+TRAIN_PROMPTS = ("version", "short", "none")
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class Example:
     score: float | None = None
     rejected: str | None = None
     """A failing output of the version for this case (the rejected side of a preference pair)."""
+    held_out: bool = False
+    """The case is marked held out (collected only with ``include_test``)."""
 
 
 @dataclass
@@ -61,13 +68,44 @@ def version_prompt(version: Version) -> Prompt:
     return parse_prompt(version.text, f"{version.prompt}.prompt", name=version.prompt)
 
 
+def bare_input(case: Case) -> str:
+    """The case's variables as text: a lone variable's value, else one ``name: value`` line each."""
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else canonical_json(value)
+
+    if len(case.vars) == 1:
+        return text(next(iter(case.vars.values())))
+    return "\n".join(f"{name}: {text(value)}" for name, value in case.vars.items())
+
+
+def training_messages(prompt: Prompt, case: Case, train_prompt: str = "version",
+                      instruction: str | None = None) -> list[Message]:
+    """The prompt messages an example trains on for ``case`` in mode ``train_prompt``."""
+    if train_prompt == "version":
+        return render(prompt, case)
+    user: Message = {"role": "user", "content": bare_input(case)}
+    if train_prompt == "none":
+        return [user]
+    if instruction is not None:
+        return [{"role": "system", "content": instruction.strip()}, user] if instruction.strip() else [user]
+    # The system text is a template too: render it alone (no body segments) with the case's variables.
+    return [*render(replace(prompt, segments=()), case), user]
+
+
 def collect_examples(store: Store, version: Version, cases: list[Case], run: Run | None, *,
-                     source: str = "mixed", include_test: bool = False) -> ExampleSet:
+                     source: str = "mixed", include_test: bool = False, train_prompt: str = "version",
+                     instruction: str | None = None) -> ExampleSet:
     """One example per usable case of ``cases``, its prompt rendered with ``version``.
 
     ``run`` (a run of ``version``) supplies passing outputs and rejected outputs; reviews of every
     version of the prompt supply corrections and override the automatic verdict of ``run``'s outputs.
+    ``train_prompt`` and ``instruction`` choose the training prompt (see :func:`training_messages`);
+    duplicates and contradictions are judged on that prompt, since it is what the model will see.
     """
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}")
+    if train_prompt not in TRAIN_PROMPTS:
+        raise ValueError(f"unknown training prompt mode {train_prompt!r}")
     prompt = version_prompt(version)
     results = {row["case_id"]: row for row in store.results(run.id)} if run else {}
     reviews = store.reviews(prompt=version.prompt)
@@ -92,8 +130,10 @@ def collect_examples(store: Store, version: Version, cases: list[Case], run: Run
             found.dropped[f"no {source} target" if source != "mixed" else "no target"] += 1
             continue
         rejected = row["output"] if row is not None and not passed and not row["error"] else None
-        candidates.append(Example(case.id, case.split, render(prompt, case), str(options[chosen]), chosen,
-                                  version.number, row["score"] if row is not None else None, rejected))
+        messages = training_messages(prompt, case, train_prompt, instruction)
+        candidates.append(Example(case.id, case.split, messages, str(options[chosen]), chosen,
+                                  version.number, row["score"] if row is not None else None, rejected,
+                                  case.held_out))
     _dedupe(candidates, found)
     return found
 

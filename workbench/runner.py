@@ -92,6 +92,15 @@ class RunFinished:
 RunEvent = RunStarted | CaseDone | RunFinished
 
 
+def make_client(project: Project, store: Store, *, use_cache: bool = True) -> ModelClient:
+    """The model client configured from the project's settings, caching in ``store``."""
+    from workbench.providers.client import ModelClient
+
+    settings = project.settings
+    return ModelClient(timeout=settings.timeout, retries=settings.retries, concurrency=settings.concurrency,
+                       cache=store, use_cache=use_cache, models=settings.models)
+
+
 def default_params(params: dict[str, Any]) -> dict[str, Any]:
     """The prompt's params, with temperature 0 unless it sets one: evaluations should be repeatable."""
     return {"temperature": 0, **params}

@@ -31,8 +31,9 @@ def tokenizer() -> tuple[str, Counter]:
     try:
         from llama_cpp import Llama
 
-        from workbench.providers.local import bundled_gguf
+        from workbench.providers.local import bundled_gguf, quiet_llama
 
+        quiet_llama()
         vocab = Llama(model_path=str(bundled_gguf()), vocab_only=True, verbose=False)
         return "SmolLM2 tokenizer", lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False))
     except Exception:  # llama-cpp-python or the model package missing: estimate

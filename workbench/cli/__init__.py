@@ -31,7 +31,23 @@ def cli(ctx: click.Context, project_dir: str | None) -> None:
     """
     ctx.obj = {"project_dir": project_dir}
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        open_tui(project_dir)
+
+
+def open_tui(project_dir: str | None) -> None:
+    """Open the TUI on the project (Textual is imported only here)."""
+    from workbench.project import open_project
+    from workbench.tui.app import WorkbenchApp
+
+    WorkbenchApp(open_project(project_dir)).run()
+
+
+@cli.command()
+@click.argument("project_dir", metavar="[PROJECT]", required=False, type=click.Path(file_okay=False))
+@click.pass_context
+def tui(ctx: click.Context, project_dir: str | None) -> None:
+    """Open the interactive workbench on PROJECT (default: the current project)."""
+    open_tui(project_dir or ctx.obj.get("project_dir"))
 
 
 def main(argv: list[str] | None = None) -> int:

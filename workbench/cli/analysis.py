@@ -96,8 +96,7 @@ def format_comparison(result) -> str:  # noqa: ANN001
 @click.pass_context
 def status(ctx: click.Context, prompt: str | None, as_json: bool) -> None:
     """Where each prompt stands: best version, trend, plateau verdict, readiness to fine-tune."""
-    from workbench.readiness import prompt_status
-    from workbench.reports import sparkline
+    from workbench.readiness import describe, prompt_status
 
     project = _project(ctx)
     store = Store(project.db_path)
@@ -110,28 +109,4 @@ def status(ctx: click.Context, prompt: str | None, as_json: bool) -> None:
         echo_json([report.to_dict() for report in reports])
         return
     for report in reports:
-        click.echo(format_status(report, sparkline(report.pass_rates)))
-
-
-def format_status(report, trend: str) -> str:  # noqa: ANN001
-    """One prompt's status as text."""
-    verdict = report.plateau
-    lines = [
-        f"{report.prompt} on {report.dataset} [{report.split}] with {report.model}",
-        f"  best      v{report.best_version}: {percent(report.best_pass_rate)}",
-        f"  trend     {trend}  " + " ".join(f"v{n}:{rate * 100:.0f}%" for n, rate in
-                                            zip(report.versions, report.pass_rates, strict=True)),
-        f"  plateau   {'YES' if verdict.on_plateau else 'no'}: {verdict.reason}",
-        f"  examples  {report.examples} for training (" +
-        (", ".join(f"{count} {name}" for name, count in sorted(report.by_source.items())) or "none") + ")",
-    ]
-    if report.dropped:
-        lines.append("  left out " + ", ".join(f"{count} {why}" for why, count in sorted(report.dropped.items())))
-    if report.tokens:
-        t = report.tokens
-        lines.append(f"  tokens    min {t.min}, p50 {t.p50:.0f}, p90 {t.p90:.0f}, max {t.max} ({t.tokenizer})")
-    failures = ", ".join(f"{scorer} {count}" for scorer, count in sorted(report.failures_by_scorer.items()))
-    errors = ", ".join(f"{kind} {count}" for kind, count in sorted(report.errors_by_kind.items()))
-    lines.append(f"  failing   {failures or 'none'}" + (f"; errors: {errors}" if errors else ""))
-    lines.append(f"  next      {report.recommendation}")
-    return "\n".join(lines) + "\n"
+        click.echo(describe(report) + "\n")

@@ -29,19 +29,10 @@ def _load_prompt(project: Project, name: str):  # noqa: ANN202
     return load_prompt(path)
 
 
-def make_client(project: Project, store: Store, *, use_cache: bool = True):  # noqa: ANN201
-    """The model client configured from the project's settings, caching in its store."""
-    from workbench.providers.client import ModelClient
-
-    settings = project.settings
-    return ModelClient(timeout=settings.timeout, retries=settings.retries, concurrency=settings.concurrency,
-                       cache=store, use_cache=use_cache, models=settings.models)
-
-
 async def run_with_progress(project: Project, store: Store, plan: Any, *, use_cache: bool = True,
                             quiet: bool = False) -> int:
     """Execute a run plan, drawing progress on stderr; returns the run id."""
-    from workbench.runner import CaseDone, RunStarted, execute
+    from workbench.runner import CaseDone, RunStarted, execute, make_client
 
     client = make_client(project, store, use_cache=use_cache)
     progress: Progress | None = None

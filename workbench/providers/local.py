@@ -63,6 +63,27 @@ def model_path(name: str) -> Path:
                         hint=f"local models: {known}, or local/PATH/TO/FILE.gguf")
 
 
+_quiet_callback: Any = None
+
+
+def quiet_llama() -> None:
+    """Silence llama.cpp's own log lines: printed to stderr, they would tear through the TUI."""
+    global _quiet_callback
+    if _quiet_callback is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+    import llama_cpp._logger  # noqa: F401  (installs its callback first; ours replaces it)
+
+    @llama_cpp.llama_log_callback
+    def ignore(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        return None
+
+    _quiet_callback = ignore  # the C side keeps only a pointer: keep the callback alive
+    llama_cpp.llama_log_set(ignore, ctypes.c_void_p(0))
+
+
 def load(path: Path) -> tuple[Any, threading.Lock]:
     """The ``Llama`` instance for ``path`` and its lock, loaded on first use."""
     with _load_lock:
@@ -72,6 +93,7 @@ def load(path: Path) -> tuple[Any, threading.Lock]:
             except ImportError:
                 raise ProviderError("local models need llama-cpp-python, which is not installed",
                                     kind="missing_dependency", hint=INSTALL_HINT) from None
+            quiet_llama()
             llama = Llama(model_path=str(path), n_ctx=CONTEXT_TOKENS, verbose=False, logits_all=False)
             _loaded[path] = (llama, threading.Lock())
         return _loaded[path]

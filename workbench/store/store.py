@@ -305,6 +305,13 @@ class Store:
             row["scores"] = scores.get(row["id"], [])
         return rows
 
+    def result(self, run_id: int, case_id: str) -> dict[str, Any] | None:
+        """One case's result in a run, with its ``scores`` list, or None."""
+        row = self._one("SELECT * FROM results WHERE run_id = ? AND case_id = ?", [run_id, case_id])
+        if row is not None:
+            row["scores"] = list(self.db.query("SELECT * FROM scores WHERE result_id = ?", [row["id"]]))
+        return row
+
     # Reviews --------------------------------------------------------------------------------------
 
     def set_review(self, version_id: int, case_id: str, verdict: str, correction: str | None = None,

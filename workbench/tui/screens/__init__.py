@@ -1,0 +1,1 @@
+"""Provides the TUI's screens: prompts (home), prompt workspace, history, compare, export and help."""

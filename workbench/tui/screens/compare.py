@@ -1,0 +1,102 @@
+"""Provides the compare view: the statistics and verdict of ``workbench compare``, the flipped cases
+(regressions first) with both outputs side by side, and the template diff."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.syntax import Syntax
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+
+from workbench.errors import WorkbenchError
+from workbench.tui.formatting import short
+from workbench.tui.messages import DataLoaded, RunFailed
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+class CompareScreen(Screen[None]):
+    """Run B against run A, case by case."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="back")]
+
+    def __init__(self, run_a: int, run_b: int) -> None:
+        super().__init__()
+        self.run_a = run_a
+        self.run_b = run_b
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Vertical(id="compare"):
+            yield Static("", id="compare-summary")
+            with TabbedContent(id="compare-tabs"):
+                with TabPane("Flips", id="flips-tab"):
+                    yield DataTable(id="flips", cursor_type="row", zebra_stripes=True)
+                with TabPane("Template diff", id="diff-tab"), VerticalScroll():
+                    yield Static("", id="template-diff")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#flips", DataTable)
+        for key in ("case", "flip", "A output", "B output"):
+            table.add_column(key, key=key)
+        self.query_one("#compare-summary", Static).loading = True
+        self.load()
+
+    @work(thread=True, exclusive=True, group="load-compare", exit_on_error=False)
+    def load(self) -> None:
+        """Compute the comparison in a thread with its own connection."""
+        from workbench.compare import compare
+        from workbench.evaluation import run_side
+        from workbench.store import Store
+
+        store = Store(self.app.project.db_path)  # type: ignore[attr-defined]
+        try:
+            sides = []
+            for run_id in (self.run_a, self.run_b):
+                run = store.run(run_id)
+                label = f"{store.version_by_id(run.version_id).label} (run {run.id}, {run.model})"
+                sides.append(run_side(store, run, label))
+            self.post_message(DataLoaded("compare", compare(sides[0], sides[1], shared_only=True)))
+        except WorkbenchError as error:
+            self.post_message(RunFailed(str(error)))
+        finally:
+            store.close()
+
+    @on(RunFailed)
+    def show_failure(self, message: RunFailed) -> None:
+        summary = self.query_one("#compare-summary", Static)
+        summary.loading = False
+        summary.update(f"[b $error]✗[/] {escape(message.error)}")
+
+    @on(DataLoaded)
+    def show_comparison(self, message: DataLoaded) -> None:
+        result = message.data
+        lines = []
+        for name, side in (("A", result.a), ("B", result.b)):
+            cost = "-" if side.cost_per_1k_usd is None else f"${side.cost_per_1k_usd:.4f}/1k"
+            lines.append(f"[b]{name}[/b] {escape(side.label)}: {_percent(side.pass_rate)} "
+                         f"[{_percent(side.pass_rate_low)}, {_percent(side.pass_rate_high)}] "
+                         f"· score {side.mean_score:.3f} · errors {side.errors} · {cost}")
+        d = result.pass_diff
+        lines.append(f"B − A: {d.estimate * 100:+.1f} points (95% CI {d.low * 100:+.1f} to {d.high * 100:+.1f}) · "
+                     f"{result.only_b} improved, {result.only_a} regressed · McNemar p = {result.mcnemar_p:.3g}")
+        if result.shared_only:
+            lines.append(f"[dim]{result.excluded} cases on one side only were left out[/dim]")
+        colour = {"better": "$success", "worse": "$error"}.get(result.direction, "$warning")
+        lines.append(f"[b {colour}]{escape(result.verdict)}[/]")
+        summary = self.query_one("#compare-summary", Static)
+        summary.loading = False
+        summary.update("\n".join(lines))
+        table = self.query_one("#flips", DataTable)
+        for flip in result.flips:
+            table.add_row(flip.case_id, "[red]regressed[/]" if flip.regression else "[green]improved[/]",
+                          short(flip.output_a, 40), short(flip.output_b, 40), key=flip.case_id)
+        diff = result.template_diff or "the two templates are identical"
+        self.query_one("#template-diff", Static).update(Syntax(diff, "diff", theme="ansi_dark", word_wrap=True))

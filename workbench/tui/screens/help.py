@@ -1,0 +1,46 @@
+"""Provides the help screen: the keys of every screen and the workbench's ideas in a few lines."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# Prompt Workbench
+
+Edit a prompt, run it on its test set, read the failures, fix the prompt, run again. Every distinct
+template is a **version**; every run is kept, so versions can be compared case by case.
+
+| where | key | does |
+|---|---|---|
+| everywhere | `ctrl+p` | command palette (open a prompt, every action) |
+| everywhere | `f1` / `?` | this help |
+| everywhere | `ctrl+q` | quit |
+| prompts | `enter` | open the prompt |
+| prompts | `h` | its history |
+| workspace | `ctrl+s` | save (records a version when the file parses) |
+| workspace | `ctrl+r` | save and run on the chosen split and model |
+| workspace | `escape` / `ctrl+c` | cancel the run (finished cases are kept) |
+| workspace | `g` / `b` / `c` | on a result: good, bad, write a correction |
+| workspace | `n` | next failure |
+| workspace | `f2` | history |
+| workspace | `ctrl+e` | export a fine-tuning dataset |
+| history | `space`, `c` | mark two versions, compare them |
+| any view | `escape` | back |
+
+**Plateau**: when the last versions stop beating the best earlier one by a real margin, the history
+view says so, with how many training examples you have: time to export and fine-tune.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and concepts."""
+
+    BINDINGS = [Binding("escape,f1,question_mark,q", "app.pop_screen", "Close", id="close-help")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog help"):
+            yield Markdown(HELP)

@@ -1,0 +1,163 @@
+"""Provides the history view: every version's scores on one test set, the trend chart with the best
+version marked, the plateau verdict and readiness report; mark two versions to compare them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Select, Static
+from textual_plotext import PlotextPlot
+
+from workbench.errors import WorkbenchError
+from workbench.tui.messages import DataLoaded, RunFailed
+
+
+class HistoryScreen(Screen[None]):
+    """A prompt's versions over time, on one (test set, split, model)."""
+
+    BINDINGS = [
+        Binding("space", "mark", "Mark", id="mark-version"),
+        Binding("c", "compare", "Compare", id="compare-versions"),
+        Binding("escape", "app.pop_screen", "Back", id="back"),
+    ]
+
+    def __init__(self, prompt_name: str) -> None:
+        super().__init__()
+        self.prompt_name = prompt_name
+        self.tracks: list[Any] = []
+        self.reports: list[Any] = []
+        self.marked: list[int] = []
+        """Run ids marked for comparison (at most two)."""
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Horizontal(id="history-top"):
+            yield Static(f"[b]{self.prompt_name}[/b] history", id="history-title")
+            yield Select([], id="track", prompt="test set", allow_blank=True, compact=True)
+        with Horizontal(id="history"):
+            with Vertical(id="versions-pane"):
+                yield DataTable(id="versions", cursor_type="row", zebra_stripes=True)
+                yield PlotextPlot(id="trend")
+            with VerticalScroll(id="readiness-pane"):
+                yield Static("", id="readiness")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#versions", DataTable)
+        for key in ("version", "pass", "score", "cases", "errors", "run", "mark"):
+            table.add_column(key, key=key)
+        table.loading = True
+        self.load()
+
+    @work(thread=True, exclusive=True, group="load-history", exit_on_error=False)
+    def load(self) -> None:
+        """Histories and readiness reports, computed in a thread with its own connection."""
+        from workbench.readiness import prompt_status
+        from workbench.reports import history
+        from workbench.store import Store
+
+        project = self.app.project  # type: ignore[attr-defined]
+        store = Store(project.db_path)
+        try:
+            self.post_message(DataLoaded("history", (history(store, self.prompt_name),
+                                                     prompt_status(project, store, self.prompt_name))))
+        except WorkbenchError as error:
+            self.post_message(RunFailed(str(error)))
+        finally:
+            store.close()
+
+    @on(DataLoaded)
+    def show_history(self, message: DataLoaded) -> None:
+        self.tracks, self.reports = message.data
+        select = self.query_one("#track", Select)
+        select.set_options([(f"{t.dataset} [{t.split}] · {t.model}", index) for index, t in enumerate(self.tracks)])
+        if self.tracks:
+            # The track with the most versions is the one being iterated on; then the latest one run.
+            select.value = max(range(len(self.tracks)), key=lambda i: (
+                len(self.tracks[i].rows), max(run for row in self.tracks[i].rows for run in row.runs)))
+        else:
+            self.query_one("#versions", DataTable).loading = False
+            self.query_one("#readiness", Static).update("No run yet: open the prompt and press ctrl+r.")
+
+    @on(RunFailed)
+    def show_failure(self, message: RunFailed) -> None:
+        self.query_one("#versions", DataTable).loading = False
+        self.notify(message.error, severity="error")
+
+    @on(Select.Changed, "#track")
+    def show_track(self) -> None:
+        value = self.query_one("#track", Select).value
+        if not isinstance(value, int):
+            return
+        track = self.tracks[value]
+        table = self.query_one("#versions", DataTable)
+        table.clear()
+        for row in track.rows:
+            summary = row.summary
+            star = "★" if row.version.number == track.best_version else ""
+            table.add_row(f"v{row.version.number}{star}",
+                          f"{summary.pass_rate * 100:.1f}%" if summary else "-",
+                          f"{summary.mean_score:.3f}" if summary else "-",
+                          f"{summary.completed}/{summary.n_cases}" if summary else "-",
+                          str(summary.errors) if summary else "-",
+                          str(summary.run_id) if summary else "-", "",
+                          key=str(summary.run_id) if summary else f"v{row.version.number}")
+        table.loading = False
+        table.focus()
+        self._plot(track)
+        report = next((r for r in self.reports if (r.dataset, r.split, r.model) ==
+                       (track.dataset, track.split, track.model)), None)
+        if report is not None:
+            from workbench.readiness import describe
+
+            self.query_one("#readiness", Static).update(escape(describe(report)))
+
+    def _plot(self, track: Any) -> None:
+        plot = self.query_one("#trend", PlotextPlot)
+        points = [(row.version.number, row.summary.pass_rate * 100) for row in track.rows if row.summary]
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if points:
+            numbers, rates = zip(*points, strict=True)
+            plt.plot(list(numbers), list(rates), marker="braille")
+            best = [(n, r) for n, r in points if n == track.best_version]
+            if best:
+                plt.scatter([best[0][0]], [best[0][1]], marker="★")
+            plt.xticks(list(numbers), [f"v{n}" for n in numbers])
+        plt.ylim(0, 100)
+        plt.title("pass rate by version (%)")
+        plot.refresh()
+
+    def action_mark(self) -> None:
+        """Mark (or unmark) the selected version's run for comparison."""
+        table = self.query_one("#versions", DataTable)
+        if not table.row_count:
+            return
+        key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        if not key.isdigit():
+            return
+        run_id = int(key)
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        else:
+            self.marked = [*self.marked, run_id][-2:]
+        for row_key in table.rows:
+            table.update_cell(row_key, "mark", "●" if str(row_key.value).isdigit()
+                              and int(str(row_key.value)) in self.marked else "")
+
+    def action_compare(self) -> None:
+        """Compare the two marked versions (older as A)."""
+        from workbench.tui.screens.compare import CompareScreen
+
+        if len(self.marked) != 2:
+            self.notify("Mark two versions with space first", severity="warning")
+            return
+        first, second = sorted(self.marked)
+        self.app.push_screen(CompareScreen(first, second))

@@ -1,0 +1,464 @@
+"""Provides the prompt workspace: the template editor with live preview, the cases and their results
+filling in live during a run, the case detail, and the review keys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Header,
+    ProgressBar,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+    TextArea,
+)
+
+from workbench.errors import WorkbenchError
+from workbench.prompts import Prompt, parse_prompt, render
+from workbench.records import Case
+from workbench.tui.formatting import case_detail, expected_text, messages_markup, short, verdict
+from workbench.tui.messages import DataLoaded, RunEventArrived, RunFailed
+from workbench.tui.widgets import jinja_editor
+
+SPLITS = ("dev", "test", "train", "all")
+PREVIEW_DELAY = 0.3
+RUN_GROUP = "run"
+
+
+class WorkspaceScreen(Screen[None]):
+    """One prompt: edit, preview, run, read the failures, review."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="save-prompt"),
+        Binding("ctrl+r", "run", "Run", id="run-prompt"),
+        # Priority, so the editor's own escape (leave the editor) cannot swallow a cancel; it only acts
+        # during a run (check_action), otherwise the key goes on to the editor or to "back".
+        Binding("escape,ctrl+c", "cancel_run", "Cancel run", priority=True, id="cancel-run"),
+        Binding("escape", "back", "Back", id="back"),
+        Binding("f2", "history", "History", id="open-history"),
+        Binding("ctrl+e", "export", "Export", id="open-export"),
+        Binding("g", "review('good')", "Good", id="review-good"),
+        Binding("b", "review('bad')", "Bad", id="review-bad"),
+        Binding("c", "correct", "Correct", id="review-correct"),
+        Binding("n", "next_failure", "Next failure", id="next-failure"),
+    ]
+
+    def __init__(self, prompt_name: str) -> None:
+        super().__init__()
+        self.prompt_name = prompt_name
+        self.prompt: Prompt | None = None
+        """The last version of the editor text that parsed."""
+        self.cases: list[Case] = []
+        self.results: dict[str, dict[str, Any]] = {}
+        """The shown results, by case id (the latest run of this version on the split and model)."""
+        self.reviews: dict[str, dict[str, Any]] = {}
+        self.run_id: int | None = None
+        self.version_id: int | None = None
+        self.running = False
+        self._passed = 0
+        self._done = 0
+        self._preview_timer: Timer | None = None
+
+    # Layout ------------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        project = self.app.project  # type: ignore[attr-defined]
+        path = project.prompt_path(self.prompt_name)
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        yield Header(show_clock=False)
+        with Horizontal(id="toolbar"):
+            yield Static(f"[b]{self.prompt_name}[/b]", id="version-label")
+            yield Select(self._model_options(), id="model", allow_blank=False, compact=True)
+            yield Select([(split, split) for split in SPLITS], id="split", allow_blank=False, compact=True)
+            yield ProgressBar(id="progress", show_eta=True)
+            yield Static("", id="run-status")
+        with Horizontal(id="workspace"):
+            with Vertical(id="editor-pane"):
+                yield jinja_editor(text)
+                yield Static("", id="editor-error")
+            with TabbedContent(id="side", initial="results-tab"):
+                with TabPane("Results", id="results-tab"):
+                    yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
+                with TabPane("Preview", id="preview-tab"), VerticalScroll():
+                    yield Static("", id="preview")
+                with TabPane("Detail", id="detail-tab"), VerticalScroll():
+                    yield Static("", id="detail")
+        yield Footer()
+
+    def _model_options(self) -> list[tuple[str, str]]:
+        from workbench.providers.registry import list_models
+
+        project = self.app.project  # type: ignore[attr-defined]
+        names = [project.settings.model] + [m.name for m in list_models(project.settings.models)]
+        return [(name, name) for name in dict.fromkeys(names)]
+
+    def on_mount(self) -> None:
+        table = self.query_one("#results", DataTable)
+        for key, label in (("case", "case"), ("split", "split"), ("expected", "expected"), ("output", "output"),
+                           ("verdict", "verdict")):
+            table.add_column(label, key=key)
+        self.query_one("#progress", ProgressBar).display = False
+        self._parse(self.query_one("#editor", TextArea).text)
+        if self.prompt is not None:
+            project = self.app.project  # type: ignore[attr-defined]
+            model = self.prompt.model or project.settings.model
+            models = self.query_one("#model", Select)
+            if model not in [value for _, value in self._model_options()]:
+                models.set_options([(model, model), *self._model_options()])
+            models.value = model
+            self.query_one("#split", Select).value = self.prompt.split or "dev"
+        self.query_one("#editor", TextArea).focus()
+        self.load_cases()
+
+    # Editing and preview -----------------------------------------------------------------------------
+
+    def _parse(self, text: str) -> Prompt | None:
+        """Parse the editor text; show the error inline (with its line) or clear it."""
+        project = self.app.project  # type: ignore[attr-defined]
+        error_line = self.query_one("#editor-error", Static)
+        try:
+            prompt = parse_prompt(text, project.prompt_path(self.prompt_name))
+        except WorkbenchError as error:
+            error_line.update(f"[b $error]✗[/] {escape(str(error))}")
+            error_line.add_class("visible")
+            return None
+        error_line.update("")
+        error_line.remove_class("visible")
+        self.prompt = prompt
+        return prompt
+
+    @on(TextArea.Changed, "#editor")
+    def schedule_preview(self) -> None:
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        self._preview_timer = self.set_timer(PREVIEW_DELAY, self.refresh_preview)
+
+    def refresh_preview(self) -> None:
+        """Re-parse the template and render it for the selected case."""
+        prompt = self._parse(self.query_one("#editor", TextArea).text)
+        preview = self.query_one("#preview", Static)
+        case = self._selected_case()
+        if prompt is None:
+            preview.update("[dim]fix the template error to see the preview[/dim]")
+        elif case is None:
+            preview.update("[dim]no case selected[/dim]")
+        else:
+            try:
+                preview.update(f"[dim]case {escape(case.id)}[/dim]\n\n" + messages_markup(render(prompt, case)))
+            except WorkbenchError as error:
+                preview.update(f"[b $error]✗[/] {escape(str(error))}")
+
+    def action_save(self) -> bool:
+        """Write the file; record a version when it parses. Returns whether it parsed."""
+        project = self.app.project  # type: ignore[attr-defined]
+        text = self.query_one("#editor", TextArea).text
+        path = project.prompt_path(self.prompt_name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        prompt = self._parse(text)
+        if prompt is None:
+            self.notify("Saved the file; it has an error, so no version was recorded", severity="warning")
+            return False
+        version = self.app.store.save_version(prompt)  # type: ignore[attr-defined]
+        self._show_version(version.number)
+        self.notify(f"Saved {self.prompt_name} as v{version.number}")
+        return True
+
+    def _show_version(self, number: int | None) -> None:
+        label = f"[b]{self.prompt_name}[/b]" + (f" v{number}" if number else "")
+        self.query_one("#version-label", Static).update(label)
+
+    # Cases and results -------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="load-cases", exit_on_error=False)
+    def load_cases(self) -> None:
+        """Load the test set and the latest results of this version (own connection: a thread)."""
+        from workbench.cases import load_cases
+        from workbench.store import Store
+
+        project = self.app.project  # type: ignore[attr-defined]
+        prompt, split, model = self.prompt, self._split(), self._model()
+        if prompt is None or not prompt.dataset:
+            self.post_message(DataLoaded("cases", ([], None, {}, {}, None)))
+            return
+        store = Store(project.db_path)
+        try:
+            cases = load_cases(project.resolve(prompt.dataset), prompt.expected_key)
+            version = store.version_by_hash(prompt.name, prompt.hash)
+            run = None
+            if version is not None:
+                runs = [r for r in store.runs(version_id=version.id) if r.split == split and r.model == model]
+                run = runs[-1] if runs else None
+            results = {row["case_id"]: row for row in store.results(run.id)} if run else {}
+            reviews = {r["case_id"]: r for r in store.reviews(version_id=version.id)} if version else {}
+            self.post_message(DataLoaded("cases", (cases, run, results, reviews, version)))
+        except WorkbenchError as error:
+            self.post_message(RunFailed(str(error)))
+        finally:
+            store.close()
+
+    @on(DataLoaded)
+    def show_cases(self, message: DataLoaded) -> None:
+        if message.what != "cases":
+            return
+        cases, run, results, reviews, version = message.data
+        split = self._split()
+        self.cases = [case for case in cases if split == "all" or case.split == split]
+        self.results, self.reviews = results, reviews
+        self.run_id = run.id if run else None
+        self.version_id = version.id if version else None
+        self._show_version(version.number if version else None)
+        table = self.query_one("#results", DataTable)
+        table.clear()
+        for case in self.cases:
+            row = results.get(case.id)
+            table.add_row(case.id, case.split, short(expected_text(case.expected), 18),
+                          short(row["error"] or row["output"], 30) if row else "",
+                          verdict(row, reviews.get(case.id)), key=case.id)
+        self._status_from_results()
+        self.refresh_preview()
+        self.show_detail()
+
+    def _status_from_results(self) -> None:
+        done = [self.results[c.id] for c in self.cases if c.id in self.results]
+        passed = sum(1 for c in self.cases if verdict(self.results.get(c.id), self.reviews.get(c.id))
+                     in ("pass", "good (human)"))
+        text = f"{len(self.cases)} cases"
+        if done:
+            text += f" · {passed}/{len(done)} pass ({passed / len(done) * 100:.0f}%)"
+        self.query_one("#run-status", Static).update(text)
+
+    @on(Select.Changed)
+    def reload_for_selection(self) -> None:
+        if not self.running:
+            self.load_cases()
+
+    def _split(self) -> str:
+        value = self.query_one("#split", Select).value
+        return value if isinstance(value, str) else "dev"
+
+    def _model(self) -> str:
+        value = self.query_one("#model", Select).value
+        project = self.app.project  # type: ignore[attr-defined]
+        return value if isinstance(value, str) else project.settings.model
+
+    def _selected_case(self) -> Case | None:
+        table = self.query_one("#results", DataTable)
+        if not table.row_count or not self.cases:
+            return None
+        case_id = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return next((case for case in self.cases if case.id == case_id), None)
+
+    @on(DataTable.RowHighlighted, "#results")
+    def show_detail(self) -> None:
+        case = self._selected_case()
+        detail = self.query_one("#detail", Static)
+        if case is None:
+            detail.update("[dim]no case selected[/dim]")
+            return
+        row = self.results.get(case.id)
+        messages = json.loads(row["messages_json"]) if row and row.get("messages_json") else None
+        detail.update(case_detail(case, row, self.reviews.get(case.id), messages))
+        self.refresh_preview()
+
+    @on(DataTable.RowSelected, "#results")
+    def open_detail(self) -> None:
+        self.query_one("#side", TabbedContent).active = "detail-tab"
+
+    # Running -----------------------------------------------------------------------------------------
+
+    def action_run(self) -> None:
+        """Save, then run the prompt on the chosen split and model."""
+        if self.running:
+            self.notify("A run is already going: escape cancels it", severity="warning")
+            return
+        if not self.action_save() or self.prompt is None:
+            return
+        self.running = True
+        self.query_one("#side", TabbedContent).active = "results-tab"
+        self.run_prompt(self.prompt, self._model(), self._split())
+
+    @work(exclusive=True, group=RUN_GROUP, exit_on_error=False)
+    async def run_prompt(self, prompt: Prompt, model: str, split: str) -> None:
+        """Plan in a thread, then execute on the event loop, posting each event to the handlers."""
+        from workbench.providers.client import ensure_litellm
+        from workbench.runner import execute, make_client, plan_run
+        from workbench.store import Store
+
+        app = self.app
+        project = app.project  # type: ignore[attr-defined]
+
+        def plan() -> Any:
+            store = Store(project.db_path)
+            try:
+                return plan_run(project, store, prompt, model=model, split=split)
+            finally:
+                store.close()
+
+        try:
+            # The import may still be under way in the warm-up thread: wait for it off the UI thread.
+            await asyncio.to_thread(ensure_litellm)
+            run_plan = await asyncio.to_thread(plan)
+            client = make_client(project, app.store)  # type: ignore[attr-defined]
+            async for event in execute(run_plan, app.store, client,  # type: ignore[attr-defined]
+                                       concurrency=project.settings.concurrency):
+                self.post_message(RunEventArrived(event))
+        except WorkbenchError as error:
+            self.post_message(RunFailed(str(error)))
+        except asyncio.CancelledError:
+            self.post_message(RunFailed("cancelled: completed results are kept; run again to resume"))
+            raise
+        finally:
+            self.running = False
+
+    @on(RunEventArrived)
+    def show_run_event(self, message: RunEventArrived) -> None:
+        from workbench.runner import CaseDone, RunFinished, RunStarted
+
+        event = message.event
+        progress = self.query_one("#progress", ProgressBar)
+        if isinstance(event, RunStarted):
+            self.run_id, self.version_id = event.run.id, event.run.version_id
+            self._show_version(self.app.store.version_by_id(event.run.version_id).number)  # type: ignore[attr-defined]
+            self.results, self._done, self._passed = {}, event.already_done, 0
+            kept = {row["case_id"]: row for row in self.app.store.results(event.run.id)}  # type: ignore[attr-defined]
+            self.reviews = {r["case_id"]: r for r in self.app.store.reviews(version_id=event.run.version_id)}  # type: ignore[attr-defined]
+            table = self.query_one("#results", DataTable)
+            for case in self.cases:
+                row = kept.get(case.id)
+                if row is not None:
+                    self.results[case.id] = row
+                    self._passed += row["passed"]
+                if case.id in table.rows:
+                    table.update_cell(case.id, "output", short(row["output"], 30) if row else "")
+                    table.update_cell(case.id, "verdict", verdict(row, self.reviews.get(case.id)) if row else "…")
+            progress.display = True
+            progress.update(total=event.total, progress=event.already_done)
+            if event.resumed:
+                self.notify(f"Resuming run {event.run.id}: {event.already_done} of {event.total} already done")
+        elif isinstance(event, CaseDone):
+            result = event.result
+            self._done, self._passed = event.done, self._passed + result.passed
+            row = self.app.store.result(event.run.id, result.case.id)  # type: ignore[attr-defined]
+            self.results[result.case.id] = row
+            table = self.query_one("#results", DataTable)
+            if result.case.id in table.rows:
+                table.update_cell(result.case.id, "output", short(result.error or result.output, 30))
+                table.update_cell(result.case.id, "verdict", verdict(row, self.reviews.get(result.case.id)))
+            progress.update(progress=event.done)
+            self.query_one("#run-status", Static).update(
+                f"{event.done}/{event.total} · pass {self._passed / max(event.done, 1) * 100:.0f}%")
+            if self._selected_case() is not None and self._selected_case().id == result.case.id:
+                self.show_detail()
+        elif isinstance(event, RunFinished):
+            progress.display = False
+            self._status_from_results()
+            self.notify(f"Run {event.run.id} {event.status}: {self._passed}/{self._done} pass")
+
+    @on(RunFailed)
+    def show_run_failure(self, message: RunFailed) -> None:
+        self.query_one("#progress", ProgressBar).display = False
+        self._status_from_results()
+        severity = "warning" if message.error.startswith("cancelled") else "error"
+        self.notify(message.error, severity=severity, timeout=8)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Cancel keys act only during a run; review keys only on the results table."""
+        if action == "cancel_run":
+            return self.running
+        if action == "back":
+            return not self.running
+        if action in ("review", "correct", "next_failure"):
+            return isinstance(self.focused, DataTable)
+        return True
+
+    def action_cancel_run(self) -> None:
+        """Stop the run; what completed stays in the database."""
+        self.workers.cancel_group(self, RUN_GROUP)
+
+    def action_back(self) -> None:
+        """Back to the prompts."""
+        self.app.pop_screen()
+
+    # Review ------------------------------------------------------------------------------------------
+
+    def _review_target(self) -> tuple[Case, dict[str, Any]] | None:
+        case = self._selected_case()
+        row = self.results.get(case.id) if case else None
+        if case is None or row is None or self.version_id is None:
+            self.notify("Run this case first: reviews judge an output", severity="warning")
+            return None
+        return case, row
+
+    def action_review(self, verdict_name: str) -> None:
+        """Mark the selected case's output good or bad."""
+        target = self._review_target()
+        if target is None:
+            return
+        case, row = target
+        self._store_review(case.id, verdict_name, None, row["output"])
+        self.action_next_failure()
+
+    def action_correct(self) -> None:
+        """Write a corrected output for the selected case."""
+        from workbench.tui.screens.dialogs import CorrectionScreen
+
+        target = self._review_target()
+        if target is None:
+            return
+        case, row = target
+
+        def keep(text: str | None) -> None:
+            if text:
+                self._store_review(case.id, "bad", text, row["output"])
+
+        self.app.push_screen(CorrectionScreen(case.id, row["output"] or ""), keep)
+
+    def _store_review(self, case_id: str, verdict_name: str, correction: str | None, output: str | None) -> None:
+        store = self.app.store  # type: ignore[attr-defined]
+        assert self.version_id is not None
+        store.set_review(self.version_id, case_id, verdict_name, correction=correction, output=output)
+        self.reviews = {r["case_id"]: r for r in store.reviews(version_id=self.version_id)}
+        self.query_one("#results", DataTable).update_cell(
+            case_id, "verdict", verdict(self.results.get(case_id), self.reviews.get(case_id)))
+        self._status_from_results()
+        self.show_detail()
+
+    def action_next_failure(self) -> None:
+        """Move to the next failing, unreviewed case."""
+        table = self.query_one("#results", DataTable)
+        count = len(self.cases)
+        for step in range(1, count + 1):
+            index = (table.cursor_row + step) % count
+            case = self.cases[index]
+            if verdict(self.results.get(case.id), self.reviews.get(case.id)) in ("fail", "error"):
+                table.move_cursor(row=index)
+                return
+        self.notify("No unreviewed failure left")
+
+    # Other screens -----------------------------------------------------------------------------------
+
+    def action_history(self) -> None:
+        """Open this prompt's history."""
+        from workbench.tui.screens.history import HistoryScreen
+
+        self.app.push_screen(HistoryScreen(self.prompt_name))
+
+    def action_export(self) -> None:
+        """Open the export dialog for this prompt."""
+        from workbench.tui.screens.export import ExportScreen
+
+        self.app.push_screen(ExportScreen(self.prompt_name))
