@@ -50,8 +50,9 @@ class HistoryScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#versions", DataTable)
-        for key in ("version", "pass", "score", "cases", "errors", "run", "mark"):
-            table.add_column(key, key=key)
+        for key, label in (("version", "version"), ("pass", "pass"), ("score", "score"), ("cases", "cases"),
+                           ("errors", "err"), ("run", "run"), ("mark", "●")):
+            table.add_column(label, key=key)
         table.loading = True
         self.load()
 

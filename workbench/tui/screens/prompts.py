@@ -61,7 +61,7 @@ class PromptsScreen(Screen[None]):
 
         project = self.app.project  # type: ignore[attr-defined]
         self.query_one("#project-info", Static).update(
-            f"[b]{project.root.name}[/b]\n{project.root}\ndefault model: [b]{project.settings.model}[/b]")
+            f"project [b]{project.root.name}[/b]\ndefault model [b]{project.settings.model}[/b]")
         files = testset_files(project)
         self.query_one("#testsets", Static).update(
             "\n".join(f"{path.name}" for path in files) or "none: add a .jsonl file under datasets/")

@@ -178,7 +178,7 @@ class WorkspaceScreen(Screen[None]):
         return True
 
     def _show_version(self, number: int | None) -> None:
-        label = f"[b]{self.prompt_name}[/b]" + (f" v{number}" if number else "")
+        label = f"[b]{self.prompt_name}[/b]" + (f"@v{number}" if number else " (unsaved)")
         self.query_one("#version-label", Static).update(label)
 
     # Cases and results -------------------------------------------------------------------------------

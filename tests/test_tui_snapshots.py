@@ -1,0 +1,83 @@
+"""Snapshots of every TUI screen at 80x24 and 120x40, on a fixed project with real runs.
+
+Deterministic: a project at a fixed path with fixed case ids, outputs from the loopback server (a pure
+function of the input), no clock in the header, no cursor blink, the default theme, timings not shown.
+Review a change in snapshot_report.html, then ``pytest --snapshot-update`` and commit the SVGs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import TextArea
+
+from support.cli import answer_by_question, invoke, make_project
+from support.openai_server import FakeOpenAIServer
+from workbench.project import open_project
+from workbench.tui.app import WorkbenchApp
+
+SIZES = [(80, 24), (120, 40)]
+ROOT = Path(tempfile.gettempdir()) / "workbench-snapshots" / "demo-project"
+
+
+@pytest.fixture(scope="module")
+def project() -> Iterator[Path]:
+    """Two versions run (9/12 and 12/12) and one review; timings fixed."""
+    shutil.rmtree(ROOT.parent, ignore_errors=True)
+    with FakeOpenAIServer(reply=answer_by_question) as srv, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FAKE_KEY", "sk-snapshot")
+        root = make_project(ROOT, srv.base_url)
+        assert invoke(root, "run", "yesno")[0] == 0
+        prompt = root / "prompts" / "yesno.prompt"
+        prompt.write_text(prompt.read_text().replace("{{ question }}", "{{ question | replace('odd', 'even') }}"))
+        assert invoke(root, "run", "yesno")[0] == 0
+    db = sqlite3.connect(root / ".workbench" / "workbench.db")
+    db.execute("UPDATE results SET latency_ms = 100 + id, created_utc = '2026-01-01T00:00:00.000+00:00'")
+    db.commit()
+    yield root
+    shutil.rmtree(ROOT.parent, ignore_errors=True)
+
+
+def app_for(root: Path) -> WorkbenchApp:
+    return WorkbenchApp(open_project(root), warm_up=False)
+
+
+def steps(*keys: str):  # noqa: ANN201
+    """A run_before that waits for the loads, presses ``keys`` (waiting after each) and stops blinking."""
+
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        for key in keys:
+            await pilot.press(key)
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+        await asyncio.sleep(0.35)  # let a debounced preview land
+        for area in pilot.app.screen.query(TextArea):
+            area.cursor_blink = False
+        await pilot.pause()
+
+    return run_before
+
+
+SCREENS = {
+    "prompts": (),
+    "workspace": ("enter",),
+    "workspace-detail": ("enter", "escape", "tab", "down", "down", "down", "enter"),
+    "correction": ("enter", "escape", "tab", "down", "down", "down", "c"),
+    "history": ("h",),
+    "compare": ("h", "space", "down", "space", "c"),
+    "help": ("f1",),
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen(snap_compare, project: Path, screen: str, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(project), terminal_size=size, run_before=steps(*SCREENS[screen]))
