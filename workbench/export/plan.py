@@ -1,0 +1,160 @@
+"""Provides ``build_export``: everything an export decides before it writes a byte — the version and
+its run, the examples (through ``workbench.examples``: sources, held-out exclusion, de-duplication,
+contradictions), redaction, token counts, the train/validation split and the validation of every
+requested format.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from workbench.errors import ExportError
+from workbench.examples import SOURCES, TRAIN_PROMPTS, Example, collect_examples
+from workbench.export.formats import DEFAULT_FORMAT, get_format
+from workbench.export.hygiene import Redactor, split_of
+from workbench.export.rows import SPLITS, TRAIN, VALIDATION, Row
+from workbench.export.validate import FormatReport, check_format
+from workbench.project import Project
+from workbench.readiness import TokenStats, select_version, token_lengths, token_stats
+from workbench.store import Store
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What the user asked for (the CLI flags, the TUI dialog)."""
+
+    version: int | None = None
+    """The version whose prompt and outputs are used (default: the best one)."""
+    source: str = "mixed"
+    train_prompt: str | None = None
+    """``version``, ``short`` or ``none``; default ``short`` with an instruction, else ``version``."""
+    instruction: str | None = None
+    formats: tuple[str, ...] = (DEFAULT_FORMAT,)
+    valid_fraction: float = 0.1
+    seed: int = 0
+    include_test: bool = False
+    redact_pii: bool = False
+
+    def resolved(self) -> ExportOptions:
+        """The options checked, with defaults filled in and duplicate formats removed."""
+        if self.source not in SOURCES:
+            raise ExportError(f"unknown source {self.source!r}", hint=f"sources: {', '.join(SOURCES)}")
+        mode = self.train_prompt or ("short" if self.instruction is not None else "version")
+        if mode not in TRAIN_PROMPTS:
+            raise ExportError(f"unknown training prompt {mode!r}",
+                              hint=f"choose one of: {', '.join(TRAIN_PROMPTS)}")
+        if self.instruction is not None and mode != "short":
+            raise ExportError(f"--instruction replaces the system text of --train-prompt short, not {mode}",
+                              hint="drop --train-prompt or use --train-prompt short")
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ExportError("the validation fraction must be at least 0 and below 1, "
+                              f"not {self.valid_fraction}")
+        formats = tuple(dict.fromkeys(self.formats or (DEFAULT_FORMAT,)))
+        for name in formats:
+            get_format(name)
+        return replace(self, train_prompt=mode, formats=formats)
+
+
+@dataclass
+class ExportPlan:
+    """An export ready to write: its rows, what was left out and the validation of every format."""
+
+    prompt: str
+    options: ExportOptions
+    rows: list[Row]
+    origin: dict[str, Any] = field(default_factory=dict)
+    """Where the examples came from: version, run id, model, test set, pass rate."""
+    dropped: dict[str, int] = field(default_factory=dict)
+    contradictions: list[str] = field(default_factory=list)
+    redactions: dict[str, Any] | None = None
+    tokens: TokenStats | None = None
+    reports: dict[str, FormatReport] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every format validated without errors."""
+        return all(report.ok for report in self.reports.values())
+
+    @property
+    def by_split(self) -> dict[str, list[Row]]:
+        """The rows of each export split, in case order."""
+        return {split: [row for row in self.rows if row.split == split] for split in SPLITS}
+
+    @property
+    def test_cases(self) -> int:
+        """Rows from the test split or held out (only with ``include_test``)."""
+        return sum(1 for row in self.rows if row.case_split == "test" or row.held_out)
+
+    def summary(self) -> dict[str, Any]:
+        """The figures the CLI and the manifest show."""
+        return {
+            "examples": len(self.rows),
+            "train": sum(1 for row in self.rows if row.split == TRAIN),
+            "validation": sum(1 for row in self.rows if row.split == VALIDATION),
+            "by_source": dict(sorted(Counter(row.source for row in self.rows).items())),
+            "preference_pairs": sum(1 for row in self.rows if row.has_pair),
+            "test_cases": self.test_cases,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (rows excluded: the manifest lists them)."""
+        return {
+            "prompt": self.prompt, "origin": self.origin, "settings": asdict(self.options),
+            "counts": self.summary(), "dropped": self.dropped, "contradictions": self.contradictions,
+            "redactions": self.redactions, "tokens": asdict(self.tokens) if self.tokens else None,
+            "validation": {name: report.to_dict() for name, report in self.reports.items()}, "ok": self.ok,
+        }
+
+
+def build_export(project: Project, store: Store, prompt: str, options: ExportOptions) -> ExportPlan:
+    """Select the version, collect its examples and prepare them for every requested format."""
+    options = options.resolved()
+    selection = select_version(project, store, prompt, options.version)
+    found = collect_examples(store, selection.version, selection.cases, selection.run,
+                             source=options.source, include_test=options.include_test,
+                             train_prompt=options.train_prompt or "version", instruction=options.instruction)
+    label = selection.version.label
+    if not found.examples:
+        why = ", ".join(f"{count} {reason}" for reason, count in sorted(found.dropped.items())) or "no cases"
+        hint = ("run the version, review its failures with corrections, or add expected answers"
+                if selection.run is not None else f"no run of {label} yet: workbench run {prompt}")
+        raise ExportError(f"nothing to export from {label} with source {options.source!r} ({why})", hint=hint)
+    origin = {"version": selection.version.number, "version_label": label,
+              "run_id": selection.run.id if selection.run else None,
+              "model": selection.run.model if selection.run else None, "dataset": selection.dataset,
+              "pass_rate": selection.pass_rate}
+    plan = prepare(prompt, found.examples, options, origin=origin)
+    plan.dropped = dict(sorted(found.dropped.items()))
+    plan.contradictions = list(found.contradictions)
+    return plan
+
+
+def prepare(prompt: str, examples: list[Example], options: ExportOptions, *,
+            origin: dict[str, Any] | None = None) -> ExportPlan:
+    """Redact, count tokens, split and validate ``examples`` (already collected and de-duplicated)."""
+    options = options.resolved()
+    redactions = None
+    if options.redact_pii:
+        redactor = Redactor()
+        examples = [_redacted(example, redactor) for example in examples]
+        redactions = {"replaced": dict(redactor.counts), "distinct": redactor.distinct}
+    lengths = token_lengths(examples)
+    rows = [
+        Row(case_id=e.case_id, split=split_of(e.case_id, options.seed, options.valid_fraction),
+            prompt=[{"role": m["role"], "content": m["content"]} for m in e.messages], target=e.target,
+            source=e.source, version=e.version, score=e.score, tokens=tokens, case_split=e.split,
+            held_out=e.held_out, rejected=e.rejected)
+        for e, tokens in zip(examples, lengths, strict=True)
+    ]
+    plan = ExportPlan(prompt=prompt, options=options, rows=rows, origin=origin or {}, redactions=redactions,
+                      tokens=token_stats(lengths))
+    plan.reports = {name: check_format(get_format(name), rows) for name in options.formats}
+    return plan
+
+
+def _redacted(example: Example, redact: Redactor) -> Example:
+    return replace(example, messages=[{**m, "content": redact(m["content"])} for m in example.messages],
+                   target=redact(example.target),
+                   rejected=redact(example.rejected) if example.rejected is not None else None)

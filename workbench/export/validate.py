@@ -1,0 +1,206 @@
+"""Provides the per-record checks of every export target and the validation report.
+
+The OpenAI checks reuse the error names of the OpenAI cookbook's "Data preparation and analysis for chat
+model fine-tuning" notebook (``data_type``, ``missing_messages_list``, ``message_missing_key``,
+``message_unrecognized_key``, ``unrecognized_role``, ``missing_content``,
+``example_missing_assistant_message``), extended for tool calls and weights as the reference notes advise.
+The other targets add their own names: ``roles_not_alternating``, ``invalid_weight``,
+``extra_keys_not_allowed``, ``last_message_not_assistant``, ``over_token_limit``, ``too_few_examples``
+and a few format-specific ones documented where they are raised.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from workbench.export.rows import SPLITS, TRAIN, VALIDATION
+
+if TYPE_CHECKING:
+    from workbench.export.formats import Exporter
+    from workbench.export.rows import Row
+
+# Message keys and roles the OpenAI chat format accepts: the cookbook's, plus the tool-calling ones.
+OPENAI_MESSAGE_KEYS = frozenset({"role", "content", "name", "function_call", "weight", "tool_calls",
+                                 "tool_call_id", "refusal"})
+OPENAI_ROLES = frozenset({"system", "user", "assistant", "function", "tool"})
+OPENAI_EXAMPLE_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
+PLAIN_MESSAGE_KEYS = frozenset({"role", "content"})
+PLAIN_ROLES = frozenset({"system", "user", "assistant"})
+SAMPLES = 20
+"""How many failing records the report lists by case (the counts cover them all)."""
+
+
+@dataclass
+class FormatReport:
+    """The validation of one export target: error and warning counts, and where the first errors are."""
+
+    format: str
+    records: dict[str, int] = field(default_factory=dict)
+    """Records per file stem (``train``, ``validation``, or ``SHAPE/train`` for several shapes)."""
+    errors: Counter[str] = field(default_factory=Counter)
+    warnings: dict[str, str] = field(default_factory=dict)
+    """Warning name -> one line explaining it."""
+    samples: list[dict[str, str]] = field(default_factory=list)
+    """The first failing records: case id, export split, shape and error name."""
+
+    @property
+    def ok(self) -> bool:
+        """True when no record and no dataset-level check failed."""
+        return not self.errors
+
+    def error(self, name: str, case_id: str = "", split: str = "", shape: str = "") -> None:
+        """Count one error, remembering where for the first few."""
+        self.errors[name] += 1
+        if len(self.samples) < SAMPLES:
+            self.samples.append({"error": name, "case_id": case_id, "split": split, "shape": shape})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"format": self.format, "ok": self.ok, "records": dict(self.records),
+                "errors": dict(sorted(self.errors.items())), "warnings": dict(self.warnings),
+                "samples": list(self.samples)}
+
+
+def has_text(content: Any) -> bool:
+    """True for a string with something other than white space."""
+    return isinstance(content, str) and bool(content.strip())
+
+
+def check_openai_chat(example: Any) -> list[str]:
+    """The cookbook checks of one chat example, extended to tool calls, ``tool_call_id`` and weights."""
+    if not isinstance(example, dict):
+        return ["data_type"]
+    messages = example.get("messages")
+    if not messages or not isinstance(messages, list):
+        return ["missing_messages_list"]
+    errors: list[str] = []
+    if set(example) - OPENAI_EXAMPLE_KEYS:
+        errors.append("extra_keys_not_allowed")
+    call_ids: set[str] = set()
+    for message in messages:
+        if not isinstance(message, dict):
+            errors.append("data_type")
+            continue
+        role, content = message.get("role"), message.get("content")
+        tool_calls = message.get("tool_calls")
+        # An assistant message that calls tools may have no content (the cookbook predates tools).
+        if "role" not in message or ("content" not in message and not tool_calls):
+            errors.append("message_missing_key")
+        if set(message) - OPENAI_MESSAGE_KEYS:
+            errors.append("message_unrecognized_key")
+        if role not in OPENAI_ROLES:
+            errors.append("unrecognized_role")
+        if tool_calls:
+            call_ids |= {call.get("id") for call in tool_calls if isinstance(call, dict)}
+            if content is not None and not isinstance(content, str):
+                errors.append("missing_content")
+        elif (not content and not message.get("function_call")) or not isinstance(content, str):
+            errors.append("missing_content")
+        if "weight" in message and (role != "assistant" or message["weight"] not in (0, 1)
+                                    or isinstance(message["weight"], bool)):
+            errors.append("invalid_weight")
+        if role == "tool" and message.get("tool_call_id") not in call_ids:
+            errors.append("tool_call_unmatched")
+    if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
+        errors.append("example_missing_assistant_message")
+    return errors
+
+
+def check_plain_messages(messages: Any, *, roles: frozenset[str] = PLAIN_ROLES,
+                         optional_keys: frozenset[str] = frozenset()) -> list[str]:
+    """Checks of a list of ``{role, content}`` messages (TRL, Hugging Face, Bedrock, Together), with the
+    cookbook's error names; ``optional_keys`` may appear besides role and content."""
+    if not messages or not isinstance(messages, list):
+        return ["missing_messages_list"]
+    errors: list[str] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            errors.append("data_type")
+            continue
+        if not PLAIN_MESSAGE_KEYS <= set(message):
+            errors.append("message_missing_key")
+        if set(message) - PLAIN_MESSAGE_KEYS - optional_keys:
+            errors.append("message_unrecognized_key")
+        if message.get("role") not in roles:
+            errors.append("unrecognized_role")
+        if not has_text(message.get("content")):
+            errors.append("missing_content")
+    return errors
+
+
+def alternates(roles: list[Any], first: str = "user", second: str = "assistant") -> bool:
+    """True when ``roles`` go first, second, first, ... (after any leading system messages were removed)."""
+    return all(role == (first if index % 2 == 0 else second) for index, role in enumerate(roles))
+
+
+def check_weights(messages: list[Any]) -> list[str]:
+    """``invalid_weight`` for a weight other than the integer 0 or 1, or on a non-assistant turn."""
+    for message in messages:
+        if isinstance(message, dict) and "weight" in message:
+            weight = message["weight"]
+            if message.get("role") != "assistant" or isinstance(weight, bool) or weight not in (0, 1) \
+                    or not isinstance(weight, int):
+                return ["invalid_weight"]
+    return []
+
+
+def check_extra_keys(record: Any, allowed: frozenset[str],
+                     required: frozenset[str] = frozenset()) -> list[str]:
+    """``data_type`` for a non-object; ``extra_keys_not_allowed``, ``missing_key`` for its top-level keys."""
+    if not isinstance(record, dict):
+        return ["data_type"]
+    errors = []
+    if set(record) - allowed:
+        errors.append("extra_keys_not_allowed")
+    if required - set(record):
+        errors.append("missing_key")
+    return errors
+
+
+def check_single_assistant(messages: Any, error: str) -> list[str]:
+    """``error`` unless ``messages`` is exactly one assistant message with text content."""
+    ok = (isinstance(messages, list) and len(messages) == 1 and isinstance(messages[0], dict)
+          and messages[0].get("role") == "assistant" and has_text(messages[0].get("content")))
+    return [] if ok else [error]
+
+
+def check_format(exporter: Exporter, rows: list[Row]) -> FormatReport:
+    """Validate every record ``exporter`` would write for ``rows``, and the dataset-level rules."""
+    report = FormatReport(exporter.name)
+    for shape in exporter.shapes():
+        selected = [row for row in rows if row.has_pair or not shape.pairs]
+        label = f"{exporter.name}/{shape.name}" if shape.name else exporter.name
+        prefix = f"{shape.name}:" if shape.name else ""
+        counts = Counter(row.split for row in selected)
+        for split in SPLITS:
+            report.records[f"{shape.name}/{split}" if shape.name else split] = counts[split]
+        for row in selected:
+            for name in dict.fromkeys(shape.check(shape.record(row))):  # each error once per record
+                report.error(name, row.case_id, row.split, shape.name)
+            if exporter.max_tokens is not None and row.tokens > exporter.max_tokens:
+                report.error("over_token_limit", row.case_id, row.split, shape.name)
+        if not selected and shape.optional:
+            report.warnings[f"{prefix}empty_shape"] = (
+                f"{label}: no preference pairs (a correction or gold answer against a failing output): "
+                "not written")
+            continue
+        if counts[TRAIN] < exporter.min_examples:
+            report.error("too_few_examples", split=TRAIN, shape=shape.name)
+            report.warnings[f"{prefix}too_few_examples"] = (
+                f"{label}: {counts[TRAIN]} training records, the target needs at least "
+                f"{exporter.min_examples}")
+        elif exporter.recommended_examples and counts[TRAIN] < exporter.recommended_examples:
+            report.warnings[f"{prefix}below_recommended_examples"] = (
+                f"{label}: {counts[TRAIN]} training records; {exporter.recommended_examples} or more are "
+                "recommended for a visible gain")
+        if exporter.max_validation is not None and counts[VALIDATION] > exporter.max_validation:
+            report.error("too_many_validation_examples", split=VALIDATION, shape=shape.name)
+        if selected and not counts[VALIDATION]:
+            report.warnings[f"{prefix}empty_validation_split"] = f"{label}: no validation records"
+    missing_system = sum(1 for row in rows if not any(m["role"] == "system" for m in row.prompt))
+    if missing_system and exporter.name.startswith("openai"):
+        # The cookbook's warning: examples without the system prompt train a model that needs none.
+        report.warnings["n_missing_system"] = f"{missing_system} examples have no system message"
+    return report
