@@ -7,8 +7,8 @@ version, its run and the test-set cases its training examples come from).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from workbench.cases import load_cases
 from workbench.errors import WorkbenchError
@@ -19,6 +19,9 @@ from workbench.project import Project
 from workbench.records import Case
 from workbench.stats import percentile
 from workbench.store import Run, Store, Version
+
+if TYPE_CHECKING:
+    from workbench.finetune.verdict import TunedVerdict
 
 MIN_EXAMPLES = 50
 """Training examples worth a fine-tune: OpenAI accepts 10 but advises 50 to 100 to see a clear gain."""
@@ -55,6 +58,8 @@ class Readiness:
     failures_by_scorer: dict[str, int]
     errors_by_kind: dict[str, int]
     recommendation: str
+    tuned: list[TunedVerdict] = field(default_factory=list)
+    """Tuned models of this track's base model against its best version, on the same held-out cases."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -76,7 +81,8 @@ def prompt_status(project: Project, store: Store, prompt: str) -> list[Readiness
     """The status of ``prompt`` on every (test set, split, model) it was run on."""
     if not store.versions(prompt):
         raise WorkbenchError(f"no stored version of prompt {prompt!r}", hint=f"run it first: workbench run {prompt}")
-    return [_readiness(project, store, prompt, track) for track in prompt_tracks(store, prompt)]
+    tracks = prompt_tracks(store, prompt)
+    return [_readiness(project, store, prompt, track, tracks) for track in tracks]
 
 
 def track_best(project: Project, store: Store, track: PromptTrack) -> Selection:
@@ -94,7 +100,8 @@ def select_version(project: Project, store: Store, prompt: str, number: int | No
     """
     versions = store.versions(prompt)
     if not versions:
-        raise WorkbenchError(f"no stored version of prompt {prompt!r}", hint=f"run it first: workbench run {prompt}")
+        raise WorkbenchError(f"no stored version of prompt {prompt!r}",
+                             hint=f"run it first: workbench run {prompt}")
     wanted = store.version(prompt, number) if number is not None else None
     candidates = []
     for track in prompt_tracks(store, prompt):
@@ -105,10 +112,10 @@ def select_version(project: Project, store: Store, prompt: str, number: int | No
         *_, track, index = max(candidates, key=lambda item: item[:3])
         return _selection(project, store, track, index)
     version = wanted or versions[-1]
-    dataset = version_prompt(version).dataset
-    path = project.resolve(dataset) if dataset else None
-    cases = load_cases(path, version_prompt(version).expected_key) if path is not None and path.exists() else []
-    return Selection(version, None, cases, None, dataset)
+    parsed = version_prompt(version)
+    path = project.resolve(parsed.dataset) if parsed.dataset else None
+    cases = load_cases(path, parsed.expected_key) if path is not None and path.exists() else []
+    return Selection(version, None, cases, None, parsed.dataset)
 
 
 def _selection(project: Project, store: Store, track: PromptTrack, index: int) -> Selection:
@@ -122,7 +129,8 @@ def _selection(project: Project, store: Store, track: PromptTrack, index: int) -
     return Selection(version, run, cases, track.versions[index].pass_rate, track.dataset)
 
 
-def _readiness(project: Project, store: Store, prompt: str, track: PromptTrack) -> Readiness:
+def _readiness(project: Project, store: Store, prompt: str, track: PromptTrack,
+               tracks: list[PromptTrack] | None = None) -> Readiness:
     verdict = plateau(track.versions, project.settings.plateau)
     best = track_best(project, store, track)
     version, run = best.version, best.run
@@ -144,21 +152,39 @@ def _readiness(project: Project, store: Store, prompt: str, track: PromptTrack) 
         examples=len(found.examples), by_source=dict(Counter(e.source for e in found.examples)),
         dropped=dict(found.dropped), tokens=token_stats(lengths), failures_by_scorer=dict(failures),
         errors_by_kind=dict(errors), recommendation=_recommend(prompt, verdict, len(found.examples), errors),
+        tuned=_tuned(project, store, track, run, tracks or []),
     )
 
 
-def example_text(example: Example) -> str:
-    """The text of an example whose tokens are counted: its prompt messages, then its target."""
-    return "\n".join(m["content"] for m in example.messages) + "\n" + example.target
+def _tuned(project: Project, store: Store, track: PromptTrack, run: Run,
+           tracks: list[PromptTrack]) -> list[TunedVerdict]:
+    """The tuned models' verdicts against this track's best run (none when no model was tuned)."""
+    models_dir = project.state_dir / "models"
+    if not models_dir.is_dir():
+        return []
+    from workbench.finetune.verdict import tuned_verdicts
+
+    return tuned_verdicts(store, track, run, tracks, models_dir)
 
 
 def token_lengths(examples: list[Example]) -> list[int]:
-    """Tokens of each example (prompt and target together), in order."""
+    """Tokens of each example: its prompt messages and target, as if joined by newlines, in order."""
     if not examples:
         return []
     from workbench.tokens import count_tokens
 
-    return [count_tokens(example_text(e)) for e in examples]
+    # Each distinct text is counted once (the system prompt is shared, targets repeat), plus one token per
+    # newline between them: BPE pre-tokenisation splits at newlines, so this equals counting the joined text.
+    cache: dict[str, int] = {}
+
+    def count(text: str) -> int:
+        found = cache.get(text)
+        if found is None:
+            found = cache[text] = count_tokens(text)
+        return found
+
+    return [sum(count(m["content"]) for m in e.messages) + count(e.target) + len(e.messages)
+            for e in examples]
 
 
 def token_stats(lengths: list[int]) -> TokenStats | None:
@@ -168,8 +194,8 @@ def token_stats(lengths: list[int]) -> TokenStats | None:
     from workbench.tokens import tokenizer
 
     ordered = sorted(lengths)
-    return TokenStats(tokenizer()[0], ordered[0], percentile(ordered, 50) or 0.0, percentile(ordered, 90) or 0.0,
-                      ordered[-1])
+    return TokenStats(tokenizer()[0], ordered[0], percentile(ordered, 50) or 0.0,
+                      percentile(ordered, 90) or 0.0, ordered[-1])
 
 
 def _recommend(prompt: str, verdict: PlateauVerdict, examples: int, errors: Counter[str]) -> str:
@@ -209,5 +235,10 @@ def describe(report: Readiness) -> str:
     failures = ", ".join(f"{scorer} {count}" for scorer, count in sorted(report.failures_by_scorer.items()))
     errors = ", ".join(f"{kind} {count}" for kind, count in sorted(report.errors_by_kind.items()))
     lines.append(f"  failing   {failures or 'none'}" + (f"; errors: {errors}" if errors else ""))
+    for tuned in report.tuned:
+        lines.append(f"  tuned     {tuned.tuned_model} v{tuned.tuned_version}: {percent(tuned.tuned_pass_rate)} vs "
+                     f"v{tuned.prompt_version} on {report.model}: {percent(tuned.prompt_pass_rate)} "
+                     f"({tuned.n} {tuned.split} cases)")
+        lines.append(f"            {tuned.sentence}")
     lines.append(f"  next      {report.recommendation}")
     return "\n".join(lines)

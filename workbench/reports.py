@@ -149,6 +149,8 @@ def resolve_run_ref(store: Store, ref: str, *, like: Run | None = None) -> Run:
     if not candidates:
         raise RunRefError(f"version {ref} has no run yet", hint=f"workbench run {name}")
     if like is not None:
+        # Never the other side itself (a tuned model's run of this version is still a run of it).
+        candidates = [r for r in candidates if r.id != like.id] or candidates
         same = [r for r in candidates if (r.testset_hash, r.split) == (like.testset_hash, like.split)]
         candidates = same or candidates
     finished = [r for r in candidates if r.status == "finished"]

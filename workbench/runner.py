@@ -98,7 +98,8 @@ def make_client(project: Project, store: Store, *, use_cache: bool = True) -> Mo
 
     settings = project.settings
     return ModelClient(timeout=settings.timeout, retries=settings.retries, concurrency=settings.concurrency,
-                       cache=store, use_cache=use_cache, models=settings.models)
+                       cache=store, use_cache=use_cache, models=settings.models,
+                       models_dir=project.state_dir / "models")
 
 
 def default_params(params: dict[str, Any]) -> dict[str, Any]:

@@ -1,11 +1,15 @@
 """A loopback OpenAI-compatible HTTP server for tests and benchmarks.
 
 ``FakeOpenAIServer`` serves ``POST /v1/chat/completions`` (plain and streaming), ``GET /v1/models``,
+``POST /v1/files`` (multipart upload), ``POST /v1/fine_tuning/jobs`` and ``GET /v1/fine_tuning/jobs/ID``
+(a job that moves one state per retrieval: validating_files, running, then succeeded or failed),
 ``GET /_fake/stats`` (request counts, for a server in another process) and a JSON 404 for anything else,
 on aiohttp's web server running its own event loop in a daemon thread, so hundreds of concurrent
 requests cost little. Every request is recorded; a ``failures`` hook makes any
 chat request fail in one of the ways a real provider can (rate limit, server error, bad key, unknown
-model, hang, garbage, dropped connection)::
+model, hang, garbage, dropped connection), and ``finetune_failure`` makes fine-tuning refuse a job
+(``refused``: 403 training_not_available, ``quota``: 429 insufficient_quota, ``unavailable``: 503) or
+create one that ends ``failed``::
 
     with FakeOpenAIServer(reply=lambda messages, body: "yes", latency=0.05) as server:
         ...  # point a client at server.base_url
@@ -41,6 +45,20 @@ HANG_SECONDS = 30.0
 """How long a "timeout" request hangs: far beyond any client timeout a test sets; ``stop()`` wakes it."""
 
 MODELS = ("fake-model",)
+
+FINETUNE_FAILURES = frozenset({"refused", "quota", "unavailable", "failed"})
+"""What ``finetune_failure`` may be (``None`` lets jobs succeed)."""
+JOB_STATES = ("validating_files", "running")
+"""States a fine-tuning job passes through, one per retrieval, before it ends."""
+
+_FINETUNE_ERRORS: dict[str, tuple[int, str, str, str]] = {
+    "refused": (403, "invalid_request_error", "training_not_available",
+                "Fine-tuning is not available for this organization: OpenAI is winding down self-serve "
+                "fine-tuning (fake server)."),
+    "quota": (429, "insufficient_quota", "insufficient_quota",
+              "You exceeded your current quota, please check your plan and billing details (fake server)."),
+    "unavailable": (503, "server_error", "service_unavailable", "The fine-tuning service is unavailable (fake)."),
+}
 
 STATS_PATH = "/_fake/stats"
 """``GET`` it for ``{"requests": N, "chat_requests": N}``; it is not recorded itself."""
@@ -114,9 +132,14 @@ class FakeOpenAIServer:
     """An OpenAI-compatible chat server on loopback, started in a background thread."""
 
     def __init__(self, reply: Reply | None = None, failures: Failures | None = None, latency: float = 0.0,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, finetune_failure: str | None = None) -> None:
         self.reply: Reply = reply or echo_last_user
         self.failures = failures
+        self.finetune_failure = finetune_failure
+        self.files: dict[str, dict[str, Any]] = {}
+        """Uploaded files by id: filename, purpose, bytes and ``content`` (the raw bytes)."""
+        self.jobs: dict[str, dict[str, Any]] = {}
+        """Fine-tuning jobs by id, as last returned."""
         self.latency = latency
         self.host = host
         self.port = port
@@ -241,6 +264,8 @@ class FakeOpenAIServer:
             with self._lock:
                 recorded = len(self._requests)
             return _json({"requests": recorded, "chat_requests": self._chat_count})
+        if request.path == "/v1/files" and request.method == "POST":
+            return await self._upload(request)
         raw = await request.read()
         try:
             body = json.loads(raw) if raw else None
@@ -258,8 +283,83 @@ class FakeOpenAIServer:
             created = int(time.time())
             return _json({"object": "list", "data": [
                 {"id": name, "object": "model", "created": created, "owned_by": "fake"} for name in MODELS]})
+        if request.path == "/v1/fine_tuning/jobs" and request.method == "POST":
+            return self._create_job(body)
+        if request.path.startswith("/v1/fine_tuning/jobs/") and request.method == "GET":
+            return self._retrieve_job(request.path.rsplit("/", 1)[1])
         return _json(error_body(f"Unknown request URL: {request.method} {request.path}.",
                                 "invalid_request_error", "unknown_url"), 404)
+
+    # -- files and fine-tuning ----------------------------------------------------------------------------
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """``POST /v1/files``: a multipart form with ``purpose`` and ``file``."""
+        try:
+            form = await request.post()
+        except Exception as error:  # not a form: what a real server would reject too
+            return _json(error_body(f"Could not parse the upload: {error}", "invalid_request_error"), 400)
+        upload, purpose = form.get("file"), form.get("purpose")
+        if not isinstance(upload, web.FileField) or not purpose:
+            with self._lock:
+                self._requests.append({"path": request.path, "method": request.method,
+                                       "headers": RecordedHeaders(request.headers.items()), "body": None})
+            return _json(error_body("'file' and 'purpose' are required.", "invalid_request_error"), 400)
+        content = upload.file.read()
+        with self._lock:
+            file_id = f"file-fake{len(self.files):04d}"
+            record = {"id": file_id, "object": "file", "bytes": len(content), "created_at": int(time.time()),
+                      "filename": upload.filename, "purpose": str(purpose), "status": "processed"}
+            self.files[file_id] = {**record, "content": content}
+            self._requests.append({"path": request.path, "method": request.method,
+                                   "headers": RecordedHeaders(request.headers.items()),
+                                   "body": {"purpose": str(purpose), "filename": upload.filename,
+                                            "bytes": len(content)}})
+        return _json(record)
+
+    def _create_job(self, body: Any) -> web.Response:
+        """``POST /v1/fine_tuning/jobs``: needs a known training file (and validation file, if given)."""
+        mode = self.finetune_failure
+        if mode is not None and mode not in FINETUNE_FAILURES:
+            return _json(error_body(f"unknown fine-tuning failure mode {mode!r}", "server_error"), 500)
+        if mode in _FINETUNE_ERRORS:
+            status, kind, code, message = _FINETUNE_ERRORS[mode]
+            return _json(error_body(message, kind, code), status)
+        if not isinstance(body, dict) or not body.get("model") or not body.get("training_file"):
+            return _json(error_body("'model' and 'training_file' are required.", "invalid_request_error"), 400)
+        for key in ("training_file", "validation_file"):
+            if body.get(key) and body[key] not in self.files:
+                return _json(error_body(f"invalid {key}: {body[key]}", "invalid_request_error", "invalid_file"), 400)
+        with self._lock:
+            job_id = f"ftjob-fake{len(self.jobs):04d}"
+            job = {"id": job_id, "object": "fine_tuning.job", "model": body["model"],
+                   "created_at": int(time.time()), "finished_at": None, "fine_tuned_model": None,
+                   "organization_id": "org-fake", "result_files": [], "status": JOB_STATES[0],
+                   "validation_file": body.get("validation_file"), "training_file": body["training_file"],
+                   "hyperparameters": {"n_epochs": "auto", **(body.get("hyperparameters") or {})},
+                   "trained_tokens": None, "error": None, "seed": body.get("seed") or 0,
+                   "suffix": body.get("suffix"), "_polls": 0, "_outcome": mode or "succeeded"}
+            self.jobs[job_id] = job
+        return _json(_public(job))
+
+    def _retrieve_job(self, job_id: str) -> web.Response:
+        """``GET /v1/fine_tuning/jobs/ID``: each retrieval moves the job one state on."""
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return _json(error_body(f"No fine-tuning job {job_id}.", "invalid_request_error", "not_found"), 404)
+            if job["status"] in JOB_STATES:
+                job["_polls"] += 1
+                if job["_polls"] < len(JOB_STATES):
+                    job["status"] = JOB_STATES[job["_polls"]]
+                elif job["_outcome"] == "failed":
+                    job.update(status="failed", finished_at=int(time.time()),
+                               error={"code": "invalid_training_file", "param": "training_file",
+                                      "message": "The training file has too few examples (fake server)."})
+                else:
+                    suffix = f":{job['suffix']}" if job.get("suffix") else ""
+                    job.update(status="succeeded", finished_at=int(time.time()), trained_tokens=1234,
+                               fine_tuned_model=f"ft:{job['model']}:org-fake{suffix}:{job_id[-8:]}")
+            return _json(_public(job))
 
     async def _chat(self, request: web.Request, body: Any) -> web.StreamResponse:
         index = self._chat_count
@@ -310,6 +410,11 @@ class FakeOpenAIServer:
                          "finish_reason": "stop", "logprobs": None}],
             "usage": usage,
         })
+
+
+def _public(job: dict[str, Any]) -> dict[str, Any]:
+    """A job as the API shows it (without the server's own bookkeeping keys)."""
+    return {key: value for key, value in job.items() if not key.startswith("_")}
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -189,11 +189,12 @@ def models(ctx: click.Context) -> None:
     from workbench.providers.registry import list_models
 
     try:
-        configured = _project(ctx).settings.models
+        project = _project(ctx)
+        configured, models_dir = project.settings.models, project.state_dir / "models"
     except WorkbenchError:
-        configured = {}
+        configured, models_dir = {}, None
     rows = [[m.name, m.kind, m.key_env or "-", "yes" if m.key_present else ("-" if not m.key_env else "no"),
-             m.note] for m in list_models(configured)]
+             m.note] for m in list_models(configured, models_dir)]
     click.echo(table(["model", "kind", "key variable", "key set", "note"], rows))
 
 
@@ -210,9 +211,17 @@ def init(directory: str) -> None:
 
 @cli.command()
 @click.option("--split", "-s", default=None, help="Split to replay on (default: each prompt's own).")
+@click.option("--no-tui", is_flag=True, help="Print the histories instead of opening the TUI afterwards.")
 @click.pass_context
-def demo(ctx: click.Context, split: str | None) -> None:
-    """Replay the example project's prompt versions on the offline model, then show their history."""
+def demo(ctx: click.Context, split: str | None, no_tui: bool) -> None:
+    """Replay the example project's prompt versions on the offline model, then open the workbench.
+
+    Each recorded version runs for real (answers are cached, so only the first demo waits for the
+    model); without a terminal, or with --no-tui, the histories are printed instead.
+    """
+    import sys
+
+    from workbench.cli import open_tui
     from workbench.demo import history_prompts
     from workbench.runner import plan_run
 
@@ -226,4 +235,9 @@ def demo(ctx: click.Context, split: str | None) -> None:
         for prompt in versions:
             plan = plan_run(project, store, prompt, split=split)
             asyncio.run(run_with_progress(project, store, plan))
-        ctx.invoke(history, prompt=name, as_json=False)
+    store.close()
+    if no_tui or not sys.stdout.isatty():
+        for name in replays:
+            ctx.invoke(history, prompt=name, as_json=False)
+        return
+    open_tui(str(project.root))

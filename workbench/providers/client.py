@@ -13,6 +13,7 @@ import importlib.util
 import random
 import re
 import time
+from pathlib import Path
 from typing import Any, Protocol
 
 from workbench.errors import ProviderError
@@ -82,13 +83,15 @@ class ModelClient:
     def __init__(self, *, timeout: float = 60.0, retries: int = 4, concurrency: int = 4,
                  cache: ResponseCache | None = None, use_cache: bool = True,
                  models: dict[str, dict[str, Any]] | None = None, backoff_base: float = 0.25,
-                 backoff_max: float = 20.0) -> None:
+                 backoff_max: float = 20.0, models_dir: Path | None = None) -> None:
         self.timeout = timeout
         self.retries = retries
         self.concurrency = concurrency
         self.cache = cache
         self.use_cache = use_cache
-        self.models = models or {}
+        self.models_dir = models_dir
+        """Where the project's tuned models live (``.workbench/models``): ``local/NAME`` and hosted aliases."""
+        self.models = {**tuned_aliases(models_dir), **(models or {})}
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self._semaphores: dict[str, asyncio.Semaphore] = {}
@@ -146,8 +149,16 @@ class ModelClient:
         if model.provider == "local":
             from workbench.providers import local
 
-            local.model_path(model.litellm_model.split("/", 1)[1])
-            if importlib.util.find_spec("llama_cpp") is None:
+            name = model.litellm_model.split("/", 1)[1]
+            local.register_tuned(name, self.models_dir)
+            if local.is_tuned(local.model_path(name)):
+                missing = [lib for lib in ("torch", "transformers") if importlib.util.find_spec(lib) is None]
+                if missing:
+                    from workbench.finetune import INSTALL_COMMAND
+
+                    raise ProviderError(f"tuned local models need {' and '.join(missing)}, which is not installed",
+                                        kind="missing_dependency", hint=INSTALL_COMMAND)
+            elif importlib.util.find_spec("llama_cpp") is None:
                 raise ProviderError("local models need llama-cpp-python, which is not installed",
                                     kind="missing_dependency", hint=local.INSTALL_HINT)
         elif model.provider not in CUSTOM_PROVIDERS:
@@ -208,6 +219,20 @@ class ModelClient:
         """Exponential backoff with jitter: spread retries so a rate-limited fleet does not retry in step."""
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
+
+
+def tuned_aliases(models_dir: Path | None) -> dict[str, dict[str, Any]]:
+    """Model aliases of the hosted fine-tunes registered under ``models_dir``: NAME -> its provider model."""
+    from workbench.finetune.models import HOSTED, list_tuned
+
+    aliases = {}
+    for tuned in list_tuned(models_dir):
+        if tuned.backend == HOSTED and tuned.usable:
+            table = {"model": str(tuned.info.get("litellm_model") or tuned.info["provider_model"])}
+            if tuned.info.get("api_base"):
+                table["api_base"] = str(tuned.info["api_base"])
+            aliases[tuned.name] = table
+    return aliases
 
 
 def _text(response: Any) -> str:

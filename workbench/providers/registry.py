@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError
@@ -105,9 +106,18 @@ class ModelInfo:
     note: str
 
 
-def list_models(configured: dict[str, dict[str, Any]] | None = None) -> list[ModelInfo]:
-    """Bundled models, configured aliases, then hosted providers and local servers."""
+def list_models(configured: dict[str, dict[str, Any]] | None = None,
+                models_dir: Path | None = None) -> list[ModelInfo]:
+    """Bundled models, tuned models (under ``models_dir``), configured aliases, then hosted providers."""
+    from workbench.finetune.models import list_tuned
+
     rows = [ModelInfo(name, "bundled", None, True, note) for name, note in BUNDLED.items()]
+    for tuned in list_tuned(models_dir):
+        if tuned.usable:
+            key_env = None if tuned.model_ref.startswith("local/") else hosted_key_env(
+                str(tuned.info.get("litellm_model") or tuned.info.get("provider_model") or ""))
+            rows.append(ModelInfo(tuned.model_ref, "fine-tuned", key_env,
+                                  bool(key_env is None or os.environ.get(key_env)), tuned.note()))
     for name, table in sorted((configured or {}).items()):
         key_env = table.get("api_key_env")
         note = f"{table['model']}" + (f" at {table['api_base']}" if table.get("api_base") else "")

@@ -1,0 +1,177 @@
+"""Provides ``workbench finetune``: train a model from an export, locally on the CPU (LoRA or full) or
+through a provider's fine-tuning API, and register it for ``workbench run --model``."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from workbench.cli import cli
+from workbench.cli.commands import _project
+from workbench.cli.output import echo_json
+from workbench.errors import FinetuneError
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds + 0.5))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class ProgressLine:
+    """Step, loss and ETA on stderr: one line redrawn on a terminal, a line every few steps otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.width = 24
+
+    def __call__(self, progress: Any) -> None:
+        if progress.validation_loss is not None:
+            self._end()
+            click.echo(f"epoch {progress.epoch}: validation loss {progress.validation_loss:.4f}", err=True)
+            return
+        done = int(self.width * progress.step / max(1, progress.total_steps))
+        line = (f"step {progress.step}/{progress.total_steps} [{'#' * done}{'-' * (self.width - done)}] "
+                f"loss {progress.loss:.4f}  eta {_duration(progress.eta_s)}")
+        if self.tty:
+            click.echo("\r" + line, err=True, nl=False)
+        elif progress.step == 1 or progress.step % 10 == 0 or progress.step == progress.total_steps:
+            click.echo(line, err=True)
+
+    def _end(self) -> None:
+        if self.tty:
+            click.echo("", err=True)
+
+
+def _export_dir(project_root: Path, value: str) -> Path:
+    path = Path(value)
+    if not path.exists() and not path.is_absolute() and (project_root / path).exists():
+        return project_root / path
+    return path
+
+
+@cli.command()
+@click.argument("export_dir", metavar="EXPORT_DIR")
+@click.option("--base", default=None,
+              help="The model to fine-tune [default: local/smollm2; gpt-4.1-mini with --provider].")
+@click.option("--method", type=click.Choice(["lora", "full"]), default="lora", show_default=True,
+              help="Local only: LoRA adapters (merged after training) or every weight.")
+@click.option("--epochs", type=click.IntRange(1), default=None,
+              help="Passes over the training file [default: 2 locally; the provider's choice with --provider].")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Local: the rate [default 1e-3 LoRA, 5e-5 full]; hosted: the learning-rate multiplier.")
+@click.option("--name", default=None, help="Register the model under this name [default: PROMPT-METHOD].")
+@click.option("--provider", type=click.Choice(["local", "openai", "azure"]), default="local",
+              show_default=True, help="Train locally on the CPU, or through the provider's fine-tuning API.")
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
+              help="Local: examples per step.")
+@click.option("--max-steps", type=click.IntRange(1), default=None, help="Local: stop after this many steps.")
+@click.option("--api-base", default=None, help="Hosted: another endpoint (a proxy or Azure's resource).")
+@click.option("--poll-interval", type=click.FloatRange(min=0), default=15.0, show_default=True,
+              help="Hosted: seconds between status checks.")
+@click.option("--json", "as_json", is_flag=True, help="Print the registered model's model.json as JSON.")
+@click.pass_context
+def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str, epochs: int | None,
+             learning_rate: float | None, name: str | None, provider: str, batch_size: int,
+             max_steps: int | None, api_base: str | None, poll_interval: float, as_json: bool) -> None:
+    """Fine-tune a model on EXPORT_DIR (from 'workbench export') and register it.
+
+    Locally (default) the result is local/NAME, trained on the CPU from the bundled GGUF; with --provider
+    the job runs at the provider and NAME becomes an alias of the model id it returns. Ctrl+C stops local
+    training after the current step and keeps what it learnt.
+    """
+    from workbench.finetune.data import load_export
+    from workbench.finetune.models import check_name, reserve
+
+    project = _project(ctx)
+    export = load_export(_export_dir(project.root, export_dir))
+    if name is not None:
+        check_name(name)
+    models_dir = project.state_dir / "models"
+    if provider == "local":
+        from workbench.finetune.local import TrainSettings, require_extra, resolve_base
+
+        settings = TrainSettings(base=base or "local/smollm2", method=method, epochs=epochs or 2,
+                                 learning_rate=learning_rate, batch_size=batch_size, max_steps=max_steps)
+        resolve_base(settings.base, models_dir)
+        require_extra()
+        folder = reserve(models_dir, name, f"{export.prompt}-{method}")
+        info = _train_local(export, folder, settings, models_dir, as_json)
+    else:
+        from workbench.finetune.hosted import DEFAULT_BASE, HostedSettings, check_settings
+
+        settings_h = HostedSettings(provider=provider, base=base or DEFAULT_BASE[provider], epochs=epochs,
+                                    learning_rate_multiplier=learning_rate, api_base=api_base,
+                                    poll_interval=poll_interval, suffix=name)
+        check_settings(settings_h)
+        folder = reserve(models_dir, name, f"{export.prompt}-{provider}")
+        info = _train_hosted(export, folder, settings_h, as_json)
+    if as_json:
+        echo_json({"folder": str(folder), **info})
+
+
+def _train_local(export: Any, folder: Path, settings: Any, models_dir: Path, as_json: bool) -> dict[str, Any]:
+    from workbench.finetune.local import stop_on_sigint, train_local
+
+    stop = threading.Event()
+    say = (lambda message: click.echo(message, err=True))
+    try:
+        with stop_on_sigint(stop):
+            result = train_local(export, folder, settings, models_dir=models_dir, progress=ProgressLine(),
+                                 stop=stop, status=say)
+    except BaseException:
+        if not (folder / "model.json").is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # nothing usable was saved: free the name
+        raise
+    info = result.info
+    if not as_json:
+        per_step = f", {info['seconds_per_step']:.1f} s/step" if info.get("seconds_per_step") else ""
+        click.echo(f"saved local/{result.name} in {folder} ({settings.method}, {result.steps} steps"
+                   f"{per_step}, {_duration(result.duration_s)} in all)")
+        before, after = info.get("validation_loss_before"), info.get("validation_loss")
+        validation = (f"; validation loss {before:.4f} -> {after:.4f}" if before is not None and after is not None
+                      else "; no validation file")
+        if result.train_losses:
+            click.echo(f"train loss {result.train_losses[0]:.4f} -> {result.train_losses[-1]:.4f}{validation}")
+        click.echo(f"next: workbench run {export.prompt} --model local/{result.name} --split test, "
+                   "then workbench status " + export.prompt)
+    if result.interrupted:
+        click.echo(f"stopped at step {result.steps}/{result.total_steps}: the model trained so far is saved "
+                   f"as local/{result.name}", err=True)
+        raise click.exceptions.Exit(130)
+    return info
+
+
+def _train_hosted(export: Any, folder: Path, settings: Any, as_json: bool) -> dict[str, Any]:
+    from workbench.finetune.hosted import run_hosted
+
+    say = (lambda message: click.echo(message, err=True))
+    try:
+        info = asyncio.run(run_hosted(export, folder, settings, status=say))
+    except KeyboardInterrupt:
+        job = _job_id(folder)
+        if job is None:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        click.echo(f"stopped polling: job {job} keeps running at {settings.provider}; its id is in "
+                   f"{folder / 'model.json'}", err=True)
+        raise click.exceptions.Exit(130) from None
+    except FinetuneError:
+        if _job_id(folder) is None:
+            shutil.rmtree(folder, ignore_errors=True)  # no job was created: free the name
+        raise
+    if not as_json:
+        click.echo(f"registered {info['name']}: {info['provider_model']} (use --model {info['name']})")
+    return info
+
+
+def _job_id(folder: Path) -> str | None:
+    from workbench.finetune.models import read_model
+
+    model = read_model(folder)
+    return None if model is None else model.info.get("job_id")

@@ -1,0 +1,188 @@
+"""Provides hosted fine-tuning through litellm's files and fine-tuning API (OpenAI and Azure): upload the
+export's train and validation files, create the job, poll it while printing its status, and register the
+resulting model id as an alias NAME in ``.workbench/models/NAME/model.json``.
+
+Provider errors (fine-tuning refused, quota, service unavailable) become one-line ``FinetuneError``s.
+litellm is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from workbench import __version__
+from workbench.errors import FinetuneError
+from workbench.finetune.data import ExportData
+from workbench.finetune.models import HOSTED, write_model_json
+
+PROVIDERS = {"openai": "OPENAI_API_KEY", "azure": "AZURE_API_KEY"}
+"""Providers litellm can fine-tune through with a plain JSONL upload, and their key variables.
+
+(litellm's third, vertex_ai, takes a gs:// URI to Gemini-format data, not an uploaded export.)"""
+DEFAULT_BASE = {"openai": "gpt-4.1-mini", "azure": "gpt-4.1-mini"}
+DONE = frozenset({"succeeded", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class HostedSettings:
+    """A hosted fine-tuning job's settings."""
+
+    provider: str = "openai"
+    base: str = "gpt-4.1-mini"
+    epochs: int | None = None
+    """None: the provider's default (OpenAI picks it from the data size)."""
+    learning_rate_multiplier: float | None = None
+    suffix: str | None = None
+    seed: int | None = None
+    api_base: str | None = None
+    """Another endpoint (a proxy, Azure's resource, the tests' loopback server)."""
+    poll_interval: float = 15.0
+    timeout_s: float | None = None
+    """Stop polling after this long (the job keeps running at the provider)."""
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """OpenAI's ``hyperparameters`` object: only what was set."""
+        values: dict[str, Any] = {}
+        if self.epochs is not None:
+            values["n_epochs"] = self.epochs
+        if self.learning_rate_multiplier is not None:
+            values["learning_rate_multiplier"] = self.learning_rate_multiplier
+        return values
+
+
+def provider_error(provider: str, stage: str, error: BaseException) -> FinetuneError:
+    """A provider failure as one line saying what happened: refused, quota, unavailable, rejected."""
+    from workbench.providers.client import classify
+
+    kind, message = classify(error)
+    lowered = message.lower()
+    if "quota" in lowered or "billing" in lowered:
+        what, hint = "refused: quota exceeded", "check the plan and billing of the account"
+    elif kind == "auth":
+        what, hint = "refused", (f"check ${PROVIDERS.get(provider, 'the key')} and that the account may "
+                                 "fine-tune (OpenAI is winding down self-serve fine-tuning)")
+    elif kind == "rate_limit":
+        what, hint = "refused: rate limited", "wait and run the command again"
+    elif kind in ("server", "connection", "timeout", "bad_response"):
+        what, hint = "unavailable", "the provider did not answer properly: try again later"
+    elif kind == "not_found":
+        what, hint = "not found", "check the --base model name and the --api-base"
+    else:
+        what, hint = "rejected", None
+    return FinetuneError(f"{provider} fine-tuning {what} while {stage}: {message}", hint=hint)
+
+
+def _credentials(settings: HostedSettings) -> dict[str, Any]:
+    key_env = PROVIDERS[settings.provider]
+    kwargs: dict[str, Any] = {}
+    if settings.api_base:
+        kwargs["api_base"] = settings.api_base
+    key = os.environ.get(key_env)
+    if key:
+        kwargs["api_key"] = key
+    elif settings.api_base:
+        kwargs["api_key"] = "no-key"  # a local proxy usually wants none, but the client insists on one
+    else:
+        raise FinetuneError(f"{settings.provider} fine-tuning needs ${key_env}, which is not set",
+                            hint=f"export {key_env}=... (keys are read from the environment, never stored)")
+    return kwargs
+
+
+def check_settings(settings: HostedSettings) -> None:
+    """Refuse an unsupported provider or a missing key before anything is uploaded."""
+    if settings.provider not in PROVIDERS:
+        raise FinetuneError(f"litellm cannot fine-tune through {settings.provider!r}",
+                            hint=f"use --provider {' or '.join(PROVIDERS)}, or train locally (no --provider)")
+    if not settings.base or settings.base.startswith("local/"):
+        raise FinetuneError(f"{settings.base!r} is not a {settings.provider} model",
+                            hint="pass --base gpt-4.1-mini (or another model the provider fine-tunes)")
+    _credentials(settings)
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+async def run_hosted(export: ExportData, folder: Path, settings: HostedSettings,
+                     status: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Upload, create the job, poll it to the end; returns the ``model.json`` registered in ``folder``."""
+    from workbench.providers.client import ensure_litellm
+
+    check_settings(settings)
+    say = status or (lambda message: None)
+    ensure_litellm()
+    import litellm
+
+    credentials = _credentials(settings)
+    provider = settings.provider
+    started = time.perf_counter()
+    info: dict[str, Any] = {
+        "name": folder.name, "backend": HOSTED, "provider": provider, "base": settings.base,
+        **export.origin(),
+        "train_examples": len(export.train), "validation_examples": len(export.validation),
+        "hyperparameters": settings.hyperparameters(), "api_base": settings.api_base, "status": "uploading",
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"), "workbench_version": __version__,
+    }
+    write_model_json(folder, info)
+    files: dict[str, str] = {}
+    for split, path in (("train", export.train_file), ("validation", export.validation_file)):
+        if path is None:
+            continue
+        try:
+            uploaded = await litellm.acreate_file(file=(path.name, path.read_bytes()), purpose="fine-tune",
+                                                  custom_llm_provider=provider, **credentials)
+        except Exception as error:
+            raise provider_error(provider, f"uploading {path.name}", error) from None
+        files[split] = str(_field(uploaded, "id"))
+        say(f"uploaded {path.name}: {files[split]}")
+    info["files"] = files
+    try:
+        job = await litellm.acreate_fine_tuning_job(
+            model=settings.base, training_file=files["train"], validation_file=files.get("validation"),
+            hyperparameters=settings.hyperparameters(), suffix=settings.suffix, seed=settings.seed,
+            custom_llm_provider=provider, **credentials)
+    except Exception as error:
+        info["status"] = "refused"
+        write_model_json(folder, info)
+        raise provider_error(provider, "creating the job", error) from None
+    job_id = str(_field(job, "id"))
+    info["job_id"] = job_id
+    last = None
+    while True:
+        state = str(_field(job, "status") or "unknown")
+        info["status"] = state
+        write_model_json(folder, info)
+        if state != last:
+            say(f"job {job_id}: {state}")
+            last = state
+        if state in DONE:
+            break
+        if settings.timeout_s is not None and time.perf_counter() - started > settings.timeout_s:
+            raise FinetuneError(f"job {job_id} is still {state} after {settings.timeout_s:.0f} s",
+                                hint=f"it keeps running at the provider; its id is in {folder / 'model.json'}")
+        await asyncio.sleep(settings.poll_interval)
+        try:
+            job = await litellm.aretrieve_fine_tuning_job(fine_tuning_job_id=job_id,
+                                                          custom_llm_provider=provider, **credentials)
+        except Exception as error:
+            raise provider_error(provider, f"polling job {job_id}", error) from None
+    info["duration_s"] = round(time.perf_counter() - started, 2)
+    if state != "succeeded" or not _field(job, "fine_tuned_model"):
+        error = _field(job, "error")
+        reason = _field(error, "message") if error else None
+        write_model_json(folder, info)
+        because = f": {reason}" if reason else ""
+        raise FinetuneError(f"{provider} fine-tuning job {job_id} {state}{because}")
+    model_id = str(_field(job, "fine_tuned_model"))
+    info.update(provider_model=model_id, litellm_model=f"{provider}/{model_id}",
+                trained_tokens=_field(job, "trained_tokens"))
+    write_model_json(folder, info)
+    say(f"model {model_id} registered as {folder.name}")
+    return info

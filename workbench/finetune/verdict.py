@@ -1,0 +1,141 @@
+"""Provides the answer to "prompting or fine-tuning?": a tuned model's run on the held-out split set against
+the best prompt version's run on its base model, on the same cases, through ``workbench.compare``, and
+said in one sentence ("fine-tuned smollm2 (tickets-lora) beats the best prompt (v4) by 21 points on 40
+held-out cases, p < 0.01, at the same cost").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.compare import CompareError, Comparison, compare
+from workbench.evaluation import PromptTrack, run_side
+from workbench.finetune.models import HOSTED, TunedModel, list_tuned
+from workbench.store import Run, Store
+
+HELD_OUT_SPLITS = ("test",)
+"""Splits a fine-tune never trains on (an export leaves them out unless --include-test)."""
+
+
+@dataclass(frozen=True)
+class TunedVerdict:
+    """A tuned model against the best prompt version, on the same held-out cases."""
+
+    tuned_model: str
+    """The model the tuned run used (``local/NAME`` or a hosted alias)."""
+    base: str
+    prompt_version: int
+    tuned_version: int
+    prompt_run: int
+    tuned_run: int
+    split: str
+    n: int
+    prompt_pass_rate: float
+    tuned_pass_rate: float
+    points: float
+    """Tuned minus prompt pass rate, in percentage points."""
+    p_value: float
+    direction: str
+    """``better``, ``worse`` or ``none``: the tuned model against the prompt, significant at 5%."""
+    prompt_cost_per_1k_usd: float | None
+    tuned_cost_per_1k_usd: float | None
+    prompt_latency_p50_ms: float | None
+    tuned_latency_p50_ms: float | None
+    trained_on_test: bool
+    sentence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def short_base(base: str) -> str:
+    """``smollm2`` for ``local/smollm2``, ``gpt-4.1-mini`` for ``openai/gpt-4.1-mini``."""
+    return base.rsplit("/", 1)[-1] if base else "model"
+
+
+def p_text(p_value: float) -> str:
+    """``p < 0.01`` style for small values, ``p = 0.23`` otherwise."""
+    for bound in (0.001, 0.01):
+        if p_value < bound:
+            return f"p < {bound:g}"
+    return f"p = {p_value:.2g}"
+
+
+def cost_text(prompt_cost: float | None, tuned_cost: float | None) -> str:
+    """How the two costs per 1,000 cases relate, in words."""
+    if prompt_cost is None or tuned_cost is None:
+        return "cost unknown for " + ("both" if prompt_cost is None and tuned_cost is None
+                                      else "the prompt" if prompt_cost is None else "the tuned model")
+    if abs(prompt_cost - tuned_cost) < 0.005:  # under half a cent per 1,000 cases: the same in practice
+        return "at the same cost"
+    return f"at ${tuned_cost:.2f} vs ${prompt_cost:.2f} per 1,000 cases"
+
+
+def sentence(name: str, base: str, prompt_version: int, result: Comparison, split: str,
+             trained_on_test: bool = False) -> str:
+    """The verdict in one sentence, from a comparison of the prompt's run (A) and the tuned run (B)."""
+    who = f"fine-tuned {short_base(base)} ({name})"
+    best = f"the best prompt (v{prompt_version})"
+    cases = f"{result.n} {'held-out' if split in HELD_OUT_SPLITS else split} cases"
+    points = result.pass_diff.estimate * 100
+    cost = cost_text(result.a.cost_per_1k_usd, result.b.cost_per_1k_usd)
+    tail = f"by {abs(points):.0f} points on {cases}, {p_text(result.mcnemar_p)}, {cost}"
+    if result.direction == "better":
+        text = f"{who} beats {best} {tail}"
+    elif result.direction == "worse":
+        text = f"{who} trails {best} {tail}"
+    else:
+        text = (f"{who} and {best} cannot be told apart on {cases} ({points:+.0f} points, "
+                f"{p_text(result.mcnemar_p)}), {cost}")
+    if trained_on_test:
+        text += " (trained on test cases: not a fair comparison)"
+    return text
+
+
+def _tuned_track(tracks: list[PromptTrack], track: PromptTrack, tuned: TunedModel) -> PromptTrack | None:
+    names = {tuned.model_ref}
+    if tuned.backend == HOSTED:
+        names |= {str(tuned.info[key]) for key in ("provider_model", "litellm_model") if tuned.info.get(key)}
+    return next((other for other in tracks if other.model in names and other.dataset == track.dataset
+                 and other.split == track.split), None)
+
+
+def tuned_verdicts(store: Store, track: PromptTrack, best_run: Run, tracks: list[PromptTrack],
+                   models_dir: Path | None) -> list[TunedVerdict]:
+    """Verdicts of every tuned model of ``track``'s base run on ``track``'s held-out cases."""
+    if track.split not in HELD_OUT_SPLITS:
+        return []
+    prompt_version = store.version_by_id(best_run.version_id).number
+    verdicts = []
+    for tuned in list_tuned(models_dir):
+        if tuned.base != track.model:
+            continue
+        other = _tuned_track(tracks, track, tuned)
+        if other is None:
+            continue
+        # The same prompt version on the tuned model when it was run; else the tuned model's best version.
+        numbers = [v.number for v in other.versions]
+        index = numbers.index(prompt_version) if prompt_version in numbers else max(
+            range(len(other.versions)), key=lambda i: (other.versions[i].pass_rate, other.versions[i].number))
+        tuned_run = store.run(other.run_ids[index])
+        prompt_side = run_side(store, best_run, f"v{prompt_version} on {track.model}")
+        tuned_side = run_side(store, tuned_run, f"v{numbers[index]} on {other.model}")
+        try:
+            result = compare(prompt_side, tuned_side, shared_only=True)
+        except CompareError:  # no shared case (another revision of the test set): nothing to say
+            continue
+        trained_on_test = bool(tuned.info.get("includes_test_cases"))
+        verdicts.append(TunedVerdict(
+            tuned_model=other.model, base=tuned.base, prompt_version=prompt_version,
+            tuned_version=numbers[index],
+            prompt_run=best_run.id, tuned_run=tuned_run.id, split=track.split, n=result.n,
+            prompt_pass_rate=result.a.pass_rate, tuned_pass_rate=result.b.pass_rate,
+            points=result.pass_diff.estimate * 100, p_value=result.mcnemar_p, direction=result.direction,
+            prompt_cost_per_1k_usd=result.a.cost_per_1k_usd, tuned_cost_per_1k_usd=result.b.cost_per_1k_usd,
+            prompt_latency_p50_ms=result.a.latency_p50_ms, tuned_latency_p50_ms=result.b.latency_p50_ms,
+            trained_on_test=trained_on_test,
+            sentence=sentence(tuned.name, tuned.base, prompt_version, result, track.split, trained_on_test)))
+    return verdicts
