@@ -182,3 +182,28 @@ async def test_history_marks_two_versions_and_compares_them(tmp_path: Path, serv
         summary = str(app.screen.query_one("#compare-summary", Static).render())
         assert "3 improved, 0 regressed" in summary and "no detectable difference" in summary
         assert app.screen.query_one("#flips", DataTable).row_count == 3
+
+
+async def test_the_export_dialog_previews_validates_and_writes(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    import json
+
+    from workbench.tui.screens.export import ExportScreen
+
+    root = make_project(tmp_path, server.base_url)
+    assert (await asyncio.to_thread(invoke, root, "run", "yesno"))[0] == 0
+    app = WorkbenchApp(open_project(root), warm_up=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_workspace(app, pilot)
+        await pilot.press("f3")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ExportScreen)
+        report = str(app.screen.query_one("#export-report", Static).render())
+        assert "12 examples" in report and "openai-chat: valid" in report and '"messages"' in report
+        await pilot.click("#write")
+        await settle(app, pilot)
+        assert isinstance(app.screen, WorkspaceScreen)
+    folders = list((root / "exports").iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("yesno-")
+    manifest = json.loads((folders[0] / "manifest.json").read_text())
+    lines = (folders[0] / "openai-chat" / "train.jsonl").read_text().splitlines()
+    assert len(manifest["rows"]) == 12 and all("messages" in json.loads(line) for line in lines)

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from textual.widgets import TextArea
 
 from support.cli import answer_by_question, invoke, make_project
 from support.openai_server import FakeOpenAIServer
@@ -45,11 +44,11 @@ def project() -> Iterator[Path]:
 
 
 def app_for(root: Path) -> WorkbenchApp:
-    return WorkbenchApp(open_project(root), warm_up=False)
+    return WorkbenchApp(open_project(root), warm_up=False, cursor_blink=False)
 
 
 def steps(*keys: str):  # noqa: ANN201
-    """A run_before that waits for the loads, presses ``keys`` (waiting after each) and stops blinking."""
+    """A run_before that waits for the loads and presses ``keys``, waiting after each."""
 
     async def run_before(pilot) -> None:  # noqa: ANN001
         await pilot.app.workers.wait_for_complete()
@@ -59,8 +58,6 @@ def steps(*keys: str):  # noqa: ANN201
             await pilot.app.workers.wait_for_complete()
             await pilot.pause()
         await asyncio.sleep(0.35)  # let a debounced preview land
-        for area in pilot.app.screen.query(TextArea):
-            area.cursor_blink = False
         await pilot.pause()
 
     return run_before
@@ -73,6 +70,7 @@ SCREENS = {
     "correction": ("enter", "escape", "tab", "down", "down", "down", "c"),
     "history": ("h",),
     "compare": ("h", "space", "down", "space", "c"),
+    "export": ("enter", "f3"),
     "help": ("f1",),
 }
 

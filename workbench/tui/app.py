@@ -27,8 +27,10 @@ class WorkbenchApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="quit"),
     ]
 
-    def __init__(self, project: Project, *, warm_up: bool = True) -> None:
+    def __init__(self, project: Project, *, warm_up: bool = True, cursor_blink: bool = True) -> None:
         super().__init__()
+        self.cursor_blink = cursor_blink
+        """Whether text cursors blink (snapshot tests turn it off)."""
         self.project = project
         """The open project."""
         self.store = Store(project.db_path)

@@ -20,9 +20,10 @@ def _jinja_grammar() -> tuple[object, str] | None:
     return Language(tree_sitter_jinja.language()), query.read_text(encoding="utf-8")
 
 
-def jinja_editor(text: str) -> TextArea:
+def jinja_editor(text: str, *, cursor_blink: bool = True) -> TextArea:
     """A code editor for prompt files: line numbers, Jinja highlighting, colours from the app theme."""
     editor = TextArea.code_editor(text, id="editor", theme="css", soft_wrap=True, show_line_numbers=True)
+    editor.cursor_blink = cursor_blink
     grammar = _jinja_grammar()
     if grammar is not None:
         editor.register_language("jinja", grammar[0], grammar[1])  # type: ignore[arg-type]

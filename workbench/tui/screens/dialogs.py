@@ -24,7 +24,9 @@ class CorrectionScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(f"Corrected output for case [b]{self.case_id}[/b] (ctrl+s saves, escape cancels)")
-            yield TextArea(self.output, id="correction", soft_wrap=True)
+            editor = TextArea(self.output, id="correction", soft_wrap=True)
+            editor.cursor_blink = getattr(self.app, "cursor_blink", True)
+            yield editor
             with Horizontal(classes="buttons"):
                 yield Button("Save", variant="primary", id="save")
                 yield Button("Cancel", id="cancel")

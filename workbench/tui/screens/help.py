@@ -27,7 +27,7 @@ template is a **version**; every run is kept, so versions can be compared case b
 | workspace | `g` / `b` / `c` | on a result: good, bad, write a correction |
 | workspace | `n` | next failure |
 | workspace | `f2` | history |
-| workspace | `ctrl+e` | export a fine-tuning dataset |
+| workspace | `f3` | export a fine-tuning dataset (`ctrl+s` writes it) |
 | history | `space`, `c` | mark two versions, compare them |
 | any view | `escape` | back |
 

@@ -49,7 +49,7 @@ class WorkspaceScreen(Screen[None]):
         Binding("escape,ctrl+c", "cancel_run", "Cancel run", priority=True, id="cancel-run"),
         Binding("escape", "back", "Back", id="back"),
         Binding("f2", "history", "History", id="open-history"),
-        Binding("ctrl+e", "export", "Export", id="open-export"),
+        Binding("f3", "export", "Export", id="open-export"),
         Binding("g", "review('good')", "Good", id="review-good"),
         Binding("b", "review('bad')", "Bad", id="review-bad"),
         Binding("c", "correct", "Correct", id="review-correct"),
@@ -87,7 +87,7 @@ class WorkspaceScreen(Screen[None]):
             yield Static("", id="run-status")
         with Horizontal(id="workspace"):
             with Vertical(id="editor-pane"):
-                yield jinja_editor(text)
+                yield jinja_editor(text, cursor_blink=self.app.cursor_blink)  # type: ignore[attr-defined]
                 yield Static("", id="editor-error")
             with TabbedContent(id="side", initial="results-tab"):
                 with TabPane("Results", id="results-tab"):
@@ -102,7 +102,9 @@ class WorkspaceScreen(Screen[None]):
         from workbench.providers.registry import list_models
 
         project = self.app.project  # type: ignore[attr-defined]
-        names = [project.settings.model] + [m.name for m in list_models(project.settings.models)]
+        # Tuned models (under .workbench/models) belong in the picker next to the bundled ones.
+        names = [project.settings.model] + [m.name for m in list_models(project.settings.models,
+                                                                         project.state_dir / "models")]
         return [(name, name) for name in dict.fromkeys(names)]
 
     def on_mount(self) -> None:

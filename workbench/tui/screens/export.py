@@ -1,0 +1,177 @@
+"""Provides the export dialog: the options of ``workbench export`` as a form, a preview of the first
+examples in the chosen format, the validation report, then write, and where the files went."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from workbench.errors import WorkbenchError
+from workbench.tui.messages import DataLoaded, RunFailed
+
+PREVIEW_ROWS = 2
+
+
+class ExportScreen(ModalScreen[str | None]):
+    """Build an export, show its preview and validation, write it; dismisses with the folder written."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="close-export"),
+                Binding("ctrl+s", "write", "Write", id="write-export")]
+
+    def __init__(self, prompt_name: str) -> None:
+        super().__init__()
+        self.prompt_name = prompt_name
+        self.plan: Any = None
+
+    def compose(self) -> ComposeResult:
+        from workbench.examples import SOURCES, TRAIN_PROMPTS
+        from workbench.export import DEFAULT_FORMAT, FORMATS
+
+        with Vertical(classes="dialog export"):
+            yield Static(f"[b]Export {escape(self.prompt_name)}[/b] as a fine-tuning dataset")
+            with Horizontal(classes="form-row"):
+                yield Label("format")
+                yield Select([(name, name) for name in FORMATS], value=DEFAULT_FORMAT, allow_blank=False,
+                             id="format", compact=True)
+                yield Label("source")
+                yield Select([(name, name) for name in SOURCES], value="mixed", allow_blank=False, id="source",
+                             compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("prompt")
+                yield Select([(name, name) for name in TRAIN_PROMPTS], value="version", allow_blank=False,
+                             id="train-prompt", compact=True)
+                yield Label("version")
+                yield Input(placeholder="best", id="version", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("validation")
+                yield Input("0.1", id="valid-fraction", compact=True)
+                yield Label("seed")
+                yield Input("0", id="seed", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Checkbox("redact e-mails and phone numbers", id="redact", compact=True)
+                yield Checkbox("include test/held-out cases", id="include-test", compact=True)
+            with VerticalScroll(id="export-preview"):
+                yield Static("", id="export-report")
+            with Horizontal(classes="buttons"):
+                yield Button("Write", variant="primary", id="write")
+                yield Button("Close", id="close")
+
+    def on_mount(self) -> None:
+        self.build()
+
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    @on(Input.Submitted)
+    def rebuild(self) -> None:
+        self.build()
+
+    def _options(self) -> Any:
+        from workbench.export import ExportOptions
+
+        version = self.query_one("#version", Input).value.strip().lstrip("v")
+        try:
+            fraction = float(self.query_one("#valid-fraction", Input).value or 0.1)
+            seed = int(self.query_one("#seed", Input).value or 0)
+        except ValueError:
+            raise WorkbenchError("validation fraction and seed must be numbers") from None
+        if version and not version.isdigit():
+            raise WorkbenchError(f"version must be a number such as 3, not {version!r}")
+        return ExportOptions(
+            version=int(version) if version else None, source=str(self.query_one("#source", Select).value),
+            train_prompt=str(self.query_one("#train-prompt", Select).value),
+            formats=(str(self.query_one("#format", Select).value),), valid_fraction=fraction, seed=seed,
+            include_test=self.query_one("#include-test", Checkbox).value,
+            redact_pii=self.query_one("#redact", Checkbox).value)
+
+    def build(self) -> None:
+        """Plan the export with the form's options (in a thread) and show the result."""
+        try:
+            options = self._options()
+        except WorkbenchError as error:
+            self.query_one("#export-report", Static).update(f"[b $error]✗[/] {escape(str(error))}")
+            return
+        self.query_one("#export-report", Static).update("[dim]preparing…[/dim]")
+        self.plan_export(options)
+
+    @work(thread=True, exclusive=True, group="export-plan", exit_on_error=False)
+    def plan_export(self, options: Any) -> None:
+        """Build the plan with a connection of this thread's own."""
+        from workbench.export import build_export
+        from workbench.store import Store
+
+        project = self.app.project  # type: ignore[attr-defined]
+        store = Store(project.db_path)
+        try:
+            self.post_message(DataLoaded("export-plan", build_export(project, store, self.prompt_name, options)))
+        except WorkbenchError as error:
+            self.post_message(RunFailed(str(error)))
+        finally:
+            store.close()
+
+    @on(RunFailed)
+    def show_error(self, message: RunFailed) -> None:
+        self.plan = None
+        self.query_one("#export-report", Static).update(f"[b $error]✗[/] {escape(message.error)}")
+
+    @on(DataLoaded)
+    def show_plan(self, message: DataLoaded) -> None:
+        from workbench.export import get_format
+
+        if message.what != "export-plan":
+            return
+        plan = self.plan = message.data
+        counts = ", ".join(f"{len(rows)} {split}" for split, rows in plan.by_split.items())
+        origin = plan.origin
+        source = f"{origin.get('version_label')}" + (
+            f" (run {origin['run_id']} on {origin.get('model')}, {origin.get('dataset')})" if origin.get("run_id") else "")
+        lines = [f"{len(plan.rows)} examples ({counts}) from {escape(source)}"]
+        if plan.dropped:
+            lines.append("left out: " + ", ".join(f"{n} {why}" for why, n in sorted(plan.dropped.items())))
+        if plan.options.include_test:
+            lines.append("[b $warning]includes test or held-out cases: do not evaluate on them afterwards[/]")
+        for name, report in plan.reports.items():
+            status = "[b $success]valid[/]" if report.ok else "[b $error]invalid[/]"
+            details = [f"{error} ×{count}" for error, count in sorted(report.errors.items())]
+            details += [f"{escape(text)}" for text in report.warnings.values()]
+            lines.append(f"{name}: {status}" + (" — " + "; ".join(details) if details else ""))
+        exporter = get_format(plan.options.formats[0])
+        preview_rows = plan.rows[:PREVIEW_ROWS]
+        for shape in exporter.shapes():
+            for row in preview_rows:
+                if shape.pairs and not row.has_pair:
+                    continue
+                record = json.dumps(shape.record(row), ensure_ascii=False, default=str)
+                lines.append(f"[dim]{escape(shape.name or exporter.name)} · case {escape(row.case_id)}[/dim]\n"
+                             f"{escape(record)}")
+        self.query_one("#export-report", Static).update("\n".join(lines))
+        self.query_one("#write", Button).disabled = not plan.rows
+
+    @on(Button.Pressed, "#write")
+    def action_write(self) -> None:
+        """Write the planned export (refused when invalid, as on the command line without --force)."""
+        from workbench.export import write_export
+
+        if self.plan is None:
+            self.notify("Nothing to write yet", severity="warning")
+            return
+        project = self.app.project  # type: ignore[attr-defined]
+        try:
+            folder = write_export(self.plan, project.exports_dir)
+        except WorkbenchError as error:
+            self.notify(str(error), severity="error", timeout=10)
+            return
+        self.notify(f"Export written to {folder}", timeout=10)
+        self.dismiss(str(folder))
+
+    @on(Button.Pressed, "#close")
+    def action_close(self) -> None:
+        """Close without writing."""
+        self.dismiss(None)
