@@ -71,11 +71,10 @@ def child(formats: list[str], n: int, estimate: bool = False) -> dict:
     from workbench.export import ExportOptions, prepare, write_export
 
     if estimate:
-        def estimate_count(text: str) -> int:
-            return max(1, round(len(text) / 4))
+        def estimate_counts(texts: list[str]) -> list[int]:
+            return [max(1, round(len(text) / 4)) for text in texts]
 
-        tokens.tokenizer = lambda: ("estimate (4 characters per token)", estimate_count)
-        tokens.count_tokens = estimate_count
+        tokens.tokenizer = lambda: ("estimate (4 characters per token)", estimate_counts)
     counting = plan_module.token_lengths
     spent: list[float] = []
 

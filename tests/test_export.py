@@ -555,7 +555,12 @@ def test_token_lengths_count_distinct_texts_once(monkeypatch: pytest.MonkeyPatch
     from workbench.examples import Example
 
     calls: list[str] = []
-    monkeypatch.setattr(tokens, "count_tokens", lambda text: calls.append(text) or len(text.split()))
+
+    def count_many(texts: list[str]) -> list[int]:
+        calls.extend(texts)
+        return [len(text.split()) for text in texts]
+
+    monkeypatch.setattr(tokens, "count_many", count_many)
     examples = [Example(f"e{i}", "dev", [{"role": "system", "content": "same long system prompt"},
                                          {"role": "user", "content": f"question {i}"}], "yes", "gold", 1)
                 for i in range(3)]

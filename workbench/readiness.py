@@ -171,20 +171,13 @@ def token_lengths(examples: list[Example]) -> list[int]:
     """Tokens of each example: its prompt messages and target, as if joined by newlines, in order."""
     if not examples:
         return []
-    from workbench.tokens import count_tokens
+    from workbench.tokens import count_many
 
     # Each distinct text is counted once (the system prompt is shared, targets repeat), plus one token per
     # newline between them: BPE pre-tokenisation splits at newlines, so this equals counting the joined text.
-    cache: dict[str, int] = {}
-
-    def count(text: str) -> int:
-        found = cache.get(text)
-        if found is None:
-            found = cache[text] = count_tokens(text)
-        return found
-
-    return [sum(count(m["content"]) for m in e.messages) + count(e.target) + len(e.messages)
-            for e in examples]
+    texts = list(dict.fromkeys(text for e in examples for text in (*(m["content"] for m in e.messages), e.target)))
+    counts = dict(zip(texts, count_many(texts), strict=True))
+    return [sum(counts[m["content"]] for m in e.messages) + counts[e.target] + len(e.messages) for e in examples]
 
 
 def token_stats(lengths: list[int]) -> TokenStats | None:

@@ -1,45 +1,120 @@
 """Provides token counting for reports and exports, offline.
 
 tiktoken's encodings are downloaded on first use, which the workbench never does; when one is already
-in tiktoken's local cache it is used, otherwise the bundled SmolLM2 tokenizer (read from its GGUF,
-vocabulary only), and failing both an estimate of four characters per token.
+in tiktoken's local cache it is used. Otherwise the bundled SmolLM2 tokenizer: its byte-level BPE is
+rebuilt from the GGUF's vocabulary and merges with the ``tokenizers`` library (fast, batched), or, when
+``gguf`` is not installed, called through llama.cpp (one text at a time). Failing all of them, an
+estimate of four characters per token.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-Counter = Callable[[str], int]
+BatchCounter = Callable[[Sequence[str]], list[int]]
+CHUNK = 4096
 
 
 @lru_cache(maxsize=1)
-def tokenizer() -> tuple[str, Counter]:
-    """(name, count function) of the best tokenizer available without the network."""
-    cache = Path(os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
-                 or Path(os.environ.get("TMPDIR", "/tmp")) / "data-gym-cache")
-    if cache.is_dir() and any(cache.iterdir()):
+def tokenizer() -> tuple[str, BatchCounter]:
+    """(name, batch count function) of the best tokenizer available without the network."""
+    for build in (_tiktoken, _smollm2_bpe, _smollm2_llama):
         try:
-            import tiktoken
-
-            encoding = tiktoken.get_encoding("o200k_base")
-            return "tiktoken o200k_base", lambda text: len(encoding.encode(text, disallowed_special=()))
-        except Exception:  # a partial cache or an old tiktoken: fall through to the offline tokenizers
-            pass
-    try:
-        from llama_cpp import Llama
-
-        from workbench.providers.local import bundled_gguf, quiet_llama
-
-        quiet_llama()
-        vocab = Llama(model_path=str(bundled_gguf()), vocab_only=True, verbose=False)
-        return "SmolLM2 tokenizer", lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False))
-    except Exception:  # llama-cpp-python or the model package missing: estimate
-        return "estimate (4 characters per token)", lambda text: max(1, round(len(text) / 4))
+            found = build()
+        except Exception:  # a missing package, an old version or a partial cache: try the next one
+            found = None
+        if found is not None:
+            return found
+    return "estimate (4 characters per token)", lambda texts: [max(1, round(len(t) / 4)) for t in texts]
 
 
 def count_tokens(text: str) -> int:
     """Tokens in ``text`` with ``tokenizer()``."""
-    return tokenizer()[1](text)
+    return tokenizer()[1]([text])[0]
+
+
+def count_many(texts: Sequence[str]) -> list[int]:
+    """Tokens in each of ``texts``, counted in one batch."""
+    return tokenizer()[1](texts) if texts else []
+
+
+def _tiktoken() -> tuple[str, BatchCounter] | None:
+    cache = Path(os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+                 or Path(os.environ.get("TMPDIR", "/tmp")) / "data-gym-cache")
+    if not (cache.is_dir() and any(cache.iterdir())):
+        return None
+    import tiktoken
+
+    encoding = tiktoken.get_encoding("o200k_base")
+    return "tiktoken o200k_base", lambda texts: [len(ids) for ids in encoding.encode_batch(
+        list(texts), disallowed_special=())]
+
+
+def _smollm2_bpe() -> tuple[str, BatchCounter] | None:
+    from tokenizers import Tokenizer
+
+    from workbench.providers.local import bundled_gguf
+
+    gguf_path = bundled_gguf()
+    stat = gguf_path.stat()
+    # Rebuilding the BPE from the GGUF takes seconds; the result is kept as tokenizer JSON next to it.
+    cached = _cache_dir() / f"smollm2-{stat.st_size}-{int(stat.st_mtime)}.tokenizer.json"
+    try:
+        bpe = Tokenizer.from_file(str(cached))
+    except Exception:  # no cache yet, or an unreadable one: rebuild it
+        bpe = _bpe_from_gguf(gguf_path)
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            bpe.save(str(cached))
+        except OSError:
+            pass
+
+    def count(texts: Sequence[str]) -> list[int]:
+        counts: list[int] = []
+        # Chunks bound the memory of the encodings; the fast variant skips offsets we do not need.
+        for start in range(0, len(texts), CHUNK):
+            counts += [len(e.ids) for e in bpe.encode_batch_fast(list(texts[start:start + CHUNK]))]
+        return counts
+
+    return "SmolLM2 tokenizer", count
+
+
+def _bpe_from_gguf(path: Path) -> Any:
+    """SmolLM2's byte-level BPE, rebuilt from the vocabulary and merges stored in its GGUF."""
+    from gguf import GGUFReader
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    reader = GGUFReader(str(path))
+
+    def strings(name: str) -> list[str]:
+        field = reader.fields[name]
+        return [bytes(field.parts[index]).decode("utf-8") for index in field.data]
+
+    vocabulary = {token: index for index, token in enumerate(strings("tokenizer.ggml.tokens"))}
+    merges = [tuple(pair.split(" ", 1)) for pair in strings("tokenizer.ggml.merges")]
+    bpe = Tokenizer(models.BPE(vocab=vocabulary, merges=merges))  # type: ignore[arg-type]
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    return bpe
+
+
+def _cache_dir() -> Path:
+    if os.environ.get("WORKBENCH_HOME"):
+        return Path(os.environ["WORKBENCH_HOME"]) / "cache"
+    from platformdirs import user_cache_path
+
+    return user_cache_path("prompt-workbench")
+
+
+def _smollm2_llama() -> tuple[str, BatchCounter] | None:
+    from llama_cpp import Llama
+
+    from workbench.providers.local import bundled_gguf, quiet_llama
+
+    quiet_llama()
+    vocab = Llama(model_path=str(bundled_gguf()), vocab_only=True, verbose=False)
+    return "SmolLM2 tokenizer", lambda texts: [len(vocab.tokenize(t.encode("utf-8"), add_bos=False))
+                                               for t in texts]
