@@ -50,7 +50,7 @@ def build_project(root: Path, cases: int, versions: int, runs_per_version: int, 
     for number in range(1, versions + 1):
         text = body.format(n=number)
         version = store.save_version(parse_prompt(text, root / "prompts" / "big.prompt"))
-        for repeat in range(runs_per_version):
+        for _ in range(runs_per_version):
             run_id = len(run_rows) + 1
             run_rows.append({"id": run_id, "prompt": "big", "version_id": version.id, "model": "echo",
                              "params_json": "{}", "testset_hash": "bench-hash", "dataset": "datasets/big.jsonl",

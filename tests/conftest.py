@@ -34,3 +34,19 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
         if name.startswith("WORKBENCH_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture
+def server():  # noqa: ANN201
+    """The loopback OpenAI-compatible server answering like ``support.cli.answer_by_question``."""
+    from support.cli import answer_by_question
+    from support.openai_server import FakeOpenAIServer
+
+    with FakeOpenAIServer(reply=answer_by_question) as srv:
+        yield srv
+
+
+@pytest.fixture(autouse=True)
+def fake_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key of the projects ``support.cli.make_project`` writes (their api_key_env is FAKE_KEY)."""
+    monkeypatch.setenv("FAKE_KEY", "sk-loopback-secret")

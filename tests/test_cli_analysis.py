@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from support.cli import answer_by_question, invoke, make_project, write_cases
+from support.cli import invoke, make_project, write_cases
 from support.openai_server import FakeOpenAIServer
 
 # The fake model answers "no" when the question mentions "odd": the three templates score 9/12, 12/12, 0/12.
 TEMPLATES = ["Question: {{ question }}", "Question: {{ question | replace('odd', 'even') }}", "Q (odd): {{ question }}"]
 
 
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(reply=answer_by_question) as srv:
-        yield srv
-
-
-@pytest.fixture(autouse=True)
-def fake_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_KEY", "sk-loopback")
 
 
 def set_template(root: Path, body: str) -> None:

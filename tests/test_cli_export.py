@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from support.cli import answer_by_question, invoke, make_project
+from support.cli import invoke, make_project
 from support.openai_server import FakeOpenAIServer
 from workbench.export.validate import check_openai_chat
 
@@ -18,15 +17,6 @@ V1 = "Question: {{ question }}"
 V2 = "Question: {{ question | replace('odd', 'even') }}"
 
 
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(reply=answer_by_question) as srv:
-        yield srv
-
-
-@pytest.fixture(autouse=True)
-def fake_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_KEY", "sk-loopback")
 
 
 def set_template(root: Path, body: str) -> None:

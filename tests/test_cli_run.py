@@ -9,25 +9,14 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from support.cli import N_CASES, answer_by_question, invoke, make_project, write_cases
 from support.openai_server import FakeOpenAIServer
 
 
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(reply=answer_by_question) as srv:
-        yield srv
-
-
-@pytest.fixture(autouse=True)
-def fake_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_KEY", "sk-loopback-secret")
 
 
 def test_run_scores_every_case_and_stores_it(tmp_path: Path, server: FakeOpenAIServer) -> None:

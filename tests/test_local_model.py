@@ -138,7 +138,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except OSError:
             if process.poll() is not None:
                 log.seek(0)
-                raise RuntimeError(log.read().decode(errors="replace")[-2000:])
+                raise RuntimeError(log.read().decode(errors="replace")[-2000:]) from None
             time.sleep(0.2)
     try:
         yield f"http://127.0.0.1:{port}/v1"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,15 +23,6 @@ from workbench.tui.screens.workspace import PREVIEW_DELAY, WorkspaceScreen
 SIZE = (120, 40)
 
 
-@pytest.fixture(autouse=True)
-def fake_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_KEY", "sk-loopback")
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(reply=answer_by_question) as srv:
-        yield srv
 
 
 def db(root: Path) -> sqlite3.Connection:
@@ -207,3 +197,22 @@ async def test_the_export_dialog_previews_validates_and_writes(tmp_path: Path, s
     manifest = json.loads((folders[0] / "manifest.json").read_text())
     lines = (folders[0] / "openai-chat" / "train.jsonl").read_text().splitlines()
     assert len(manifest["rows"]) == 12 and all("messages" in json.loads(line) for line in lines)
+
+
+async def test_an_unexpected_worker_failure_is_one_notification_not_a_crash(
+        tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import workbench.overview
+
+    def boom(project, store):  # noqa: ANN001, ANN202
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(workbench.overview, "prompt_rows", boom)
+    root = make_project(tmp_path, server.base_url)
+    app = WorkbenchApp(open_project(root), warm_up=False)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(20):  # wait_for_complete would re-raise the worker's error here
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, PromptsScreen) and app.is_running
+        messages = [n.message for n in app._notifications]
+        assert messages == ["RuntimeError: disk on fire"]
+        assert not app.screen.query_one("#prompts", DataTable).loading

@@ -231,7 +231,7 @@ def demo(ctx: click.Context, split: str | None, no_tui: bool) -> None:
     if not replays:
         raise WorkbenchError("this project has no prompts/history/ to replay",
                              hint="the demo runs in the workbench repository's own example project")
-    for name, versions in replays.items():
+    for versions in replays.values():
         for prompt in versions:
             plan = plan_run(project, store, prompt, split=split)
             asyncio.run(run_with_progress(project, store, plan))

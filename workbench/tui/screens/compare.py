@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.markup import escape
 from rich.syntax import Syntax
 from textual import on, work
@@ -12,8 +14,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from workbench.errors import WorkbenchError
 from workbench.tui.formatting import short
+from workbench.tui.loading import load_in_thread
 from workbench.tui.messages import DataLoaded, RunFailed
 
 
@@ -54,20 +56,16 @@ class CompareScreen(Screen[None]):
         """Compute the comparison in a thread with its own connection."""
         from workbench.compare import compare
         from workbench.evaluation import run_side
-        from workbench.store import Store
 
-        store = Store(self.app.project.db_path)  # type: ignore[attr-defined]
-        try:
+        def comparison(store: Any) -> Any:
             sides = []
             for run_id in (self.run_a, self.run_b):
                 run = store.run(run_id)
                 label = f"{store.version_by_id(run.version_id).label} (run {run.id}, {run.model})"
                 sides.append(run_side(store, run, label))
-            self.post_message(DataLoaded("compare", compare(sides[0], sides[1], shared_only=True)))
-        except WorkbenchError as error:
-            self.post_message(RunFailed(str(error)))
-        finally:
-            store.close()
+            return compare(sides[0], sides[1], shared_only=True)
+
+        load_in_thread(self, "compare", comparison)
 
     @on(RunFailed)
     def show_failure(self, message: RunFailed) -> None:

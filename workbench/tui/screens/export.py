@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from workbench.errors import WorkbenchError
+from workbench.tui.loading import load_in_thread
 from workbench.tui.messages import DataLoaded, RunFailed
 
 PREVIEW_ROWS = 2
@@ -105,16 +106,9 @@ class ExportScreen(ModalScreen[str | None]):
     def plan_export(self, options: Any) -> None:
         """Build the plan with a connection of this thread's own."""
         from workbench.export import build_export
-        from workbench.store import Store
 
         project = self.app.project  # type: ignore[attr-defined]
-        store = Store(project.db_path)
-        try:
-            self.post_message(DataLoaded("export-plan", build_export(project, store, self.prompt_name, options)))
-        except WorkbenchError as error:
-            self.post_message(RunFailed(str(error)))
-        finally:
-            store.close()
+        load_in_thread(self, "export-plan", lambda store: build_export(project, store, self.prompt_name, options))
 
     @on(RunFailed)
     def show_error(self, message: RunFailed) -> None:

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static
 from textual_plotext import PlotextPlot
 
-from workbench.errors import WorkbenchError
+from workbench.tui.loading import load_in_thread
 from workbench.tui.messages import DataLoaded, RunFailed
 
 
@@ -61,17 +61,10 @@ class HistoryScreen(Screen[None]):
         """Histories and readiness reports, computed in a thread with its own connection."""
         from workbench.readiness import prompt_status
         from workbench.reports import history
-        from workbench.store import Store
 
         project = self.app.project  # type: ignore[attr-defined]
-        store = Store(project.db_path)
-        try:
-            self.post_message(DataLoaded("history", (history(store, self.prompt_name),
-                                                     prompt_status(project, store, self.prompt_name))))
-        except WorkbenchError as error:
-            self.post_message(RunFailed(str(error)))
-        finally:
-            store.close()
+        load_in_thread(self, "history", lambda store: (history(store, self.prompt_name),
+                                                       prompt_status(project, store, self.prompt_name)))
 
     @on(DataLoaded)
     def show_history(self, message: DataLoaded) -> None:

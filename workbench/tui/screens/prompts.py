@@ -11,7 +11,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.reports import sparkline
-from workbench.tui.messages import DataLoaded
+from workbench.tui.loading import load_in_thread
+from workbench.tui.messages import DataLoaded, RunFailed
 
 
 def percent(value: float | None) -> str:
@@ -50,10 +51,9 @@ class PromptsScreen(Screen[None]):
         table.add_column("", key="badge")
         table.loading = True
         self._show_project()
-        self.load_rows()
 
     def on_screen_resume(self) -> None:
-        """Coming back from a prompt: its figures may have changed."""
+        """Shown first, or back from a prompt (whose figures may have changed): load the overview."""
         self.load_rows()
 
     def _show_project(self) -> None:
@@ -70,15 +70,9 @@ class PromptsScreen(Screen[None]):
     def load_rows(self) -> None:
         """Compute the overview in a thread (with its own database connection)."""
         from workbench.overview import prompt_rows
-        from workbench.store import Store
 
         project = self.app.project  # type: ignore[attr-defined]
-        store = Store(project.db_path)
-        try:
-            rows = prompt_rows(project, store)
-        finally:
-            store.close()
-        self.post_message(DataLoaded("prompt-rows", rows))
+        load_in_thread(self, "prompt-rows", lambda store: prompt_rows(project, store))
 
     @on(DataLoaded)
     def show_rows(self, message: DataLoaded) -> None:
@@ -95,6 +89,11 @@ class PromptsScreen(Screen[None]):
             table.move_cursor(row=min(selected, len(message.data) - 1))
         else:
             self.notify("No prompt yet: add a .prompt file under prompts/", severity="warning")
+
+    @on(RunFailed)
+    def show_failure(self, message: RunFailed) -> None:
+        self.query_one("#prompts", DataTable).loading = False
+        self.notify(message.error, severity="error", timeout=10)
 
     def _selected(self) -> str | None:
         table = self.query_one("#prompts", DataTable)

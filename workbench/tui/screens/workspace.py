@@ -30,6 +30,7 @@ from workbench.errors import WorkbenchError
 from workbench.prompts import Prompt, parse_prompt, render
 from workbench.records import Case
 from workbench.tui.formatting import case_detail, expected_text, messages_markup, short, verdict
+from workbench.tui.loading import load_in_thread, one_line
 from workbench.tui.messages import DataLoaded, RunEventArrived, RunFailed
 from workbench.tui.widgets import jinja_editor
 
@@ -189,15 +190,13 @@ class WorkspaceScreen(Screen[None]):
     def load_cases(self) -> None:
         """Load the test set and the latest results of this version (own connection: a thread)."""
         from workbench.cases import load_cases
-        from workbench.store import Store
 
         project = self.app.project  # type: ignore[attr-defined]
         prompt, split, model = self.prompt, self._split(), self._model()
-        if prompt is None or not prompt.dataset:
-            self.post_message(DataLoaded("cases", ([], None, {}, {}, None)))
-            return
-        store = Store(project.db_path)
-        try:
+
+        def state(store: Any) -> tuple[Any, ...]:
+            if prompt is None or not prompt.dataset:
+                return [], None, {}, {}, None
             cases = load_cases(project.resolve(prompt.dataset), prompt.expected_key)
             version = store.version_by_hash(prompt.name, prompt.hash)
             run = None
@@ -206,11 +205,9 @@ class WorkspaceScreen(Screen[None]):
                 run = runs[-1] if runs else None
             results = {row["case_id"]: row for row in store.results(run.id)} if run else {}
             reviews = {r["case_id"]: r for r in store.reviews(version_id=version.id)} if version else {}
-            self.post_message(DataLoaded("cases", (cases, run, results, reviews, version)))
-        except WorkbenchError as error:
-            self.post_message(RunFailed(str(error)))
-        finally:
-            store.close()
+            return cases, run, results, reviews, version
+
+        load_in_thread(self, "cases", state)
 
     @on(DataLoaded)
     def show_cases(self, message: DataLoaded) -> None:
@@ -320,6 +317,8 @@ class WorkspaceScreen(Screen[None]):
                 self.post_message(RunEventArrived(event))
         except WorkbenchError as error:
             self.post_message(RunFailed(str(error)))
+        except Exception as error:  # the run stops; what completed is in the store; the app stays up
+            self.post_message(RunFailed(one_line(error)))
         except asyncio.CancelledError:
             self.post_message(RunFailed("cancelled: completed results are kept; run again to resume"))
             raise
