@@ -216,3 +216,10 @@ async def test_an_unexpected_worker_failure_is_one_notification_not_a_crash(
         messages = [n.message for n in app._notifications]
         assert messages == ["RuntimeError: disk on fire"]
         assert not app.screen.query_one("#prompts", DataTable).loading
+
+
+def test_the_case_detail_shows_a_diff_of_output_against_expected() -> None:
+    from workbench.tui.formatting import output_diff
+
+    assert output_diff("billing team", "account team") == "[b red strike]billing[/] [b green]account[/] team"
+    assert output_diff("a [b]", "a [b]") == "a \\[b]"

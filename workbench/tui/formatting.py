@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from rich.markup import escape
-from rich.text import Text
 
 from workbench.records import Case
 
@@ -43,18 +42,18 @@ def messages_markup(messages: list[dict[str, Any]]) -> str:
     return "\n\n".join(f"[b $accent]{escape(m['role'])}[/]\n{escape(str(m.get('content', '')))}" for m in messages)
 
 
-def output_diff(expected: str, output: str) -> Text:
-    """A word-level diff of the output against the expected answer (red: missing, green: extra)."""
-    text = Text()
-    matcher = difflib.SequenceMatcher(a=expected.split(), b=output.split(), autojunk=False)
-    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+def output_diff(expected: str, output: str) -> str:
+    """A word-level diff of the output against the expected answer, as markup (red: missing, green: extra)."""
+    want, got = expected.split(), output.split()
+    parts = []
+    for op, a0, a1, b0, b1 in difflib.SequenceMatcher(a=want, b=got, autojunk=False).get_opcodes():
         if op == "equal":
-            text.append(" ".join(expected.split()[a0:a1]) + " ")
+            parts.append(escape(" ".join(want[a0:a1])))
         if op in ("delete", "replace"):
-            text.append(" ".join(expected.split()[a0:a1]) + " ", style="bold red strike")
+            parts.append(f"[b red strike]{escape(' '.join(want[a0:a1]))}[/]")
         if op in ("insert", "replace"):
-            text.append(" ".join(output.split()[b0:b1]) + " ", style="bold green")
-    return text
+            parts.append(f"[b green]{escape(' '.join(got[b0:b1]))}[/]")
+    return " ".join(parts)
 
 
 def case_detail(case: Case, row: dict[str, Any] | None, review: dict[str, Any] | None,
@@ -69,6 +68,10 @@ def case_detail(case: Case, row: dict[str, Any] | None, review: dict[str, Any] |
         parts.append("[dim]not run yet with this version and split: ctrl+r runs it[/dim]")
         return "\n\n".join(parts)
     parts.append(f"[b]output[/b] ({verdict(row, review)})\n{escape(row['error'] or row['output'] or '')}")
+    expected = expected_text(case.expected)
+    if expected and row["output"] is not None and row["output"] != expected:
+        parts.append("[b]diff against expected[/b] ([red strike]missing[/] [green]extra[/])\n"
+                     + output_diff(expected, row["output"]))
     for score in row["scores"]:
         mark = "[green]✓[/]" if score["passed"] else "[red]✗[/]"
         line = f"  {mark} {escape(score['scorer'])} {score['value']:.2f} (weight {score['weight']:g})"
