@@ -76,10 +76,14 @@ async def test_edit_save_records_a_version_and_run_fills_the_results(tmp_path: P
         await settle(app, pilot)
         verdicts = [table.get_cell(f"q{i:02d}", "verdict") for i in range(12)]
         assert verdicts.count("pass") == 9 and verdicts.count("fail") == 3
-        assert "12/12 · pass 75%" in str(screen.query_one("#run-status", Static).render()) or \
-            "9/12 pass" in str(screen.query_one("#run-status", Static).render())
+        assert str(screen.query_one("#run-status", Static).render()) == "12 cases · 9/12 pass (75%)"
         assert db(root).execute("SELECT count(*), sum(passed) FROM results").fetchone() == (12, 9)
         assert len(server.requests) == 12
+        table.focus()
+        await pilot.press("escape")  # no run going: back to the prompts, whose figures reload
+        await settle(app, pilot)
+        assert isinstance(app.screen, PromptsScreen)
+        assert str(app.screen.query_one("#prompts", DataTable).get_row("yesno")[1]) == "75.0%"
 
 
 async def test_cancel_mid_run_keeps_completed_results_and_the_rerun_resumes(tmp_path: Path) -> None:
