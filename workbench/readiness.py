@@ -205,10 +205,7 @@ def _recommend(prompt: str, verdict: PlateauVerdict, examples: int, errors: Coun
 
 def describe(report: Readiness) -> str:
     """The status of one prompt as plain text lines (the CLI prints it, the TUI shows it)."""
-    from workbench.reports import sparkline
-
-    def percent(value: float | None) -> str:
-        return "-" if value is None else f"{value * 100:.1f}%"
+    from workbench.reports import percent, sparkline
 
     verdict = report.plateau
     lines = [

@@ -121,6 +121,11 @@ def history(store: Store, prompt: str) -> list[TestsetHistory]:
     return histories
 
 
+def percent(value: float | None) -> str:
+    """``0.4567`` -> ``45.7%``; None -> ``-``."""
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
 SPARK_BARS = "▁▂▃▄▅▆▇█"
 
 

@@ -10,6 +10,8 @@ from typing import Any, TextIO
 
 import click
 
+from workbench.reports import percent  # noqa: F401  (re-exported for the commands)
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Align ``rows`` under ``headers`` in columns separated by two spaces."""
@@ -24,11 +26,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def echo_json(value: Any) -> None:
     """Print ``value`` as indented JSON on stdout."""
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
-
-
-def percent(value: float | None) -> str:
-    """``0.4567`` -> ``45.7%``."""
-    return "-" if value is None else f"{value * 100:.1f}%"
 
 
 def shorten(text: str | None, width: int = 60) -> str:

@@ -10,14 +10,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from workbench.reports import sparkline
+from workbench.reports import percent, sparkline
 from workbench.tui.loading import load_in_thread
 from workbench.tui.messages import DataLoaded, RunFailed
-
-
-def percent(value: float | None) -> str:
-    """``0.456`` -> ``45.6%``; None -> ``-``."""
-    return "-" if value is None else f"{value * 100:.1f}%"
 
 
 class PromptsScreen(Screen[None]):
