@@ -32,6 +32,7 @@ from workbench.records import Case
 from workbench.tui.formatting import case_detail, expected_text, messages_markup, short, verdict
 from workbench.tui.loading import load_in_thread, one_line
 from workbench.tui.messages import DataLoaded, RunEventArrived, RunFailed
+from workbench.tui.screens.review import ReviewActions
 from workbench.tui.widgets import jinja_editor
 
 SPLITS = ("dev", "test", "train", "all")
@@ -39,7 +40,7 @@ PREVIEW_DELAY = 0.3
 RUN_GROUP = "run"
 
 
-class WorkspaceScreen(Screen[None]):
+class WorkspaceScreen(ReviewActions, Screen[None]):
     """One prompt: edit, preview, run, read the failures, review."""
 
     BINDINGS = [
@@ -393,62 +394,6 @@ class WorkspaceScreen(Screen[None]):
     def action_back(self) -> None:
         """Back to the prompts."""
         self.app.pop_screen()
-
-    # Review ------------------------------------------------------------------------------------------
-
-    def _review_target(self) -> tuple[Case, dict[str, Any]] | None:
-        case = self._selected_case()
-        row = self.results.get(case.id) if case else None
-        if case is None or row is None or self.version_id is None:
-            self.notify("Run this case first: reviews judge an output", severity="warning")
-            return None
-        return case, row
-
-    def action_review(self, verdict_name: str) -> None:
-        """Mark the selected case's output good or bad."""
-        target = self._review_target()
-        if target is None:
-            return
-        case, row = target
-        self._store_review(case.id, verdict_name, None, row["output"])
-        self.action_next_failure()
-
-    def action_correct(self) -> None:
-        """Write a corrected output for the selected case."""
-        from workbench.tui.screens.dialogs import CorrectionScreen
-
-        target = self._review_target()
-        if target is None:
-            return
-        case, row = target
-
-        def keep(text: str | None) -> None:
-            if text:
-                self._store_review(case.id, "bad", text, row["output"])
-
-        self.app.push_screen(CorrectionScreen(case.id, row["output"] or ""), keep)
-
-    def _store_review(self, case_id: str, verdict_name: str, correction: str | None, output: str | None) -> None:
-        store = self.app.store  # type: ignore[attr-defined]
-        assert self.version_id is not None
-        store.set_review(self.version_id, case_id, verdict_name, correction=correction, output=output)
-        self.reviews = {r["case_id"]: r for r in store.reviews(version_id=self.version_id)}
-        self.query_one("#results", DataTable).update_cell(
-            case_id, "verdict", verdict(self.results.get(case_id), self.reviews.get(case_id)))
-        self._status_from_results()
-        self.show_detail()
-
-    def action_next_failure(self) -> None:
-        """Move to the next failing, unreviewed case."""
-        table = self.query_one("#results", DataTable)
-        count = len(self.cases)
-        for step in range(1, count + 1):
-            index = (table.cursor_row + step) % count
-            case = self.cases[index]
-            if verdict(self.results.get(case.id), self.reviews.get(case.id)) in ("fail", "error"):
-                table.move_cursor(row=index)
-                return
-        self.notify("No unreviewed failure left")
 
     # Other screens -----------------------------------------------------------------------------------
 
