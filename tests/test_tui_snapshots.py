@@ -1,6 +1,6 @@
 """Snapshots of every TUI screen at 80x24 and 120x40, on a fixed project with real runs.
 
-Deterministic: a project at a fixed path with fixed case ids, outputs from the loopback server (a pure
+Deterministic: a project with a fixed name and fixed case ids, outputs from the loopback server (a pure
 function of the input), no clock in the header, no cursor blink, the default theme, timings not shown.
 Review a change in snapshot_report.html, then ``pytest --snapshot-update`` and commit the SVGs.
 """
@@ -22,16 +22,18 @@ from workbench.project import open_project
 from workbench.tui.app import WorkbenchApp
 
 SIZES = [(80, 24), (120, 40)]
-ROOT = Path(tempfile.gettempdir()) / "workbench-snapshots" / "demo-project"
+PROJECT_NAME = "demo-project"
+"""Only the folder's name is on screen, so the parent may be any fresh temporary folder."""
 
 
 @pytest.fixture(scope="module")
 def project() -> Iterator[Path]:
-    """Two versions run (9/12 and 12/12) and one review; timings fixed."""
-    shutil.rmtree(ROOT.parent, ignore_errors=True)
+    """Two versions run (9/12 and 12/12); timings fixed."""
+    parent = Path(tempfile.mkdtemp(prefix="workbench-snapshots-"))
+    root_folder = parent / PROJECT_NAME
     with FakeOpenAIServer(reply=answer_by_question) as srv, pytest.MonkeyPatch.context() as patch:
         patch.setenv("FAKE_KEY", "sk-snapshot")
-        root = make_project(ROOT, srv.base_url)
+        root = make_project(root_folder, srv.base_url)
         assert invoke(root, "run", "yesno")[0] == 0
         prompt = root / "prompts" / "yesno.prompt"
         prompt.write_text(prompt.read_text().replace("{{ question }}", "{{ question | replace('odd', 'even') }}"))
@@ -40,7 +42,7 @@ def project() -> Iterator[Path]:
     db.execute("UPDATE results SET latency_ms = 100 + id, created_utc = '2026-01-01T00:00:00.000+00:00'")
     db.commit()
     yield root
-    shutil.rmtree(ROOT.parent, ignore_errors=True)
+    shutil.rmtree(parent, ignore_errors=True)
 
 
 def app_for(root: Path) -> WorkbenchApp:
