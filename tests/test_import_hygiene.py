@@ -31,3 +31,10 @@ def test_the_core_modules_import_without_textual_or_litellm() -> None:
             "workbench.providers.client, workbench.reports, workbench.project")
     loaded = loaded_after(code)
     assert not loaded["textual"] and not loaded["litellm"] and not loaded["datasets"]
+
+
+def test_the_tuis_first_screen_imports_neither_litellm_nor_datasets() -> None:
+    code = "import workbench.tui.app, workbench.tui.screens.prompts, workbench.overview"
+    loaded = loaded_after(code)
+    assert loaded["textual"]
+    assert not any(loaded[name] for name in ("litellm", "datasets", "llama_cpp", "torch", "transformers", "scipy"))
