@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from workbench.evaluation import review_applies
 from workbench.prompts import Prompt, parse_prompt, render
 from workbench.records import Case, Message, canonical_json
 from workbench.store import Run, Store, Version
@@ -141,7 +142,7 @@ def collect_examples(store: Store, version: Version, cases: list[Case], run: Run
 def _passed(row: dict[str, Any] | None, review: dict[str, Any] | None) -> bool:
     if row is None or row["error"]:
         return False
-    if review is not None and (review.get("output") is None or review.get("output") == row["output"]):
+    if review is not None and review_applies(review, row):
         return review["verdict"] == "good"
     return bool(row["passed"])
 

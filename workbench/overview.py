@@ -61,8 +61,7 @@ def _row(project: Project, store: Store, name: str, description: str, problem: s
     track = max(tracks, key=lambda t: (sum(1 for r in t.rows if r.summary and r.summary.completed), t.model))
     rates = [r.summary.pass_rate for r in track.rows if r.summary and r.summary.completed]
     best = next((r for r in track.rows if r.version.number == track.best_version), None)
-    plateau_tracks = [t for t in prompt_tracks(store, name)
-                      if (t.dataset, t.split, t.model) == (track.dataset, track.split, track.model)]
+    plateau_tracks = prompt_tracks(store, name, [track])  # that track's outcomes only, history not rebuilt
     on_plateau = bool(plateau_tracks) and plateau(plateau_tracks[0].versions, project.settings.plateau).on_plateau
     return PromptRow(
         name=name, description=description, versions=len(versions),

@@ -17,6 +17,7 @@ from workbench.examples import Example, collect_examples, version_prompt
 from workbench.plateau import PlateauVerdict, plateau
 from workbench.project import Project
 from workbench.records import Case
+from workbench.reports import TestsetHistory
 from workbench.stats import percentile
 from workbench.store import Run, Store, Version
 
@@ -77,11 +78,13 @@ class Selection:
     dataset: str | None
 
 
-def prompt_status(project: Project, store: Store, prompt: str) -> list[Readiness]:
-    """The status of ``prompt`` on every (test set, split, model) it was run on."""
+def prompt_status(project: Project, store: Store, prompt: str,
+                  histories: list[TestsetHistory] | None = None) -> list[Readiness]:
+    """The status of ``prompt`` on every (test set, split, model) it was run on (``histories``: the
+    prompt's ``reports.history`` when the caller has already built it)."""
     if not store.versions(prompt):
         raise WorkbenchError(f"no stored version of prompt {prompt!r}", hint=f"run it first: workbench run {prompt}")
-    tracks = prompt_tracks(store, prompt)
+    tracks = prompt_tracks(store, prompt, histories)
     return [_readiness(project, store, prompt, track, tracks) for track in tracks]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from workbench.evaluation import review_applies
 from workbench.records import Case
 
 
@@ -30,7 +31,7 @@ def verdict(row: dict[str, Any] | None, review: dict[str, Any] | None = None) ->
     """A result's verdict as shown in tables; a human review (on that output) wins."""
     if row is None:
         return ""
-    if review is not None and (review.get("output") is None or review["output"] == row["output"]):
+    if review is not None and review_applies(review, row):
         return "good (human)" if review["verdict"] == "good" else "bad (human)"
     if row["error"]:
         return "error"

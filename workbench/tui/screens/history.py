@@ -63,8 +63,11 @@ class HistoryScreen(Screen[None]):
         from workbench.reports import history
 
         project = self.app.project  # type: ignore[attr-defined]
-        load_in_thread(self, "history", lambda store: (history(store, self.prompt_name),
-                                                       prompt_status(project, store, self.prompt_name)))
+        def load(store: Any) -> tuple[Any, Any]:
+            histories = history(store, self.prompt_name)
+            return histories, prompt_status(project, store, self.prompt_name, histories)
+
+        load_in_thread(self, "history", load)
 
     @on(DataLoaded)
     def show_history(self, message: DataLoaded) -> None:
