@@ -18,11 +18,11 @@ from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from workbench.errors import PromptError, ScorerError
+from workbench.providers.client import public_params
 from workbench.records import Case, Message, sha256_hex
 
 SPLITS = ("dev", "test", "train", "all")
 ROLE_MARKER = re.compile(r"^\[\[(user|assistant|system)\]\]$")
-SECRET_PARAM = re.compile(r"(^|_)(api_key|key|secret|password|token|authorization)$", re.IGNORECASE)
 
 # Each key's expected type, and what a user should write there when it is wrong.
 FRONT_MATTER: dict[str, tuple[type | tuple[type, ...], str]] = {
@@ -182,10 +182,13 @@ def _validate(header: dict[str, Any], key_lines: dict[str, int], path: Path) -> 
     if values.get("split") not in (None, *SPLITS):
         raise PromptError(f"split must be one of {', '.join(SPLITS)}, not {values['split']!r}", path=path,
                           line=key_lines.get("split"))
-    for name in values.get("params", {}):
-        if SECRET_PARAM.search(str(name)) and name != "max_tokens":
-            raise PromptError(f"params must not hold a secret ({name!r})", path=path, line=key_lines.get("params"),
-                              hint="keys stay in environment variables; see api_key_env in workbench.toml")
+    params = values.get("params", {})
+    # The one definition of a secret parameter: whatever the store would have to drop.
+    secrets = sorted(params.keys() - public_params(params).keys())
+    if secrets:
+        raise PromptError(f"params must not hold a secret ({secrets[0]!r})", path=path,
+                          line=key_lines.get("params"),
+                          hint="keys stay in environment variables; see api_key_env in workbench.toml")
     for index, spec in enumerate(values.get("scorers", [])):
         try:
             check_spec(spec)
