@@ -206,7 +206,7 @@ async def test_numeric(spec: Any, output: str, expected: Any, passed: bool) -> N
 @pytest.mark.parametrize(("output", "expected", "reason"), [
     ("41.5", 42, "expected 42, got 41.5 (off by 0.5; allowed 0)"),
     ("no digits", 4, "no number in output 'no digits'"),
-    ("4", "four", "expected answer 'four' is not a number"),
+    ("4", "four", "expected answer 'four' holds no number; numeric needs exactly one"),
 ])
 async def test_numeric_reasons(output: str, expected: Any, reason: str) -> None:
     assert (await score("numeric", output, expected)).reason == reason
@@ -551,11 +551,11 @@ async def test_llm_judge_reads_the_reply(reply: str, value: float, passed: bool,
 
 
 @pytest.mark.parametrize("reply", ["I think it is good", "", '{"reasoning": "x", "score": 7}', "[0.5]"])
-async def test_an_unreadable_judge_reply_fails_the_case(reply: str) -> None:
-    result = await build(JUDGE).score(context("out", "billing", judge=FakeJudge(reply)))
-    assert (result.value, result.passed) == (0.0, False)
-    assert result.reason.startswith("judge reply not understood: ")
-    assert result.detail is not None and result.detail["raw"] == reply
+async def test_an_unreadable_judge_reply_is_a_judge_error_not_a_failing_score(reply: str) -> None:
+    with pytest.raises(ProviderError) as raised:
+        await build(JUDGE).score(context("out", "billing", judge=FakeJudge(reply)))
+    assert raised.value.kind == "judge_unreadable"
+    assert "reply not understood: " in str(raised.value)
 
 
 async def test_the_reasoning_is_kept_in_full_in_the_detail() -> None:

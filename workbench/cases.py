@@ -17,6 +17,8 @@ from workbench.errors import CasesError
 from workbench.records import Case, canonical_json, sha256_hex
 
 CASE_SPLITS = ("dev", "test", "train")
+RESERVED_COLUMNS = ("id", "split", "held_out")
+"""Reserved besides the expected-answer column (``expected`` unless the prompt names another)."""
 TRUE_WORDS = {"1", "true", "yes", "y", "t"}
 FALSE_WORDS = {"0", "false", "no", "n", "f", ""}
 
@@ -67,10 +69,38 @@ def select_split(cases: list[Case], split: str) -> list[Case]:
     return [case for case in cases if case.split == split]
 
 
+def is_held_out(case: Case) -> bool:
+    """True for a case kept for the final measure (test split or held_out): never trained on or chosen on."""
+    return case.split == "test" or case.held_out
+
+
+def is_missing(value: Any) -> bool:
+    """True for an answer that is not there: None, an empty or blank string, an empty list."""
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+
+
+def near_reserved(name: str, expected_key: str = "expected") -> str | None:
+    """The reserved column that ``name`` differs from only by case or surrounding spaces, else None.
+
+    Such a column would silently become a template variable (`` expected`` for ``expected``).
+    """
+    folded = name.strip().casefold()
+    for reserved in (expected_key, *RESERVED_COLUMNS):
+        if name != reserved and folded == reserved.casefold():
+            return reserved
+    return None
+
+
 def _case(row: dict[str, Any], path: Path, line: int, expected_key: str) -> Case:
     if not isinstance(row, dict):
         raise CasesError(f"a case must be an object of columns, not {type(row).__name__}", path=path, line=line)
     row = dict(row)
+    for name in row:
+        reserved = near_reserved(str(name), expected_key)
+        if reserved is not None:
+            raise CasesError(f"column {str(name)!r} differs from the reserved column {reserved!r} only by case "
+                             "or spaces", path=path, line=line,
+                             hint=f"rename it to {reserved!r} (or to another name if it is a template variable)")
     expected = row.pop(expected_key, None)
     raw_id = row.pop("id", None)
     split = row.pop("split", None)
@@ -130,7 +160,9 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
         reader = csv.DictReader(handle)
         if not reader.fieldnames:
             raise CasesError("the CSV file has no header row", path=path, line=1)
-        header = [name for name in reader.fieldnames]
+        # ``answer, expected`` (a space after the comma) must name the column ``expected``, not `` expected``.
+        header = [name.strip() for name in reader.fieldnames]
+        reader.fieldnames = header
         if len(set(header)) != len(header) or any(not name for name in header):
             raise CasesError("the CSV header has an empty or repeated column name", path=path, line=1)
         try:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.errors import WorkbenchError
+from workbench.records import Case, canonical_json, sha256_hex
 from workbench.stats import (
     BootstrapResult,
     mcnemar_exact,
@@ -40,6 +41,23 @@ class CaseOutcome:
     score: float
     output: str | None = None
     error: str | None = None
+    content: str | None = None
+    """Hash of the case's inputs and expected answer when it ran (None when unknown): two runs measured
+    the same case only when it is the same."""
+    held_out: bool = False
+    """The case was held out when it ran (test split or held_out): never used to choose a version."""
+
+
+def content_hash(case: Case) -> str:
+    """Hash of what a case asks and expects (variables and expected answer): its id, split and held-out
+    flag are not part of it, so moving a case between splits does not make it another case."""
+    return sha256_hex(canonical_json([case.vars, case.expected]))
+
+
+def same_content(x: CaseOutcome, y: CaseOutcome) -> bool:
+    """Whether two outcomes of a case id were measured on the same case (inputs and expected answer);
+    an unknown content (results older than the cases table) is taken as the same."""
+    return x.content is None or y.content is None or x.content == y.content
 
 
 @dataclass(frozen=True)
@@ -95,7 +113,7 @@ class Comparison:
     b: SideFigures
     n: int
     shared_only: bool
-    """True when only the intersection of two different case sets was compared."""
+    """True when cases were left out: on one side only, or changed between the runs."""
     excluded: int
     """Cases present on one side only (0 unless ``shared_only``)."""
     pass_diff: BootstrapResult
@@ -113,6 +131,10 @@ class Comparison:
     """``better``, ``worse`` or ``none``: B against A, significant at ALPHA."""
     flips: list[Flip]
     template_diff: str
+    changed: int = 0
+    """Shared case ids whose inputs or expected answer differ between the two runs: left out."""
+    changed_cases: list[str] = field(default_factory=list)
+    """Their ids, in A's order."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -120,20 +142,30 @@ class Comparison:
 
 
 def compare(a: Side, b: Side, *, shared_only: bool = False, seed: int = 0, n_resamples: int = 10_000) -> Comparison:
-    """Compare B against A case by case; refuses different case sets unless ``shared_only``."""
+    """Compare B against A case by case; refuses different case sets or changed cases unless ``shared_only``."""
     by_a = {o.case_id: o for o in a.outcomes}
     by_b = {o.case_id: o for o in b.outcomes}
     if not by_a or not by_b:
         empty = a.label if not by_a else b.label
         raise CompareError(f"{empty} has no results to compare", hint="run it first (or let it finish)")
-    shared = [case_id for case_id in by_a if case_id in by_b]
-    excluded = len(by_a) + len(by_b) - 2 * len(shared)
-    if excluded and not shared_only:
-        raise CompareError(
-            f"{a.label} and {b.label} ran on different cases ({len(by_a)} and {len(by_b)}, {len(shared)} shared)",
-            hint="compare runs on the same test set and split, or pass --shared to compare the shared cases")
+    common = [case_id for case_id in by_a if case_id in by_b]
+    excluded = len(by_a) + len(by_b) - 2 * len(common)
+    # A case id whose inputs or expected answer were edited between the runs is another case: its two
+    # verdicts say nothing about the versions, so it is never paired.
+    changed = [case_id for case_id in common if not same_content(by_a[case_id], by_b[case_id])]
+    shared = [case_id for case_id in common if same_content(by_a[case_id], by_b[case_id])]
+    if (excluded or changed) and not shared_only:
+        what = f"different cases ({len(by_a)} and {len(by_b)}, {len(common)} shared)" if excluded else ""
+        if changed:
+            edit = (f"{len(changed)} {_cases(len(changed))} changed in between (inputs or expected answer): "
+                    f"{_ids(changed)}")
+            what = f"{what}; {edit}" if what else f"different versions of the test set: {edit}"
+        unchanged = "unchanged " if changed else ""
+        raise CompareError(f"{a.label} and {b.label} ran on {what}",
+                           hint=f"compare runs on the same test set and split, or pass --shared to compare the "
+                                f"{unchanged}shared cases")
     if not shared:
-        raise CompareError(f"{a.label} and {b.label} share no case")
+        raise CompareError(f"{a.label} and {b.label} share no " + ("unchanged " if changed else "") + "case")
     pairs = [(by_a[case_id], by_b[case_id]) for case_id in shared]
     pass_a = [float(x.passed) for x, _ in pairs]
     pass_b = [float(y.passed) for _, y in pairs]
@@ -155,7 +187,7 @@ def compare(a: Side, b: Side, *, shared_only: bool = False, seed: int = 0, n_res
     flips.sort(key=lambda flip: (not flip.regression, flip.case_id))
     return Comparison(
         a=_figures(a, [x for x, _ in pairs]), b=_figures(b, [y for _, y in pairs]), n=n,
-        shared_only=bool(excluded), excluded=excluded, pass_diff=pass_diff, score_diff=score_diff,
+        shared_only=bool(excluded or changed), excluded=excluded, pass_diff=pass_diff, score_diff=score_diff,
         both_pass=both_pass, only_a=only_a, only_b=only_b, both_fail=n - both_pass - only_a - only_b,
         mcnemar_p=p_value, detectable_effect=detectable,
         verdict=_verdict(a.label, b.label, direction, pass_diff, p_value, n, detectable),
@@ -163,7 +195,18 @@ def compare(a: Side, b: Side, *, shared_only: bool = False, seed: int = 0, n_res
         template_diff="".join(difflib.unified_diff(
             a.template_text.splitlines(keepends=True), b.template_text.splitlines(keepends=True),
             fromfile=a.label, tofile=b.label)),
+        changed=len(changed), changed_cases=changed,
     )
+
+
+def _cases(n: int) -> str:
+    return "case" if n == 1 else "cases"
+
+
+def _ids(case_ids: list[str], limit: int = 5) -> str:
+    """``q01, q02, ...``: the first few ids, for a one-line message."""
+    more = f", ... ({len(case_ids) - limit} more)" if len(case_ids) > limit else ""
+    return ", ".join(case_ids[:limit]) + more
 
 
 def _figures(side: Side, outcomes: list[CaseOutcome]) -> SideFigures:

@@ -12,6 +12,7 @@ import dataclasses
 import re
 from pathlib import Path
 
+from workbench.names import nfc
 from workbench.project import Project
 from workbench.prompts import Prompt, load_prompt
 
@@ -29,5 +30,6 @@ def history_prompts(project: Project) -> dict[str, list[Prompt]]:
         return result
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         files = sorted((p for p in folder.glob("v*.prompt") if _version_number(p)), key=_version_number)
-        result[folder.name] = [dataclasses.replace(load_prompt(path), name=folder.name) for path in files]
+        name = nfc(folder.name)  # the folder's name as text, whatever Unicode form the file system wrote
+        result[name] = [dataclasses.replace(load_prompt(path), name=name) for path in files]
     return result

@@ -7,10 +7,11 @@ A review overrides the automatic verdict of its (version, case): ``good`` passes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.compare import CaseOutcome, Side
+from workbench.cases import is_held_out
+from workbench.compare import CaseOutcome, Side, content_hash
 from workbench.plateau import VersionOutcome
 from workbench.reports import TestsetHistory, history
 from workbench.store import Run, Store
@@ -34,13 +35,30 @@ def run_outcomes(store: Store, run: Run, rows: list[dict[str, Any]] | None = Non
     """Per-case outcomes of a run (its result ``rows`` when already read), reviews applied; errored cases
     are failures."""
     reviews = {r["case_id"]: r for r in store.reviews(version_id=run.version_id)}
+    cases = store.result_cases(run.id)
     outcomes = []
     for row in store.results(run.id) if rows is None else rows:
         passed, score = reviewed(row, reviews.get(row["case_id"]))
+        case = cases.get(row["case_id"])
         outcomes.append(CaseOutcome(case_id=row["case_id"], passed=passed and not row["error"],
                                     score=score if not row["error"] else 0.0, output=row["output"],
-                                    error=row["error"]))
+                                    error=row["error"], content=content_hash(case) if case else None,
+                                    # a result whose case is not stored cannot be shown not to be held out
+                                    held_out=is_held_out(case) if case else True))
     return outcomes
+
+
+def can_be_chosen(store: Store, run: Run) -> bool:
+    """Whether ``run`` may be chosen as a version's measure or a source of training data: it measured
+    at least one case that is not held out."""
+    return any(not is_held_out(case) for case in store.result_cases(run.id).values())
+
+
+def selection_rate(outcomes: list[CaseOutcome]) -> float | None:
+    """The pass rate a version is chosen on: over its cases that are not held out (None when every case
+    is: a run on the test split is never a candidate)."""
+    counted = [o for o in outcomes if not o.held_out]
+    return sum(o.passed for o in counted) / len(counted) if counted else None
 
 
 def run_side(store: Store, run: Run, label: str) -> Side:
@@ -62,6 +80,8 @@ class PromptTrack:
     model: str
     versions: list[VersionOutcome]
     run_ids: list[int]
+    drift: dict[int, str] = field(default_factory=dict)
+    """Versions whose run measured an earlier version of the test set than the newest point: how it differed."""
 
 
 def prompt_tracks(store: Store, prompt: str, histories: list[TestsetHistory] | None = None) -> list[PromptTrack]:
@@ -71,13 +91,15 @@ def prompt_tracks(store: Store, prompt: str, histories: list[TestsetHistory] | N
     """
     tracks = []
     for item in history(store, prompt) if histories is None else histories:
-        versions, run_ids = [], []
+        versions, run_ids, drift = [], [], {}
         for row in item.rows:
             if row.summary is None or not row.summary.completed:
                 continue
             run = store.run(row.summary.run_id)
             versions.append(VersionOutcome(number=row.version.number, outcomes=run_outcomes(store, run)))
             run_ids.append(run.id)
+            if row.drift is not None:
+                drift[row.version.number] = row.drift.text
         if versions:
-            tracks.append(PromptTrack(item.dataset, item.split, item.model, versions, run_ids))
+            tracks.append(PromptTrack(item.dataset, item.split, item.model, versions, run_ids, drift))
     return tracks

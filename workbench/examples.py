@@ -14,6 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from workbench.cases import is_held_out
+from workbench.compare import content_hash
+from workbench.errors import PromptError
 from workbench.evaluation import review_applies
 from workbench.prompts import Prompt, parse_prompt, render
 from workbench.records import Case, Message, canonical_json
@@ -40,7 +43,7 @@ class Example:
     rejected: str | None = None
     """A failing output of the version for this case (the rejected side of a preference pair)."""
     held_out: bool = False
-    """The case is marked held out (collected only with ``include_test``)."""
+    """The case is held out (``cases.is_held_out``): collected only with ``include_test``."""
 
 
 @dataclass
@@ -83,8 +86,12 @@ def training_messages(prompt: Prompt, case: Case, train_prompt: str = "version",
                       instruction: str | None = None) -> list[Message]:
     """The prompt messages an example trains on for ``case`` in mode ``train_prompt``."""
     if train_prompt == "version":
-        return render(prompt, case)
+        return render(prompt, case)  # refuses a message that renders empty
     user: Message = {"role": "user", "content": bare_input(case)}
+    if not user["content"].strip():
+        raise PromptError(f"case {case.id!r}: its input is empty, so the training prompt would be empty",
+                          path=case.source or None, line=case.line or None,
+                          hint="fill in the input or remove the case")
     if train_prompt == "none":
         return [user]
     if instruction is not None:
@@ -109,16 +116,23 @@ def collect_examples(store: Store, version: Version, cases: list[Case], run: Run
         raise ValueError(f"unknown training prompt mode {train_prompt!r}")
     prompt = version_prompt(version)
     results = {row["case_id"]: row for row in store.results(run.id)} if run else {}
+    measured = store.result_cases(run.id) if run else {}
     reviews = store.reviews(prompt=version.prompt)
     corrections = {r["case_id"]: r["correction"] for r in reviews if r["correction"]}
     verdicts = {r["case_id"]: r for r in reviews if r["version_id"] == version.id}
     found = ExampleSet()
     candidates: list[Example] = []
     for case in cases:
-        if not include_test and (case.split == "test" or case.held_out):
+        if not include_test and is_held_out(case):
             found.dropped["held out (test split or held_out)"] += 1
             continue
         row = results.get(case.id)
+        then = measured.get(case.id)
+        # An output is this case's only if the run measured this very case: not an earlier version of it
+        # (other inputs or expected answer), and not while it was held out.
+        stale = row is not None and then is not None and content_hash(then) != content_hash(case)
+        if row is not None and (stale or (then is not None and is_held_out(then) and not include_test)):
+            row = None
         passed = _passed(row, verdicts.get(case.id))
         options = {
             "corrected": corrections.get(case.id),
@@ -128,13 +142,14 @@ def collect_examples(store: Store, version: Version, cases: list[Case], run: Run
         order = PREFERENCE if source == "mixed" else (source,)
         chosen = next((name for name in order if options.get(name)), None)
         if chosen is None:
-            found.dropped[f"no {source} target" if source != "mixed" else "no target"] += 1
+            why = f"no {source} target" if source != "mixed" else "no target"
+            found.dropped[f"{why} (the run measured an earlier version of the case)" if stale else why] += 1
             continue
         rejected = row["output"] if row is not None and not passed and not row["error"] else None
         messages = training_messages(prompt, case, train_prompt, instruction)
         candidates.append(Example(case.id, case.split, messages, str(options[chosen]), chosen,
                                   version.number, row["score"] if row is not None else None, rejected,
-                                  case.held_out))
+                                  is_held_out(case)))
     _dedupe(candidates, found)
     return found
 

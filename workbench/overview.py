@@ -8,6 +8,7 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 from workbench.evaluation import prompt_tracks
+from workbench.names import prompt_name
 from workbench.plateau import plateau
 from workbench.project import Project
 from workbench.prompts import list_prompts, load_prompt
@@ -28,6 +29,8 @@ class PromptRow:
     best_pass_rate: float | None = None
     best_version: int | None = None
     trend: list[float] = field(default_factory=list)
+    earlier_testset: list[bool] = field(default_factory=list)
+    """For each trend point: measured on an earlier version of the test set than the newest point."""
     on_plateau: bool = False
     track: str = ""
     """The test set, split and model the figures are for."""
@@ -37,7 +40,8 @@ class PromptRow:
 
 def prompt_rows(project: Project, store: Store) -> list[PromptRow]:
     """Every prompt in prompts/ or in the store, with its figures on its most-run track."""
-    files = {path.stem: path for path in list_prompts(project.prompts_dir)}
+    # A file named in decomposed Unicode (as macOS writes it) is the same prompt as its stored name.
+    files = {prompt_name(path): path for path in list_prompts(project.prompts_dir)}
     rows = []
     for name in sorted(set(files) | set(store.prompt_names())):
         description, problem = "", None
@@ -59,7 +63,8 @@ def _row(project: Project, store: Store, name: str, description: str, problem: s
         return PromptRow(name, description, len(versions), problem=problem)
     # The track with the most versions run is the one the user iterates on.
     track = max(tracks, key=lambda t: (sum(1 for r in t.rows if r.summary and r.summary.completed), t.model))
-    rates = [r.summary.pass_rate for r in track.rows if r.summary and r.summary.completed]
+    points = [r for r in track.rows if r.summary and r.summary.completed]
+    rates = [r.summary.pass_rate for r in points]  # type: ignore[union-attr]
     best = next((r for r in track.rows if r.version.number == track.best_version), None)
     plateau_tracks = prompt_tracks(store, name, [track])  # that track's outcomes only, history not rebuilt
     on_plateau = bool(plateau_tracks) and plateau(plateau_tracks[0].versions, project.settings.plateau).on_plateau
@@ -67,7 +72,8 @@ def _row(project: Project, store: Store, name: str, description: str, problem: s
         name=name, description=description, versions=len(versions),
         latest_pass_rate=rates[-1] if rates else None,
         best_pass_rate=best.summary.pass_rate if best and best.summary else None,
-        best_version=track.best_version, trend=rates, on_plateau=on_plateau,
+        best_version=track.best_version, trend=rates, earlier_testset=[r.drift is not None for r in points],
+        on_plateau=on_plateau,
         track=f"{track.dataset} [{track.split}] · {track.model}", problem=problem,
     )
 

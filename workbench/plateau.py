@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from workbench.compare import CaseOutcome
+from workbench.compare import CaseOutcome, same_content
 from workbench.project import PlateauSettings
 from workbench.stats import paired_bootstrap
 
@@ -69,7 +69,9 @@ def plateau(versions: list[VersionOutcome], rule: PlateauSettings | None = None,
     attempts = []
     for version in recent:
         base = {o.case_id: o for o in baseline.outcomes}
-        pairs = [(base[o.case_id], o) for o in version.outcomes if o.case_id in base]
+        # A case edited between the two runs (inputs or expected answer) is not the same case: not paired.
+        pairs = [(base[o.case_id], o) for o in version.outcomes
+                 if o.case_id in base and same_content(base[o.case_id], o)]
         if not pairs:
             continue
         result = paired_bootstrap([float(a.passed) for a, _ in pairs], [float(b.passed) for _, b in pairs],

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.names import nfc, on_disk, prompt_name
 
 DEFAULT_MODEL = "local/smollm2"
 CONFIG_NAME = "workbench.toml"
@@ -148,16 +149,21 @@ class Project:
         return self.state_dir / "workbench.db"
 
     def prompt_path(self, name: str) -> Path:
-        """The file of prompt ``name`` (a name or a path to a .prompt file)."""
+        """The file of prompt ``name`` (a name or a path to a .prompt file), whatever its name's Unicode form."""
         candidate = Path(name)
         if candidate.suffix == ".prompt":
-            return candidate if candidate.is_absolute() else (Path.cwd() / candidate)
-        return self.prompts_dir / f"{name}.prompt"
+            return on_disk(candidate if candidate.is_absolute() else (Path.cwd() / candidate))
+        wanted = nfc(name)
+        path = self.prompts_dir / f"{wanted}.prompt"
+        if path.is_file():
+            return path
+        files = sorted(self.prompts_dir.glob("*.prompt")) if self.prompts_dir.is_dir() else []
+        return next((file for file in files if prompt_name(file) == wanted), path)
 
     def resolve(self, relative: str | Path) -> Path:
-        """A path from a prompt or setting, relative to the project root."""
+        """A path from a prompt or setting, relative to the project root, whatever its Unicode form on disk."""
         path = Path(relative)
-        return path if path.is_absolute() else self.root / path
+        return on_disk(path if path.is_absolute() else self.root / path)
 
 
 def find_root(start: Path | None = None) -> Path | None:

@@ -18,6 +18,7 @@ from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from workbench.errors import PromptError, ScorerError
+from workbench.names import nfc
 from workbench.providers.client import public_params
 from workbench.records import Case, Message, sha256_hex
 
@@ -69,9 +70,26 @@ class Prompt:
     segments: tuple[Segment, ...] = ()
 
 
+# Names Jinja resolves itself, whatever the context holds: a test-set column of that name never reaches
+# the template, so ``{{ self }}`` would render ``<TemplateReference None>`` and ``{{ none }}`` "None".
+JINJA_NAMES = {
+    "self": "the template itself", "loop": "the loop inside {% for %}", "super": "the parent block",
+    "caller": "a macro's caller", "varargs": "a macro's extra arguments", "kwargs": "a macro's keyword arguments",
+    **{name: f"the constant {name.capitalize()}" for name in
+       ("true", "false", "none", "True", "False", "None")},
+}
+_UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")
+
+
+def _finalize(value: Any) -> Any:
+    # A null cell (JSON null, a missing Parquet value) is no text, not the word "None".
+    return "" if value is None else value
+
+
 @lru_cache(maxsize=1)
 def _environment() -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                                         finalize=_finalize)
 
 
 @lru_cache(maxsize=512)
@@ -91,7 +109,7 @@ def list_prompts(folder: Path) -> list[Path]:
 
 
 def load_prompt(path: Path | str) -> Prompt:
-    """Read and parse a prompt file; its name is the file's stem."""
+    """Read and parse a prompt file; its name is the file's stem (in NFC, like every name)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -128,7 +146,7 @@ def parse_prompt(text: str, path: Path | str, name: str | None = None) -> Prompt
     if system is not None:
         _compile(system, path, system_line)
     return Prompt(
-        name=name or path.stem, path=path, text=text, hash=sha256_hex(text),
+        name=nfc(name or path.stem), path=path, text=text, hash=sha256_hex(text),
         description=values.get("description", ""), model=values.get("model"),
         params=values.get("params", {}), dataset=values.get("dataset"), split=values.get("split"),
         scorers=values.get("scorers", []), system=system, system_line=system_line,
@@ -232,26 +250,46 @@ def variables(prompt: Prompt) -> set[str]:
     return names
 
 
+@lru_cache(maxsize=512)
+def _names_used(source: str) -> frozenset[str]:
+    """Every name token of a template source (variables, constants, tests), from Jinja's own lexer."""
+    try:
+        return frozenset(value for _, kind, value in _environment().lex(source) if kind == "name")
+    except TemplateSyntaxError:
+        return frozenset()
+
+
+@lru_cache(maxsize=512)
+def _variables_of(source: str) -> frozenset[str]:
+    return frozenset(meta.find_undeclared_variables(_environment().parse(source)))
+
+
 def render(prompt: Prompt, case: Case) -> list[Message]:
     """The chat messages for ``case``: system (if any), then the body's messages in order.
 
-    A missing variable is an error naming the case, its file and line, and the variable.
+    Raises ``PromptError`` naming the case, its file and line for a missing variable, a column whose name
+    Jinja resolves itself (``self``, ``none``, ...), and a user or assistant message that renders empty:
+    nothing empty is ever sent to a model.
     """
     context = {**prompt.defaults, **case.vars}
-    messages: list[Message] = []
     parts: list[tuple[str, str, int]] = []
     if prompt.system is not None:
         parts.append(("system", prompt.system, prompt.system_line))
     parts += [(segment.role, segment.source, segment.line) for segment in prompt.segments]
+    for name in sorted(case.vars.keys() & JINJA_NAMES.keys()):
+        if any(name in _names_used(source) for _, source, _ in parts):
+            raise PromptError(f"case {case.id!r}: column {name!r} cannot be a template variable: Jinja reads "
+                              f"{{{{ {name} }}}} as {JINJA_NAMES[name]}", path=case.source or None,
+                              line=case.line or None,
+                              hint=f"rename the column and the variable, e.g. to '{name}_text'")
+    messages: list[Message] = []
     for role, source, line in parts:
         try:
             content = _template(source).render(context).strip()
         except UndefinedError as error:
-            known = ", ".join(sorted(case.vars)) or "none"
             raise PromptError(f"case {case.id!r}: {error.message} in {prompt.path.name} (line {line})",
                               path=case.source or None, line=case.line or None,
-                              hint=f"the case's columns are: {known}; add the column or a 'defaults:' entry"
-                              ) from None
+                              hint=_undefined_hint(error.message or "", case)) from None
         except SecurityError as error:
             raise PromptError(f"case {case.id!r}: unsafe template operation: {error}", path=prompt.path,
                               line=line) from None
@@ -259,5 +297,26 @@ def render(prompt: Prompt, case: Case) -> list[Message]:
             raise PromptError(f"case {case.id!r}: template error: {error}", path=prompt.path, line=line) from None
         if role == "system" and not content:
             continue
+        if not content:
+            empty = sorted(name for name in _variables_of(source) if name in case.vars
+                           and (case.vars[name] is None or not str(case.vars[name]).strip()))
+            what = f" (empty variable: {', '.join(map(repr, empty))})" if empty else ""
+            raise PromptError(f"case {case.id!r}: the {role} message of {prompt.path.name} (line {line}) renders "
+                              f"empty{what}", path=case.source or None, line=case.line or None,
+                              hint="fill in the value or remove the case: an empty prompt is never sent")
         messages.append({"role": role, "content": content})
     return messages
+
+
+def _undefined_hint(message: str, case: Case) -> str:
+    """What to do about an undefined variable: rename a column Jinja cannot name, or add one."""
+    match = _UNDEFINED_NAME.search(message)
+    name = match.group(1) if match else ""
+    for column in case.vars:
+        # {{ user-name }} reads as user - name: the column is there, its name is not a template name.
+        if not column.isidentifier() and name and name in re.split(r"\W+", column):
+            fixed = re.sub(r"\W+", "_", column.strip()).strip("_") or "value"
+            return (f"column {column!r} is not a valid template name (letters, digits and _ only): "
+                    f"rename it, e.g. to {fixed!r}")
+    known = ", ".join(sorted(case.vars)) or "none"
+    return f"the case's columns are: {known}; add the column or a 'defaults:' entry"

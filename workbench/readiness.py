@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.cases import load_cases
+from workbench.compare import CaseOutcome
 from workbench.errors import WorkbenchError
-from workbench.evaluation import PromptTrack, prompt_tracks
+from workbench.evaluation import PromptTrack, prompt_tracks, run_outcomes, selection_rate
 from workbench.examples import Example, collect_examples, version_prompt
+from workbench.names import nfc
 from workbench.plateau import PlateauVerdict, plateau
 from workbench.project import Project
 from workbench.records import Case
@@ -61,6 +63,13 @@ class Readiness:
     recommendation: str
     tuned: list[TunedVerdict] = field(default_factory=list)
     """Tuned models of this track's base model against its best version, on the same held-out cases."""
+    examples_version: int | None = None
+    """The version the training examples are rendered with: the one ``workbench export --model MODEL``
+    would choose (so the two agree), not necessarily this track's best."""
+    examples_run: int | None = None
+    """The run their passing and rejected outputs come from (None: gold answers and corrections only)."""
+    earlier_testset: dict[int, str] = field(default_factory=dict)
+    """Versions whose point was measured on an earlier version of the test set, with how it differed."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -75,70 +84,144 @@ class Selection:
     run: Run | None
     cases: list[Case]
     pass_rate: float | None
+    """The run's pass rate on all its cases."""
     dataset: str | None
+    selection_rate: float | None = None
+    """Its pass rate on the cases that are not held out: what it was chosen on."""
+    chosen_by: str = ""
+    """How the run was chosen, for the manifest: named with --run, or the best on non-held-out cases."""
 
 
-def prompt_status(project: Project, store: Store, prompt: str,
-                  histories: list[TestsetHistory] | None = None) -> list[Readiness]:
+def prompt_status(project: Project, store: Store, prompt: str, histories: list[TestsetHistory] | None = None,
+                  *, model: str | None = None, run: Run | None = None) -> list[Readiness]:
     """The status of ``prompt`` on every (test set, split, model) it was run on (``histories``: the
-    prompt's ``reports.history`` when the caller has already built it)."""
+    prompt's ``reports.history`` when the caller has already built it); only on ``model``'s tracks when
+    given, and with the training examples of ``run`` when given (as ``export --run`` would take them)."""
+    prompt = nfc(prompt)
     if not store.versions(prompt):
         raise WorkbenchError(f"no stored version of prompt {prompt!r}", hint=f"run it first: workbench run {prompt}")
     tracks = prompt_tracks(store, prompt, histories)
-    return [_readiness(project, store, prompt, track, tracks) for track in tracks]
+    if run is not None:
+        model = model or run.model
+    shown = [track for track in tracks if model is None or track.model == model]
+    if model is not None and not shown:
+        raise WorkbenchError(f"prompt {prompt!r} has no run on model {model!r}",
+                             hint=f"workbench run {prompt} --model {model}")
+    # One selection per model, the very one ``workbench export --model MODEL`` (or ``--run``) makes.
+    selections: dict[str, Selection] = {}
+    for track in shown:
+        if track.model not in selections:
+            selections[track.model] = select_version(project, store, prompt, model=track.model, run=run,
+                                                     tracks=tracks)
+    return [_readiness(project, store, prompt, track, tracks, selections[track.model]) for track in shown]
 
 
-def track_best(project: Project, store: Store, track: PromptTrack) -> Selection:
-    """The best version of one track (highest pass rate, then the newest), its run and its cases."""
-    best_index = max(range(len(track.versions)),
-                     key=lambda i: (track.versions[i].pass_rate, track.versions[i].number))
-    return _selection(project, store, track, best_index)
+def track_best(project: Project, store: Store, track: PromptTrack, chosen: int | None = None) -> Selection:
+    """The best version of one track and its run, chosen on the cases that are not held out.
 
-
-def select_version(project: Project, store: Store, prompt: str, number: int | None = None) -> Selection:
-    """Version ``number`` of ``prompt`` (default: the best one over every track) with its best run.
-
-    A version never run still yields its cases (from its prompt's test set), so gold answers and
-    corrections can be exported without a run.
+    A track of held-out cases only (the test split) is never chosen on: it shows version ``chosen``
+    (picked on other runs) when it was run there, else its newest version.
     """
+    index, how = _best_index(track, chosen)
+    return _selection(project, store, store.run(track.run_ids[index]), track.versions[index].outcomes, how)
+
+
+def _best_index(track: PromptTrack, chosen: int | None) -> tuple[int, str]:
+    """The index of ``track_best``'s version in ``track``, and how it was chosen."""
+    rates = {i: rate for i, v in enumerate(track.versions) if (rate := selection_rate(v.outcomes)) is not None}
+    if rates:
+        return (max(rates, key=lambda i: (rates[i], track.versions[i].number)),
+                "the best pass rate on the track's cases that are not held out")
+    numbers = [v.number for v in track.versions]
+    return (numbers.index(chosen) if chosen in numbers else len(numbers) - 1,
+            "chosen on other runs: a track of held-out cases is never chosen on")
+
+
+def select_version(project: Project, store: Store, prompt: str, number: int | None = None, *,
+                   model: str | None = None, run: Run | None = None,
+                   tracks: list[PromptTrack] | None = None) -> Selection:
+    """Version ``number`` of ``prompt`` (default: the best one) with the run its training data comes from.
+
+    Versions and runs are compared only on their cases that are not held out (``selection_rate``), so a
+    run on the test split is never chosen. ``model`` limits the choice to that model's runs (default:
+    the prompt's model when it has such a run, else every model); ``run`` names the run itself (refused
+    when it measured held-out cases only). A version never run still yields its cases (from its prompt's
+    test set), so gold answers and corrections can be exported without a run. ``tracks``: the prompt's
+    ``prompt_tracks`` when the caller has already built them.
+    """
+    prompt = nfc(prompt)
     versions = store.versions(prompt)
     if not versions:
         raise WorkbenchError(f"no stored version of prompt {prompt!r}",
                              hint=f"run it first: workbench run {prompt}")
+    if run is not None:
+        return _named_run(project, store, prompt, run, number, model)
     wanted = store.version(prompt, number) if number is not None else None
     candidates = []
-    for track in prompt_tracks(store, prompt):
+    for track in prompt_tracks(store, prompt) if tracks is None else tracks:
         for index, outcome in enumerate(track.versions):
-            if wanted is None or outcome.number == wanted.number:
-                candidates.append((outcome.pass_rate, outcome.number, track.run_ids[index], track, index))
+            rate = selection_rate(outcome.outcomes)
+            if rate is not None and (wanted is None or outcome.number == wanted.number):
+                candidates.append((rate, outcome.number, track.run_ids[index], track.model, outcome.outcomes))
+    if model is not None:
+        candidates = [c for c in candidates if c[3] == model]
+    else:
+        # The model the user means is the one the prompt runs on; another model's runs (a tuned model, a
+        # bigger one tried once) are the source only when the prompt's own model has none.
+        default = version_prompt(versions[-1]).model or project.settings.model
+        candidates = [c for c in candidates if c[3] == default] or candidates
     if candidates:
-        *_, track, index = max(candidates, key=lambda item: item[:3])
-        return _selection(project, store, track, index)
+        _, _, run_id, on, outcomes = max(candidates, key=lambda item: item[:3])
+        return _selection(project, store, store.run(run_id), outcomes,
+                          f"the best pass rate on cases that are not held out, among the runs on {on}")
     version = wanted or versions[-1]
     parsed = version_prompt(version)
     path = project.resolve(parsed.dataset) if parsed.dataset else None
     cases = load_cases(path, parsed.expected_key) if path is not None and path.exists() else []
-    return Selection(version, None, cases, None, parsed.dataset)
+    return Selection(version, None, cases, None, parsed.dataset, None, "no run outside the held-out cases")
 
 
-def _selection(project: Project, store: Store, track: PromptTrack, index: int) -> Selection:
-    run = store.run(track.run_ids[index])
+def _named_run(project: Project, store: Store, prompt: str, run: Run, number: int | None,
+               model: str | None) -> Selection:
+    """The selection of a run the user named (``--run``): refused when it cannot be a training source."""
     version = store.version_by_id(run.version_id)
-    path = project.resolve(track.dataset)
+    if run.prompt != prompt:
+        raise WorkbenchError(f"run {run.id} is a run of {run.prompt!r}, not of {prompt!r}",
+                             hint="name a run of this prompt, or leave out --run")
+    if number is not None and version.number != number:
+        raise WorkbenchError(f"run {run.id} is a run of {version.label}, not v{number}",
+                             hint="give --run or --version, not both")
+    if model is not None and run.model != model:
+        raise WorkbenchError(f"run {run.id} ran on {run.model}, not {model}",
+                             hint="give --run or --model, not both")
+    outcomes = run_outcomes(store, run)
+    if not outcomes:
+        raise WorkbenchError(f"run {run.id} has no results yet", hint=f"finish it: workbench run {prompt}")
+    if selection_rate(outcomes) is None:
+        raise WorkbenchError(f"run {run.id} measured held-out cases only (split {run.split}): training data "
+                             "never comes from a held-out run", hint="name a run on the dev, train or all split")
+    return _selection(project, store, run, outcomes, f"named with --run {run.id}")
+
+
+def _selection(project: Project, store: Store, run: Run, outcomes: list[CaseOutcome], how: str) -> Selection:
+    """``run`` as the source of training data, with the cases its examples come from."""
+    version = store.version_by_id(run.version_id)
+    path = project.resolve(run.dataset)
     # Training data may come from every split of the test set except the held-out ones, so read the
     # whole file when it is there; otherwise the cases the run recorded.
     cases = load_cases(path, version_prompt(version).expected_key) if path.exists() \
         else store.testset_cases(run.testset_hash)
-    return Selection(version, run, cases, track.versions[index].pass_rate, track.dataset)
+    overall = sum(o.passed for o in outcomes) / len(outcomes) if outcomes else None
+    return Selection(version, run, cases, overall, run.dataset, selection_rate(outcomes), how)
 
 
-def _readiness(project: Project, store: Store, prompt: str, track: PromptTrack,
-               tracks: list[PromptTrack] | None = None) -> Readiness:
+def _readiness(project: Project, store: Store, prompt: str, track: PromptTrack, tracks: list[PromptTrack],
+               source: Selection) -> Readiness:
     verdict = plateau(track.versions, project.settings.plateau)
-    best = track_best(project, store, track)
-    version, run = best.version, best.run
-    assert run is not None  # every track version has a run
-    found = collect_examples(store, version, best.cases, run)
+    # The track's own best (its failures, its tuned-model verdict); the examples come from ``source``.
+    index, _ = _best_index(track, source.version.number if source.run is not None else None)
+    run = store.run(track.run_ids[index])
+    found = collect_examples(store, source.version, source.cases, source.run)
     failures: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     for row in store.results(run.id, failures_only=True):
@@ -151,11 +234,15 @@ def _readiness(project: Project, store: Store, prompt: str, track: PromptTrack,
     return Readiness(
         prompt=prompt, dataset=track.dataset, split=track.split, model=track.model,
         versions=[v.number for v in track.versions], pass_rates=[v.pass_rate for v in track.versions],
-        best_version=version.number, best_pass_rate=best.pass_rate, plateau=verdict,
+        # the best version's point on the trend (every case of the track, held out or not)
+        best_version=track.versions[index].number, best_pass_rate=track.versions[index].pass_rate,
+        plateau=verdict,
         examples=len(found.examples), by_source=dict(Counter(e.source for e in found.examples)),
         dropped=dict(found.dropped), tokens=token_stats(lengths), failures_by_scorer=dict(failures),
         errors_by_kind=dict(errors), recommendation=_recommend(prompt, verdict, len(found.examples), errors),
-        tuned=_tuned(project, store, track, run, tracks or []),
+        tuned=_tuned(project, store, track, run, tracks),
+        examples_version=source.version.number, examples_run=source.run.id if source.run else None,
+        earlier_testset=dict(track.drift),
     )
 
 
@@ -208,17 +295,22 @@ def _recommend(prompt: str, verdict: PlateauVerdict, examples: int, errors: Coun
 
 def describe(report: Readiness) -> str:
     """The status of one prompt as plain text lines (the CLI prints it, the TUI shows it)."""
-    from workbench.reports import percent, sparkline
+    from workbench.reports import DRIFT_MARK, percent, sparkline
 
     verdict = report.plateau
     lines = [
         f"{report.prompt} on {report.dataset} [{report.split}] with {report.model}",
         f"  best      v{report.best_version}: {percent(report.best_pass_rate)}",
         f"  trend     {sparkline(report.pass_rates)}  " + " ".join(
-            f"v{n}:{rate * 100:.0f}%" for n, rate in zip(report.versions, report.pass_rates, strict=True)),
+            f"v{n}:{rate * 100:.0f}%" + (DRIFT_MARK if n in report.earlier_testset else "")
+            for n, rate in zip(report.versions, report.pass_rates, strict=True)),
+        *(f"            {DRIFT_MARK} v{n}: measured on an earlier version of the test set: {text}"
+          for n, text in sorted(report.earlier_testset.items())),
         f"  plateau   {'YES' if verdict.on_plateau else 'no'}: {verdict.reason}",
         f"  examples  {report.examples} for training (" +
-        (", ".join(f"{count} {name}" for name, count in sorted(report.by_source.items())) or "none") + ")",
+        (", ".join(f"{count} {name}" for name, count in sorted(report.by_source.items())) or "none") + ")"
+        + (f" from v{report.examples_version}" if report.examples_version is not None else "")
+        + (f" run {report.examples_run}" if report.examples_run is not None else ""),
     ]
     if report.dropped:
         lines.append("  left out " + ", ".join(f"{count} {why}" for why, count in sorted(report.dropped.items())))

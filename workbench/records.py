@@ -68,12 +68,34 @@ class Completion:
     """A model's answer to one request, with what it cost."""
 
     text: str
+    """What the scorers read: the answer's text, or, for an answer that is only tool calls, their JSON
+    (``{"name": ..., "arguments": ...}``, a list of them for several calls)."""
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
     latency_ms: float = 0.0
     cached: bool = False
     attempts: int = 1
+    finish_reason: str | None = None
+    """Why the model stopped, as the provider said: ``stop``, ``length`` (cut at max_tokens),
+    ``tool_calls``, ``content_filter``, ... (None when it did not say)."""
+    tool_calls: list[dict[str, Any]] | None = None
+    """The tool calls the answer made: ``[{"name": str, "arguments": parsed JSON or raw text}]``."""
+
+    @property
+    def truncated(self) -> bool:
+        """True when the answer was cut at ``max_tokens``."""
+        return self.finish_reason == "length"
+
+    @property
+    def empty(self) -> bool:
+        """True when the model said and did nothing: no text and no tool call."""
+        return not self.text.strip() and not self.tool_calls
+
+    @property
+    def cacheable(self) -> bool:
+        """Only a whole answer is cached: never an empty or truncated one."""
+        return not self.empty and not self.truncated
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from workbench.compare import content_hash
 from workbench.errors import WorkbenchError
+from workbench.names import nfc
 from workbench.stats import percentile
 from workbench.store import Run, Store, Version
 
@@ -38,6 +41,10 @@ class RunSummary:
     latency_p95_ms: float | None
     cached: int
     started_utc: str
+    truncated: int = 0
+    """Answers cut at max_tokens (``finish_reason: length``)."""
+    max_tokens: int | None = None
+    """The run's max_tokens, for the advice to raise it."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -49,7 +56,7 @@ def summarize(store: Store, run: Run | int) -> RunSummary:
     run = store.run(run) if isinstance(run, int) else run
     version = store.version_by_id(run.version_id)
     rows = list(store.db.query(
-        "SELECT passed, score, error, latency_ms, input_tokens, output_tokens, cost_usd, cached "
+        "SELECT passed, score, error, latency_ms, input_tokens, output_tokens, cost_usd, cached, finish_reason "
         "FROM results WHERE run_id = ?", [run.id]))
     completed = len(rows)
     passed = sum(1 for row in rows if row["passed"])
@@ -67,7 +74,41 @@ def summarize(store: Store, run: Run | int) -> RunSummary:
         cost_usd=sum(costs) if costs else (0.0 if rows and all(row["cached"] for row in rows) else None),
         latency_p50_ms=percentile(latencies, 50), latency_p95_ms=percentile(latencies, 95),
         cached=sum(1 for row in rows if row["cached"]), started_utc=run.started_utc,
+        truncated=sum(1 for row in rows if row["finish_reason"] == "length"),
+        max_tokens=run.params.get("max_tokens") or run.params.get("max_completion_tokens"),
     )
+
+
+@dataclass(frozen=True)
+class TestsetDrift:
+    """How the test set a point was measured on differs from the newest point's, in cases."""
+
+    changed: int
+    """Case ids in both whose inputs or expected answer differ."""
+    added: int
+    """Case ids only the newest point's test set has."""
+    removed: int
+    """Case ids only this point's test set has."""
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.added or self.removed)
+
+    @property
+    def text(self) -> str:
+        """``2 cases changed, 1 added``."""
+        parts = [(n, word) for n, word in ((self.changed, "changed"), (self.added, "added"),
+                                           (self.removed, "removed")) if n]
+        return ", ".join(f"{n} {'case' if n == 1 else 'cases'} {word}" if index == 0 else f"{n} {word}"
+                         for index, (n, word) in enumerate(parts))
+
+    @property
+    def footnote(self) -> str:
+        """The footnote of a marked point."""
+        return f"measured on an earlier version of the test set: {self.text}"
+
+
+DRIFT_MARK = "†"
+"""Marks a history point measured on an earlier version of the test set than the newest point."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +118,8 @@ class VersionHistory:
     version: Version
     summary: RunSummary | None
     runs: list[int]
+    drift: TestsetDrift | None = None
+    """Set when this point's run was measured on another version of the test set than the newest point."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +138,9 @@ class TestsetHistory:
             "dataset": self.dataset, "split": self.split, "model": self.model, "best_version": self.best_version,
             "versions": [
                 {"version": row.version.number, "hash": row.version.hash[:12], "created_utc": row.version.created_utc,
-                 "runs": row.runs, "summary": row.summary.to_dict() if row.summary else None}
+                 "runs": row.runs, "summary": row.summary.to_dict() if row.summary else None,
+                 "earlier_testset": row.drift is not None,
+                 "testset_drift": asdict(row.drift) | {"footnote": row.drift.footnote} if row.drift else None}
                 for row in self.rows
             ],
         }
@@ -109,16 +154,42 @@ def history(store: Store, prompt: str) -> list[TestsetHistory]:
         groups.setdefault((run.dataset, run.split, run.model), {}).setdefault(run.version_id, []).append(run)
     histories = []
     for (dataset, split, model), by_version in sorted(groups.items()):
-        rows = []
+        points = []
         for version_id, runs in sorted(by_version.items(), key=lambda item: versions[item[0]].number):
             finished = [run for run in runs if run.status == "finished"]
-            latest = finished[-1] if finished else runs[-1]
-            rows.append(VersionHistory(versions[version_id], summarize(store, latest), [run.id for run in runs]))
+            points.append((versions[version_id], finished[-1] if finished else runs[-1], runs))
+        newest = max((latest for _, latest, _ in points), key=lambda run: run.id)
+        contents: dict[str, dict[str, str]] = {}
+        rows = [VersionHistory(version, summarize(store, latest), [run.id for run in runs],
+                               testset_drift(store, latest, newest, contents))
+                for version, latest, runs in points]
         scored = [row for row in rows if row.summary and row.summary.completed]
         best = max(scored, key=lambda row: (row.summary.pass_rate, row.summary.mean_score,  # type: ignore[union-attr]
                                             row.version.number), default=None)
         histories.append(TestsetHistory(dataset, split, model, rows, best.version.number if best else None))
     return histories
+
+
+def drift_notes(rows: list[VersionHistory]) -> list[str]:
+    """One footnote line per marked point: ``† v1: measured on an earlier version of the test set: ...``."""
+    return [f"{DRIFT_MARK} v{row.version.number}: {row.drift.footnote}" for row in rows if row.drift is not None]
+
+
+def testset_drift(store: Store, run: Run, newest: Run,
+                  contents: dict[str, dict[str, str]] | None = None) -> TestsetDrift | None:
+    """How ``run``'s test set differs from ``newest``'s (None when not in any case's content: a change of
+    only split or held-out flags, or of nothing). ``contents`` caches each test set's case hashes."""
+    if run.testset_hash == newest.testset_hash:
+        return None
+    contents = {} if contents is None else contents
+    for hash_ in (run.testset_hash, newest.testset_hash):
+        if hash_ not in contents:
+            contents[hash_] = {case.id: content_hash(case) for case in store.testset_cases(hash_)}
+    mine, latest = contents[run.testset_hash], contents[newest.testset_hash]
+    changed = sum(1 for case_id, key in mine.items() if case_id in latest and latest[case_id] != key)
+    drift = TestsetDrift(changed, added=len(latest.keys() - mine.keys()),
+                         removed=len(mine.keys() - latest.keys()))
+    return drift or None
 
 
 def percent(value: float | None) -> str:
@@ -136,9 +207,10 @@ def sparkline(values: list[float], low: float = 0.0, high: float = 1.0) -> str:
                    for v in values)
 
 
-def resolve_run_ref(store: Store, ref: str, *, like: Run | None = None) -> Run:
+def resolve_run_ref(store: Store, ref: str, *, like: Run | None = None,
+                    prefer: Callable[[Run], bool] | None = None) -> Run:
     """A run from ``ID``, ``last`` or ``PROMPT@vN`` (that version's latest finished run, preferring one
-    on the same test set, split and model as ``like``)."""
+    on the same test set, split and model as ``like``, and one for which ``prefer`` holds)."""
     if ref.isdigit():
         return store.run(int(ref))
     runs = store.runs()
@@ -146,7 +218,7 @@ def resolve_run_ref(store: Store, ref: str, *, like: Run | None = None) -> Run:
         if not runs:
             raise RunRefError("no run yet", hint="run a prompt first: workbench run PROMPT")
         return runs[-1]
-    name, sep, number = ref.partition("@v")
+    name, sep, number = nfc(ref).partition("@v")
     if not sep or not number.isdigit():
         raise RunRefError(f"not a run: {ref!r}", hint="give a run id, 'last', or PROMPT@vN")
     version = store.version(name, int(number))
@@ -158,5 +230,7 @@ def resolve_run_ref(store: Store, ref: str, *, like: Run | None = None) -> Run:
         candidates = [r for r in candidates if r.id != like.id] or candidates
         same = [r for r in candidates if (r.testset_hash, r.split) == (like.testset_hash, like.split)]
         candidates = same or candidates
+    if prefer is not None:
+        candidates = [r for r in candidates if prefer(r)] or candidates
     finished = [r for r in candidates if r.status == "finished"]
     return (finished or candidates)[-1]

@@ -8,7 +8,7 @@ plan again resumes the unfinished run instead of starting over.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ from workbench.errors import ProviderError, WorkbenchError
 from workbench.project import Project
 from workbench.prompts import Prompt, render
 from workbench.records import Case, Completion, CompletionRequest, Score
-from workbench.scorers import ConfiguredScorer, ScoreContext, build_scorers, combine
+from workbench.scorers import ConfiguredScorer, ScoreContext, build_scorers, check_cases, combine
 from workbench.store import Run, Store, Version
 
 if TYPE_CHECKING:
@@ -92,14 +92,16 @@ class RunFinished:
 RunEvent = RunStarted | CaseDone | RunFinished
 
 
-def make_client(project: Project, store: Store, *, use_cache: bool = True) -> ModelClient:
-    """The model client configured from the project's settings, caching in ``store``."""
+def make_client(project: Project, store: Store, *, use_cache: bool = True,
+                on_notice: Callable[[str], None] | None = None) -> ModelClient:
+    """The model client configured from the project's settings, caching in ``store``; ``on_notice``
+    receives one-line notices (a rate-limited model's concurrency lowered, then restored)."""
     from workbench.providers.client import ModelClient
 
     settings = project.settings
     return ModelClient(timeout=settings.timeout, retries=settings.retries, concurrency=settings.concurrency,
                        cache=store, use_cache=use_cache, models=settings.models,
-                       models_dir=project.state_dir / "models")
+                       models_dir=project.state_dir / "models", on_notice=on_notice)
 
 
 def default_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -124,9 +126,11 @@ def plan_run(project: Project, store: Store, prompt: Prompt, *, model: str | Non
     if not cases:
         raise WorkbenchError(f"no cases in split {chosen_split!r}", path=dataset_path,
                              hint="pick another split with --split (dev, test, train or all)")
-    messages = {case.id: render(prompt, case) for case in cases}
     scorers = build_scorers(prompt.scorers, project_root=project.root,
                             default_judge_model=project.settings.judge_model, source=str(prompt.path))
+    # Data a scorer cannot use is refused here, never scored as a model failure.
+    check_cases(scorers, cases, expected_key=prompt.expected_key, source=str(dataset_path))
+    messages = {case.id: render(prompt, case) for case in cases}
     version = store.save_version(prompt)
     testset_hash = cases_hash(cases)
     store.save_testset(_relative(project, dataset_path), cases, testset_hash)
@@ -201,6 +205,11 @@ async def run_case(plan: RunPlan, case: Case, client: ModelClient) -> CaseResult
         if error.kind in FATAL_KINDS:
             raise
         return CaseResult(case, None, False, 0.0, error=str(error), error_kind=error.kind)
+    if completion.empty:
+        # No text and no tool call is no answer to score: an error (tried again on resume), never a
+        # wrong answer, and never cached.
+        return CaseResult(case, completion.text, False, 0.0, error=empty_answer_message(completion, plan.params),
+                          error_kind="empty_answer", completion=completion)
 
     async def judge(request: CompletionRequest) -> Completion:
         return await client.complete(request, kind="judge")
@@ -216,6 +225,23 @@ async def run_case(plan: RunPlan, case: Case, client: ModelClient) -> CaseResult
                           completion=completion)
     value, passed = combine(scores)
     return CaseResult(case, completion.text, passed, value, scores, completion=completion)
+
+
+def empty_answer_message(completion: Completion, params: dict[str, Any]) -> str:
+    """Why an answer came back empty, and what to do, from its finish reason."""
+    reason = completion.finish_reason or "not given"
+    text = f"the model returned no text (finish_reason: {reason})"
+    if completion.truncated:
+        return text + f": it was cut at max_tokens before any text; {truncation_hint(params)}"
+    if reason == "content_filter":
+        return text + ": the provider's content filter withheld the answer"
+    return text
+
+
+def truncation_hint(params: dict[str, Any]) -> str:
+    """What to do about answers cut at max_tokens."""
+    limit = params.get("max_tokens") or params.get("max_completion_tokens")
+    return f"raise max_tokens{f' (now {limit})' if limit else ''} in the prompt's params"
 
 
 def _save(store: Store, run_id: int, plan: RunPlan, result: CaseResult) -> None:

@@ -5,15 +5,21 @@
 (a job that moves one state per retrieval: validating_files, running, then succeeded or failed),
 ``GET /_fake/stats`` (request counts, for a server in another process) and a JSON 404 for anything else,
 on aiohttp's web server running its own event loop in a daemon thread, so hundreds of concurrent
-requests cost little. Every request is recorded; a ``failures`` hook makes any
+requests cost little. Every request is recorded; a reply hook may return a dict (``Answer``) for an answer
+that is not plain text (cut at max_tokens, tool calls, a refusal, null content); a ``failures`` hook makes any
 chat request fail in one of the ways a real provider can (rate limit, server error, bad key, unknown
-model, hang, garbage, dropped connection), and ``finetune_failure`` makes fine-tuning refuse a job
-(``refused``: 403 training_not_available, ``quota``: 429 insufficient_quota, ``unavailable``: 503) or
-create one that ends ``failed``::
+model, hang, garbage, dropped connection; a "429" carries ``rate_limit_headers``, by default
+``{"Retry-After": "0"}``, so a test can send any back-off hint: ``{"retry-after-ms": "400"}``,
+``{"x-ratelimit-reset-requests": "0.5s"}``, an HTTP date...), and ``finetune_failure`` makes
+fine-tuning refuse a job (``refused``: 403 training_not_available, ``quota``: 429 insufficient_quota,
+``unavailable``: 503) or create one that ends ``failed``::
 
     with FakeOpenAIServer(reply=lambda messages, body: "yes", latency=0.05) as server:
         ...  # point a client at server.base_url
         assert server.requests[0]["body"]["model"] == "fake-model"
+
+Each recorded request holds ``path``, ``method``, ``headers``, ``body`` and ``at``, its arrival time
+(``time.monotonic()``), so a test can measure the gap between a call and its retry.
 
 Run as a script it serves in its own process (benchmarks use this so the server does not share the
 client's GIL) and prints ``READY <base_url>`` once it accepts connections::
@@ -35,7 +41,11 @@ from typing import Any
 
 from aiohttp import web
 
-Reply = Callable[[list[dict[str, Any]], dict[str, Any]], str]
+Answer = dict[str, Any]
+"""A reply that is not plain text: ``content`` (str or None), ``finish_reason`` (default ``stop``),
+``tool_calls`` (OpenAI's list of ``{"id", "type": "function", "function": {"name", "arguments"}}``),
+``function_call``, ``refusal``, ``completion_tokens``; sent as the one choice's message as given."""
+Reply = Callable[[list[dict[str, Any]], dict[str, Any]], "str | Answer"]
 Failures = Callable[[int, dict[str, Any]], "str | None"]
 
 FAILURE_MODES = frozenset({"429", "500", "503", "401", "400", "404", "timeout", "malformed", "empty", "drop"})
@@ -132,7 +142,8 @@ class FakeOpenAIServer:
     """An OpenAI-compatible chat server on loopback, started in a background thread."""
 
     def __init__(self, reply: Reply | None = None, failures: Failures | None = None, latency: float = 0.0,
-                 host: str = "127.0.0.1", port: int = 0, finetune_failure: str | None = None) -> None:
+                 host: str = "127.0.0.1", port: int = 0, finetune_failure: str | None = None,
+                 rate_limit_headers: dict[str, str] | None = None) -> None:
         self.reply: Reply = reply or echo_last_user
         self.failures = failures
         self.finetune_failure = finetune_failure
@@ -141,6 +152,8 @@ class FakeOpenAIServer:
         self.jobs: dict[str, dict[str, Any]] = {}
         """Fine-tuning jobs by id, as last returned."""
         self.latency = latency
+        self.rate_limit_headers = {"Retry-After": "0"} if rate_limit_headers is None else dict(rate_limit_headers)
+        """The headers of a "429" answer: its back-off hint."""
         self.host = host
         self.port = port
         self._requests: list[dict[str, Any]] = []
@@ -172,7 +185,7 @@ class FakeOpenAIServer:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """A snapshot of every request so far, in arrival order: path, method, headers, body."""
+        """A snapshot of every request so far, in arrival order: path, method, headers, body, at."""
         with self._lock:
             return list(self._requests)
 
@@ -272,7 +285,7 @@ class FakeOpenAIServer:
         except ValueError:
             body = None
         record = {"path": request.path, "method": request.method,
-                  "headers": RecordedHeaders(request.headers.items()), "body": body}
+                  "headers": RecordedHeaders(request.headers.items()), "body": body, "at": time.monotonic()}
         with self._lock:
             self._requests.append(record)
         if request.path == "/v1/chat/completions":
@@ -385,29 +398,36 @@ class FakeOpenAIServer:
             return _json({})
         if mode in _ERRORS:
             status, kind, code, message = _ERRORS[mode]
-            headers = {"Retry-After": "0"} if mode == "429" else None
+            headers = dict(self.rate_limit_headers) if mode == "429" else None
             message = message.format(model=body.get("model", ""))
             return _json(error_body(message, kind, code), status, headers)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return _json(error_body("'messages' must be a non-empty list.", "invalid_request_error"), 400)
         try:
-            text = str(self.reply(messages, body))
+            answer = self.reply(messages, body)
         except Exception as error:  # a broken reply hook shows up in the test as a 500 naming the error
             return _json(error_body(f"reply hook raised {error!r}", "server_error"), 500)
+        # A reply hook returns text, or a dict for the other shapes an answer can take (see ``Answer``).
+        shape: Answer = answer if isinstance(answer, dict) else {"content": str(answer)}
+        text = shape.get("content") or ""
         model = str(body.get("model", MODELS[0]))
         prompt_tokens = sum(count_words(_text(m.get("content"))) for m in messages if isinstance(m, dict))
-        completion_tokens = count_words(text)
+        completion_tokens = shape.get("completion_tokens", count_words(text))
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                  "total_tokens": prompt_tokens + completion_tokens}
         completion_id = f"chatcmpl-fake{index:06d}"
         created = int(time.time())
-        if body.get("stream"):
+        if body.get("stream") and not isinstance(answer, dict):
             return await _stream(request, completion_id, created, model, text, usage)
+        message: dict[str, Any] = {"role": "assistant", "content": shape.get("content")}
+        for key in ("tool_calls", "function_call", "refusal"):
+            if key in shape:
+                message[key] = shape[key]
         return _json({
             "id": completion_id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": "stop", "logprobs": None}],
+            "choices": [{"index": 0, "message": message, "finish_reason": shape.get("finish_reason", "stop"),
+                         "logprobs": None}],
             "usage": usage,
         })
 

@@ -18,6 +18,10 @@ class ThresholdFailed(Exception):
     """A ``--fail-under`` or ``--fail-on-regression`` check failed (exit 1)."""
 
 
+class AppCrashed(Exception):
+    """The TUI ended on an unexpected exception: one line, exit 1 (never a traceback, never status 0)."""
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--project", "-p", "project_dir", type=click.Path(file_okay=False), default=None,
               help="The project folder (default: the one containing the current folder).")
@@ -39,7 +43,15 @@ def open_tui(project_dir: str | None) -> None:
     from workbench.project import open_project
     from workbench.tui.app import WorkbenchApp
 
-    WorkbenchApp(open_project(project_dir)).run()
+    app = WorkbenchApp(open_project(project_dir))
+    app.run()
+    if app.crash is not None:
+        from workbench.tui.loading import one_line
+
+        where = f" (traceback in {app.crash_log})" if app.crash_log else ""
+        raise AppCrashed(f"error: the workbench stopped on an unexpected error: {one_line(app.crash)}{where}")
+    if app.return_code:
+        raise AppCrashed(f"error: the workbench stopped with status {app.return_code}")
 
 
 @cli.command()
@@ -59,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as error:
         click.echo(f"error: {error}", err=True)
         return error.exit_code
-    except ThresholdFailed as failure:
+    except (ThresholdFailed, AppCrashed) as failure:
         click.echo(str(failure), err=True)
         return 1
     except click.exceptions.Abort:

@@ -66,8 +66,14 @@ def format_comparison(result) -> str:  # noqa: ANN001
                      _money(side.cost_per_1k_usd), f"{_ms(side.latency_p50_ms)} / {_ms(side.latency_p95_ms)}"])
     lines = [table(["", "n", "pass rate [95% Wilson]", "score", "errors", "cost/1k cases", "latency p50/p95"],
                    rows), ""]
-    if result.shared_only:
-        lines.append(f"compared the {result.n} shared cases; {result.excluded} cases are on one side only")
+    if result.excluded or result.changed:
+        left_out = [f"{result.excluded} cases are on one side only"] if result.excluded else []
+        if result.changed:
+            cases = "case" if result.changed == 1 else "cases"
+            left_out.append(f"{result.changed} {cases} changed between the two runs (inputs or expected answer), "
+                            f"left out: {', '.join(result.changed_cases)}")
+        lines.append(f"compared the {result.n} {'unchanged ' if result.changed else ''}shared cases; "
+                     + "; ".join(left_out))
     d, s = result.pass_diff, result.score_diff
     lines += [
         f"pass rate B - A: {d.estimate * 100:+.1f} points (paired bootstrap 95% CI {d.low * 100:+.1f} to "
@@ -92,19 +98,37 @@ def format_comparison(result) -> str:  # noqa: ANN001
 
 @cli.command()
 @click.argument("prompt", required=False)
+@click.option("--run", "run_ref", default=None, metavar="RUN",
+              help="Count the training examples of this run (a run id, 'last' or PROMPT@vN), as "
+                   "'export --run' would take them.")
+@click.option("--model", "-m", default=None, help="Only this model's test sets, and its runs as the source.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.pass_context
-def status(ctx: click.Context, prompt: str | None, as_json: bool) -> None:
+def status(ctx: click.Context, prompt: str | None, run_ref: str | None, model: str | None, as_json: bool) -> None:
     """Where each prompt stands: best version, trend, plateau verdict, readiness to fine-tune."""
+    from workbench.evaluation import can_be_chosen
+    from workbench.names import nfc
     from workbench.readiness import describe, prompt_status
+    from workbench.reports import resolve_run_ref
 
     project = _project(ctx)
     store = Store(project.db_path)
-    names = [prompt] if prompt else store.prompt_names()
+    # PROMPT@vN names a version: its latest run that can be a source (not one of held-out cases only).
+    run = resolve_run_ref(store, run_ref, prefer=lambda run: can_be_chosen(store, run)) \
+        if run_ref is not None else None
+    if prompt:
+        names = [nfc(prompt)]
+    elif run is not None:
+        names = [run.prompt]
+    else:
+        names = store.prompt_names()
     if not names:
         click.echo("no prompt has been run yet: workbench run PROMPT")
         return
-    reports = [report for name in names for report in prompt_status(project, store, name)]
+    if model is not None and not prompt and run is None:
+        # Every prompt run on that model; the others have nothing to say about it.
+        names = [name for name in names if any(r.model == model for r in store.runs(prompt=name))] or names
+    reports = [report for name in names for report in prompt_status(project, store, name, model=model, run=run)]
     if as_json:
         echo_json([report.to_dict() for report in reports])
         return

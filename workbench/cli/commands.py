@@ -20,11 +20,12 @@ def _project(ctx: click.Context, **overrides: Any) -> Project:
 
 
 def _load_prompt(project: Project, name: str):  # noqa: ANN202
+    from workbench.names import prompt_name
     from workbench.prompts import list_prompts, load_prompt
 
     path = project.prompt_path(name)
     if not path.is_file():
-        known = ", ".join(p.stem for p in list_prompts(project.prompts_dir)) or "none"
+        known = ", ".join(prompt_name(p) for p in list_prompts(project.prompts_dir)) or "none"
         raise WorkbenchError(f"no prompt {name!r} in {project.prompts_dir}", hint=f"prompts: {known}")
     return load_prompt(path)
 
@@ -34,7 +35,8 @@ async def run_with_progress(project: Project, store: Store, plan: Any, *, use_ca
     """Execute a run plan, drawing progress on stderr; returns the run id."""
     from workbench.runner import CaseDone, RunStarted, execute, make_client
 
-    client = make_client(project, store, use_cache=use_cache)
+    client = make_client(project, store, use_cache=use_cache,
+                         on_notice=lambda line: click.echo(f"\n{line}", err=True))
     progress: Progress | None = None
     passed = errors = 0
     run_id = -1
@@ -113,7 +115,18 @@ def format_summary(summary: Any) -> str:
         ["latency", f"p50 {p50}, p95 {p95}"],
         ["cached", f"{summary.cached} of {summary.completed}"],
     ]
-    return table(["", ""], rows).split("\n", 2)[2]
+    text = table(["", ""], rows).split("\n", 2)[2]
+    if summary.truncated:
+        limit = f" ({summary.max_tokens})" if summary.max_tokens else ""
+        text += (f"\nwarning: {summary.truncated} of {summary.completed} answers were cut at max_tokens{limit}: "
+                 "raise max_tokens in the prompt's params")
+    return text
+
+
+def verdict_word(row: dict[str, Any]) -> str:
+    """A result's verdict for tables: pass, fail or error, marked ``cut`` when cut at max_tokens."""
+    word = "pass" if row["passed"] else ("error" if row["error"] else "fail")
+    return word + " (cut)" if row.get("finish_reason") == "length" else word
 
 
 def failure_table(rows: list[dict[str, Any]]) -> str:
@@ -145,8 +158,8 @@ def show(ctx: click.Context, run_ref: str, failures: bool, as_json: bool) -> Non
         echo_json({"summary": summarize(store, run_id).to_dict(), "results": results})
         return
     click.echo(format_summary(summarize(store, run_id)) + "\n")
-    rows = [[row["case_id"], "pass" if row["passed"] else ("error" if row["error"] else "fail"),
-             f"{row['score']:.2f}", shorten(row["error"] or row["output"], 50)] for row in results]
+    rows = [[row["case_id"], verdict_word(row), f"{row['score']:.2f}", shorten(row["error"] or row["output"], 50)]
+            for row in results]
     click.echo(table(["case", "verdict", "score", "output"], rows))
 
 
@@ -156,11 +169,13 @@ def show(ctx: click.Context, run_ref: str, failures: bool, as_json: bool) -> Non
 @click.pass_context
 def history(ctx: click.Context, prompt: str, as_json: bool) -> None:
     """Every version of PROMPT with its runs and scores, per test set; the best is marked."""
+    from workbench.names import nfc
+    from workbench.reports import DRIFT_MARK, drift_notes, sparkline
     from workbench.reports import history as build_history
-    from workbench.reports import sparkline
 
     project = _project(ctx)
     store = Store(project.db_path)
+    prompt = nfc(prompt)
     if not store.versions(prompt):
         raise WorkbenchError(f"no stored version of prompt {prompt!r}", hint=f"workbench run {prompt}")
     histories = build_history(store, prompt)
@@ -173,12 +188,14 @@ def history(ctx: click.Context, prompt: str, as_json: bool) -> None:
         rows = []
         for row in item.rows:
             s = row.summary
-            mark = "★" if row.version.number == item.best_version else ""
+            mark = ("★" if row.version.number == item.best_version else "") + (DRIFT_MARK if row.drift else "")
             rows.append([f"v{row.version.number}{mark}", ",".join(map(str, row.runs)),
                          percent(s.pass_rate) if s else "-", f"{s.mean_score:.3f}" if s else "-",
                          f"{s.completed}/{s.n_cases}" if s else "-", s.errors if s else "-",
                          row.version.created_utc[:19].replace("T", " ")])
         click.echo(table(["version", "runs", "pass", "score", "cases", "errors", "created (UTC)"], rows))
+        for note in drift_notes(item.rows):
+            click.echo(note)
         click.echo("")
 
 

@@ -33,6 +33,11 @@ def _version_number(ref: str | None) -> int | None:
 @click.argument("prompt")
 @click.option("--version", "version_ref", default=None, metavar="vN",
               help="The version whose prompt and outputs are used (default: the best one).")
+@click.option("--run", "run_ref", default=None, metavar="RUN",
+              help="The run whose outputs are used: a run id, 'last' or PROMPT@vN (default: the best run "
+                   "outside the held-out cases; a run on the test split is refused).")
+@click.option("--model", "-m", default=None,
+              help="Choose the version and run among this model's runs (default: the prompt's model).")
 @click.option("--source", default="mixed", show_default=True, metavar="SOURCE",
               help="Targets: gold, passing, corrected, or mixed (correction > gold > passing output).")
 @click.option("--train-prompt", "train_prompt", default=None, metavar="MODE",
@@ -53,18 +58,26 @@ def _version_number(ref: str | None) -> int | None:
               help="Folder to create the export folder in (default: the project's exports/).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan, validation report and folder as JSON.")
 @click.pass_context
-def export(ctx: click.Context, prompt: str, version_ref: str | None, source: str, train_prompt: str | None,
-           instruction: str | None, formats: tuple[str, ...], valid_fraction: float, seed: int,
-           include_test: bool, redact_pii: bool, force: bool, out_dir: str | None, as_json: bool) -> None:
+def export(ctx: click.Context, prompt: str, version_ref: str | None, run_ref: str | None, model: str | None,
+           source: str, train_prompt: str | None, instruction: str | None, formats: tuple[str, ...],
+           valid_fraction: float, seed: int, include_test: bool, redact_pii: bool, force: bool,
+           out_dir: str | None, as_json: bool) -> None:
     """Export PROMPT's collected examples as a fine-tuning dataset under exports/."""
+    from workbench.evaluation import can_be_chosen
     from workbench.export import ExportOptions, build_export, write_export
+    from workbench.names import nfc
+    from workbench.reports import resolve_run_ref
 
     project = _project(ctx)
-    options = ExportOptions(version=_version_number(version_ref), source=source, train_prompt=train_prompt,
-                            instruction=instruction, formats=formats or ("openai-chat",),
-                            valid_fraction=valid_fraction, seed=seed, include_test=include_test,
-                            redact_pii=redact_pii)
+    prompt = nfc(prompt)
     store = Store(project.db_path)
+    # PROMPT@vN names a version: its latest run that can be a source (not one of held-out cases only).
+    run_id = resolve_run_ref(store, run_ref, prefer=lambda run: can_be_chosen(store, run)).id \
+        if run_ref is not None else None
+    options = ExportOptions(version=_version_number(version_ref), run=run_id, model=model, source=source,
+                            train_prompt=train_prompt, instruction=instruction,
+                            formats=formats or ("openai-chat",), valid_fraction=valid_fraction, seed=seed,
+                            include_test=include_test, redact_pii=redact_pii)
     plan = build_export(project, store, prompt, options)
     parent = Path(out_dir) if out_dir is not None else project.exports_dir
     path: Path | None = None

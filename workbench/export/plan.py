@@ -27,6 +27,11 @@ class ExportOptions:
 
     version: int | None = None
     """The version whose prompt and outputs are used (default: the best one)."""
+    run: int | None = None
+    """The run whose outputs are used (default: the best run outside the held-out cases); never a run of
+    held-out cases only."""
+    model: str | None = None
+    """Choose the version and run among this model's runs (default: the prompt's model when it has one)."""
     source: str = "mixed"
     train_prompt: str | None = None
     """``version``, ``short`` or ``none``; default ``short`` with an instruction, else ``version``."""
@@ -85,7 +90,7 @@ class ExportPlan:
     @property
     def test_cases(self) -> int:
         """Rows from the test split or held out (only with ``include_test``)."""
-        return sum(1 for row in self.rows if row.case_split == "test" or row.held_out)
+        return sum(1 for row in self.rows if row.held_out)
 
     def summary(self) -> dict[str, Any]:
         """The figures the CLI and the manifest show."""
@@ -111,20 +116,31 @@ class ExportPlan:
 def build_export(project: Project, store: Store, prompt: str, options: ExportOptions) -> ExportPlan:
     """Select the version, collect its examples and prepare them for every requested format."""
     options = options.resolved()
-    selection = select_version(project, store, prompt, options.version)
+    run = store.run(options.run) if options.run is not None else None
+    selection = select_version(project, store, prompt, options.version, model=options.model, run=run)
     found = collect_examples(store, selection.version, selection.cases, selection.run,
                              source=options.source, include_test=options.include_test,
                              train_prompt=options.train_prompt or "version", instruction=options.instruction)
     label = selection.version.label
     if not found.examples:
         why = ", ".join(f"{count} {reason}" for reason, count in sorted(found.dropped.items())) or "no cases"
-        hint = ("run the version, review its failures with corrections, or add expected answers"
-                if selection.run is not None else f"no run of {label} yet: workbench run {prompt}")
+        if selection.run is not None:
+            hint = "run the version, review its failures with corrections, or add expected answers"
+        elif options.model is not None:
+            hint = (f"no run of {prompt} on {options.model} outside the held-out cases: "
+                    f"workbench run {prompt} --model {options.model}")
+        elif store.runs(version_id=selection.version.id):
+            hint = f"{label} ran on held-out cases only: workbench run {prompt} --split dev"
+        else:
+            hint = f"no run of {label} yet: workbench run {prompt}"
         raise ExportError(f"nothing to export from {label} with source {options.source!r} ({why})", hint=hint)
     origin = {"version": selection.version.number, "version_label": label,
               "run_id": selection.run.id if selection.run else None,
               "model": selection.run.model if selection.run else None, "dataset": selection.dataset,
-              "pass_rate": selection.pass_rate}
+              "split": selection.run.split if selection.run else None,
+              "pass_rate": selection.pass_rate,
+              # What the run was chosen on: its pass rate on the cases that are not held out.
+              "selection_pass_rate": selection.selection_rate, "chosen_by": selection.chosen_by}
     plan = prepare(prompt, found.examples, options, origin=origin)
     plan.dropped = dict(sorted(found.dropped.items()))
     plan.contradictions = list(found.contradictions)

@@ -32,6 +32,7 @@ class Row:
     case_split: str = "dev"
     """The case's split in the test set (``test`` only with ``--include-test``)."""
     held_out: bool = False
+    """The case is held out (test split or marked held_out, ``cases.is_held_out``): only with --include-test."""
     rejected: str | None = None
     """A failing output of the version: the rejected side of a preference pair."""
 

@@ -19,11 +19,13 @@ from workbench.errors import ExportError
 from workbench.export.formats import get_format
 from workbench.export.manifest import dataset_card, manifest
 from workbench.export.plan import ExportPlan
+from workbench.names import nfc
 
 
 def folder_name(prompt: str, when: datetime) -> str:
-    """``<prompt>-<YYYYmmddTHHMMSSZ>``, the prompt name reduced to characters safe in a folder name."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", prompt).strip("._") or "prompt"
+    """``<prompt>-<YYYYmmddTHHMMSSZ>``, the prompt name (NFC) reduced to characters safe in a folder name."""
+    # Letters of any script are kept, composed: ``café`` is one folder name whatever form it was typed in.
+    safe = re.sub(r"[^\w.-]+", "_", nfc(prompt)).strip("._") or "prompt"
     return f"{safe}-{when.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
 
 

@@ -1,24 +1,29 @@
 """Provides ``ModelClient``: every model call goes through here, to ``litellm.acompletion``.
 
-It bounds concurrency per model, applies a per-call timeout, retries 429s, 5xx answers, timeouts,
-dropped connections and malformed bodies with exponential backoff and jitter (never a 4xx such as
-401), records tokens, latency and cost, and answers temperature-0 calls from the response cache.
-litellm is imported on the first call, never at import time.
+It bounds concurrency per model (adaptively: a model that answers 429 gets fewer calls at once, see
+``workbench.providers.pacing``), applies a per-call timeout, retries 429s, 5xx answers, timeouts,
+dropped connections and malformed bodies with exponential backoff and jitter, never sooner than the
+provider's Retry-After (never a 4xx such as 401), records tokens, the provider's latency and cost, and
+answers temperature-0 calls from the response cache. litellm is imported on the first call, never at
+import time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import random
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from workbench.errors import ProviderError
+from workbench.providers.pacing import AdaptiveLimit, response_headers, retry_after_seconds
 from workbench.providers.registry import CUSTOM_PROVIDERS, ResolvedModel, hosted_key_env, resolve_model
-from workbench.records import Completion, CompletionRequest
+from workbench.records import Completion, CompletionRequest, canonical_json
 
 SECRET_NAME = re.compile(r"(^|_)(api_key|key|secret|password|token|authorization|credentials?)$|headers$",
                          re.IGNORECASE)
@@ -83,7 +88,8 @@ class ModelClient:
     def __init__(self, *, timeout: float = 60.0, retries: int = 4, concurrency: int = 4,
                  cache: ResponseCache | None = None, use_cache: bool = True,
                  models: dict[str, dict[str, Any]] | None = None, backoff_base: float = 0.25,
-                 backoff_max: float = 20.0, models_dir: Path | None = None) -> None:
+                 backoff_max: float = 20.0, models_dir: Path | None = None,
+                 on_notice: Callable[[str], None] | None = None) -> None:
         self.timeout = timeout
         self.retries = retries
         self.concurrency = concurrency
@@ -94,7 +100,11 @@ class ModelClient:
         self.models = {**tuned_aliases(models_dir), **(models or {})}
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self.on_notice = on_notice
+        """Called with one line when the client changes pace on its own (a model's concurrency lowered
+        after rate limits, or back to full)."""
+        self.limits: dict[tuple[str, str | None], AdaptiveLimit] = {}
+        """The calls in flight per model, by (litellm model, api_base)."""
         self._checked: set[str] = set()
         self.calls = 0
         """Model calls made (cache hits excluded), attempts included."""
@@ -109,21 +119,27 @@ class ModelClient:
             if hit is not None:
                 # Cost and latency stay those of the original call (what this answer costs from the
                 # provider); run summaries count spend and latency of uncached calls only.
-                return Completion(text=hit["text"], input_tokens=hit.get("input_tokens"),
-                                  output_tokens=hit.get("output_tokens"), cost_usd=hit.get("cost_usd"),
-                                  latency_ms=hit.get("latency_ms") or 0.0, cached=True, attempts=0)
+                cached = Completion(text=hit["text"], input_tokens=hit.get("input_tokens"),
+                                    output_tokens=hit.get("output_tokens"), cost_usd=hit.get("cost_usd"),
+                                    latency_ms=hit.get("latency_ms") or 0.0, cached=True, attempts=0,
+                                    finish_reason=hit.get("finish_reason"), tool_calls=hit.get("tool_calls"))
+                # An empty or cut answer cached before they were refused is never replayed.
+                if cached.cacheable:
+                    return cached
         self._preflight(model)
         # A local model is one llama.cpp instance that runs one call at a time: queueing more calls on it
         # would only inflate their measured latency.
-        limit = 1 if model.provider == "local" else self.concurrency
-        semaphore = self._semaphores.setdefault(model.litellm_model, asyncio.Semaphore(limit))
-        async with semaphore:
-            completion = await self._call_with_retries(model, request, params)
-        if key is not None and self.cache is not None:
+        ceiling = 1 if model.provider == "local" else self.concurrency
+        limit = self.limits.get((model.litellm_model, model.api_base))
+        if limit is None:
+            limit = self.limits[(model.litellm_model, model.api_base)] = AdaptiveLimit(ceiling)
+        completion = await self._call_with_retries(model, request, params, limit)
+        if key is not None and self.cache is not None and completion.cacheable:
             self.cache.put(key, model=model.litellm_model, kind=kind, response={
                 "text": completion.text, "input_tokens": completion.input_tokens,
                 "output_tokens": completion.output_tokens, "cost_usd": completion.cost_usd,
-                "latency_ms": completion.latency_ms})
+                "latency_ms": completion.latency_ms, "finish_reason": completion.finish_reason,
+                "tool_calls": completion.tool_calls})
         return completion
 
     def _cache_key(self, model: ResolvedModel, request: CompletionRequest, params: dict[str, Any]) -> str | None:
@@ -183,42 +199,75 @@ class ModelClient:
         self._checked.add(model.litellm_model)
 
     async def _call_with_retries(self, model: ResolvedModel, request: CompletionRequest,
-                                 params: dict[str, Any]) -> Completion:
+                                 params: dict[str, Any], limit: AdaptiveLimit) -> Completion:
         import litellm
 
         attempt = 0
         while True:
             attempt += 1
             self.calls += 1
-            started = time.perf_counter()
             try:
-                response = await asyncio.wait_for(
-                    litellm.acompletion(model=model.litellm_model, messages=request.messages,
-                                        timeout=self.timeout, num_retries=0, max_retries=0,
-                                        **model.call_kwargs(), **params),
-                    timeout=self.timeout + 5)
-                text = _text(response)
+                # A slot is held for the request only, not across the back-off: a call waiting to retry
+                # is not in flight, and the limit counts what the provider sees.
+                async with limit:
+                    started = time.perf_counter()
+                    try:
+                        response = await asyncio.wait_for(
+                            litellm.acompletion(model=model.litellm_model, messages=request.messages,
+                                                timeout=self.timeout, num_retries=0, max_retries=0,
+                                                **model.call_kwargs(), **params),
+                            timeout=self.timeout + 5)
+                    except Exception as error:
+                        # Lowered before this call's slot is handed on, so no waiting call gets it at the
+                        # old limit.
+                        if classify(error)[0] == "rate_limit" and limit.lower():
+                            self._notice(f"{model.name}: rate limited, concurrency lowered to {limit.limit} "
+                                         f"of {limit.ceiling}")
+                        raise
+                    elapsed_ms = (time.perf_counter() - started) * 1000
+                text, finish_reason, tool_calls = _answer(response)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 kind, message = classify(error)
+                wait = retry_after_seconds(response_headers(error)) if kind in RETRYABLE else None
+                if wait is not None and wait > self.timeout:
+                    # Retrying sooner is refused by the provider, and waiting longer than a whole call may
+                    # take would stall the run: stop here; a later run resumes what is left.
+                    raise ProviderError(
+                        f"{model.name}: {kind}: the provider asked to wait {_duration(wait)} before retrying, "
+                        f"longer than the {self.timeout:g} s timeout", kind=kind, retryable=True,
+                        hint="run again later to resume: finished cases are kept") from None
                 if kind in RETRYABLE and attempt <= self.retries:
-                    await asyncio.sleep(self._delay(attempt))
+                    await asyncio.sleep(self._delay(attempt, wait))
                     continue
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
                 raise ProviderError(f"{model.name}: {kind}{tries}: {message}", kind=kind,
                                     retryable=kind in RETRYABLE, hint=_hint(kind, model)) from None
-            latency_ms = (time.perf_counter() - started) * 1000
+            if limit.succeeded() and limit.limit == limit.ceiling:
+                self._notice(f"{model.name}: no longer rate limited, concurrency back to {limit.ceiling} of "
+                             f"{limit.ceiling}")
+            latency_ms = _provider_latency_ms(response, elapsed_ms)
             usage = getattr(response, "usage", None)
             return Completion(
                 text=text, input_tokens=getattr(usage, "prompt_tokens", None),
                 output_tokens=getattr(usage, "completion_tokens", None),
-                cost_usd=_cost(response, model), latency_ms=latency_ms, attempts=attempt)
+                cost_usd=_cost(response, model), latency_ms=latency_ms, attempts=attempt,
+                finish_reason=finish_reason, tool_calls=tool_calls)
 
-    def _delay(self, attempt: int) -> float:
-        """Exponential backoff with jitter: spread retries so a rate-limited fleet does not retry in step."""
+    def _delay(self, attempt: int, hint: float | None = None) -> float:
+        """Seconds to wait before retry ``attempt``: exponential backoff with jitter (so a rate-limited fleet
+        does not retry in step), and never less than the provider's ``hint`` in seconds."""
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        backoff = random.uniform(ceiling / 2, ceiling)
+        if hint is None:
+            return backoff
+        # Every call told "retry after 1 s" would otherwise come back in the same instant.
+        return max(hint + random.uniform(0, self.backoff_base), backoff)
+
+    def _notice(self, line: str) -> None:
+        if self.on_notice is not None:
+            self.on_notice(line)
 
 
 def tuned_aliases(models_dir: Path | None) -> dict[str, dict[str, Any]]:
@@ -235,14 +284,79 @@ def tuned_aliases(models_dir: Path | None) -> dict[str, dict[str, Any]]:
     return aliases
 
 
-def _text(response: Any) -> str:
-    """The answer text; a body with no choices is a malformed response (retried)."""
+def _answer(response: Any) -> tuple[str, str | None, list[dict[str, Any]] | None]:
+    """(text, finish_reason, tool_calls) of an answer; a body with no choices is malformed (retried).
+
+    Every shape an OpenAI-compatible answer takes is kept as what it is: text (a string, or a list of
+    content parts), tool calls (and the legacy ``function_call``), a refusal; the text of an answer that
+    is only tool calls is their JSON, so scorers such as json_match read the call.
+    """
     choices = getattr(response, "choices", None)
     if not choices:
         raise ValueError("the response has no choices")
-    message = getattr(choices[0], "message", None)
-    content = getattr(message, "content", None)
-    return content if isinstance(content, str) else ""
+    choice = choices[0]
+    message = getattr(choice, "message", None)
+    finish = getattr(choice, "finish_reason", None)
+    text = _content_text(getattr(message, "content", None))
+    calls = [_tool_call(call) for call in getattr(message, "tool_calls", None) or []]
+    legacy = getattr(message, "function_call", None)
+    if legacy is not None and not calls:
+        calls = [_tool_call(legacy)]
+    # litellm keeps fields beyond its own (OpenAI's ``refusal``) in provider_specific_fields.
+    refusal = getattr(message, "refusal", None) or (getattr(message, "provider_specific_fields", None)
+                                                     or {}).get("refusal")
+    if not text.strip() and isinstance(refusal, str) and refusal.strip():
+        text, finish = refusal, "refusal"
+    if not text.strip() and calls:
+        text = canonical_json(calls[0] if len(calls) == 1 else calls)
+    return text, str(finish) if finish else None, calls or None
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: keep the text ones
+        return "".join(str(part.get("text", "")) if isinstance(part, dict) else str(getattr(part, "text", "") or "")
+                       for part in content)
+    return ""
+
+
+def _tool_call(call: Any) -> dict[str, Any]:
+    """``{"name", "arguments"}`` of a tool call (or legacy function call); JSON arguments are parsed."""
+    function = getattr(call, "function", None) or call
+    get = function.get if isinstance(function, dict) else lambda key: getattr(function, key, None)
+    arguments = get("arguments")
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            pass  # kept as the raw text the model wrote
+    return {"name": str(get("name") or ""), "arguments": arguments}
+
+
+def _provider_latency_ms(response: Any, elapsed_ms: float) -> float:
+    """The provider's latency of a call in ms: litellm's timing of the HTTP request when it made one, else
+    ``elapsed_ms``, the duration of the whole ``acompletion`` call."""
+    # litellm times the provider request itself (``track_llm_api_timing`` around the OpenAI SDK request
+    # in llms/openai/openai.py, and around AsyncHTTPHandler.post for its other HTTP providers) and
+    # reports the rest of the call as ``litellm_overhead_time_ms`` next to the total ``_response_ms``
+    # (litellm_core_utils/llm_response_utils/response_metadata.py). Their difference leaves out litellm's
+    # own work before and after the request, and with it the time a call waits for this process's busy
+    # event loop before its request goes out, the bulk of what concurrent calls record otherwise. An
+    # answer that arrives while the loop is busy still waits to be read: under heavy concurrency the
+    # figure stays above the provider's. Custom providers (echo, local/...) report no such timing:
+    # their whole call is the model's work.
+    hidden = getattr(response, "_hidden_params", None) or {}
+    get = hidden.get if isinstance(hidden, dict) else lambda key: getattr(hidden, key, None)
+    total, overhead = get("_response_ms"), get("litellm_overhead_time_ms")
+    if isinstance(total, int | float) and isinstance(overhead, int | float) and total - overhead > 0:
+        return min(float(total - overhead), elapsed_ms)
+    return elapsed_ms
+
+
+def _duration(seconds: float) -> str:
+    """``90`` -> ``"90 s"``, ``0.4`` -> ``"0.4 s"``, ``3600`` -> ``"60 min"``."""
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.3g} s"
 
 
 def _cost(response: Any, model: ResolvedModel) -> float | None:
@@ -284,6 +398,11 @@ def ensure_litellm() -> None:
     import logging
 
     import litellm
+
+    # The OpenAI SDK imports its resource modules (about half a second) on a client's first request,
+    # inside the window litellm times as the provider's (see _provider_latency_ms): importing them here,
+    # with litellm, keeps that warm-up out of the first call's recorded latency.
+    import openai.resources  # noqa: F401
 
     from workbench.providers import echo, local
 

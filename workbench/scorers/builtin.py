@@ -2,7 +2,21 @@
 numeric and similarity.
 
 Each compares ``context.output`` with the case's expected answer (or an option) and never raises for a
-wrong answer: a missing or unusable expected answer is a failing score with a reason.
+wrong answer. Each declares how it reads the expected answer (``ExpectedUse``), so a test set whose
+answers a scorer cannot read is refused before any model call (``check_cases``), never scored as a
+model failure. The reading rules, the same for the expected answer as for the output:
+
+- ``exact_match``, ``contains``, ``similarity``: text. A list is several acceptable answers; a number or
+  boolean is compared as its JSON text (``3``, ``true``); an object, or a list holding objects or lists,
+  is refused (use ``json_match``). Options such as ``normalize`` apply to both sides.
+- ``numeric``: the first number written in the output, and the one number written in the expected
+  answer, by one rule: digits with an optional sign (``-`` or ``−``), thousands commas (``1,234``),
+  decimals and exponent; text around it (``$``, ``%``, units) is ignored, so ``60%`` reads as 60 on
+  both sides. An expected answer with no number or several (``3/4``, ``5 to 10``) is refused; a list
+  is several acceptable numbers.
+- ``json_match``: JSON on both sides, the first fenced ```json block if there is one; an expected answer
+  that is not JSON (or, with ``fields``, not an object holding every field) is refused.
+- ``regex`` and ``json_valid`` read only the output.
 """
 
 from __future__ import annotations
@@ -13,7 +27,7 @@ import math
 import re
 from typing import Any
 
-from workbench.scorers.registry import BuildEnv, Option, ScoreContext, ScoreFn, Verdict, scorer
+from workbench.scorers.registry import BuildEnv, ExpectedUse, Option, ScoreContext, ScoreFn, Verdict, scorer
 from workbench.scorers.text import as_text, normalize, one_line, quote, unfence
 
 NO_EXPECTED = "case has no expected answer"
@@ -26,6 +40,19 @@ def _answers(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list) else [value]
+
+
+def _text_problem(value: Any, options: dict[str, Any]) -> str | None:
+    """Text scorers read strings, numbers and booleans, or a list of them (several acceptable answers)."""
+    for answer in _answers(value):
+        if isinstance(answer, dict | list):
+            kind = "an object" if isinstance(answer, dict) else "a list inside the list of answers"
+            return (f"it is {kind}, and this scorer compares text (use json_match for structured "
+                    "answers)")
+    return None
+
+
+TEXT_EXPECTED = ExpectedUse(check=_text_problem)
 
 
 def _expected_phrase(answers: list[str]) -> str:
@@ -48,7 +75,7 @@ def _not_empty(values: list[str]) -> str | None:
 
 
 @scorer("exact_match", Option("normalize", "bool", False), Option("ignore_case", "bool", False),
-        Option("strip", "bool", True))
+        Option("strip", "bool", True), expected=TEXT_EXPECTED)
 def exact_match(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
     """Pass when the output equals the expected answer (or one of a list of answers)."""
 
@@ -73,7 +100,10 @@ def exact_match(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
     return evaluate
 
 
-@scorer("contains", Option("value", "str_or_list"), Option("ignore_case", "bool", False))
+@scorer("contains", Option("value", "str_or_list"), Option("ignore_case", "bool", False),
+        expected=ExpectedUse(needed=lambda options: options["value"] is None,
+                             check=lambda value, options: _text_problem(value, options)
+                             if options["value"] is None else None))
 def contains(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
     """Pass when the output contains ``value`` or the expected answer (any one of a list)."""
     fold = str.casefold if options["ignore_case"] else (lambda text: text)
@@ -161,20 +191,41 @@ def _fold_strings(value: Any) -> Any:
     return value
 
 
-@scorer("json_match", Option("fields", "str_list", check=_not_empty), Option("normalize", "bool", False))
+def _expected_json(value: Any) -> tuple[Any, str | None]:
+    """The expected answer as JSON: a string is parsed like an output (fenced block allowed)."""
+    if not isinstance(value, str):
+        return value, None
+    try:
+        return json.loads(unfence(value)), None
+    except json.JSONDecodeError as error:
+        return None, f"{quote(value)} is not JSON ({error.msg} at column {error.colno})"
+
+
+def _json_problem(value: Any, options: dict[str, Any]) -> str | None:
+    expected, problem = _expected_json(value)
+    if problem:
+        return problem
+    fields = options["fields"]
+    if fields and not isinstance(expected, dict):
+        return f"it is a JSON {_json_type(expected)}, so its fields {fields} cannot be compared"
+    missing = [name for name in fields or () if name not in expected]
+    if missing:
+        return f"it has no field {missing[0]!r} (fields: {', '.join(map(repr, expected)) or 'none'})"
+    return None
+
+
+@scorer("json_match", Option("fields", "str_list", check=_not_empty), Option("normalize", "bool", False),
+        expected=ExpectedUse(check=_json_problem))
 def json_match(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
     """Score the fraction of ``fields`` (default: every expected key) equal in the output JSON."""
     prepare = _fold_strings if options["normalize"] else (lambda value: value)
 
     def evaluate(context: ScoreContext) -> Verdict:
-        expected = context.case.expected
-        if expected is None:
+        if context.case.expected is None:
             return Verdict(0.0, False, NO_EXPECTED)
-        if isinstance(expected, str):
-            try:
-                expected = json.loads(unfence(expected))
-            except json.JSONDecodeError:
-                return Verdict(0.0, False, f"expected answer {quote(expected)} is not JSON")
+        expected, problem = _expected_json(context.case.expected)
+        if problem:
+            return Verdict(0.0, False, f"expected answer {problem}")
         got, problem = _parse_output(context.output)
         if problem:
             return Verdict(0.0, False, f"output is {problem}")
@@ -205,21 +256,26 @@ def json_match(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
     return evaluate
 
 
-def _first_number(text: str) -> float | None:
-    match = _NUMBER.search(text)
-    return float(match.group(0).replace(",", "")) if match else None
+def numbers_in(text: str) -> list[float]:
+    """Every number written in ``text``, in order, by the one rule numeric reads both sides with."""
+    # A typographic minus (U+2212) is a minus sign as people write it.
+    return [float(match.group(0).replace(",", "")) for match in _NUMBER.finditer(text.replace("\u2212", "-"))]
 
 
-def _expected_number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        # CSV test sets give every expected answer as text.
-        try:
-            return float(value.strip().replace(",", ""))
-        except ValueError:
-            return None
-    return None
+def _expected_numbers(value: Any) -> tuple[list[float], str | None]:
+    """The acceptable numbers of an expected answer (a list is several), or why it has none."""
+    found: list[float] = []
+    for answer in _answers(value):
+        if isinstance(answer, bool) or not isinstance(answer, int | float | str):
+            return [], f"{quote(answer)} is not a number"
+        numbers = [float(answer)] if not isinstance(answer, str) else numbers_in(answer)
+        if len(numbers) != 1:
+            what = "no number" if not numbers else f"{len(numbers)} numbers"
+            return [], f"{quote(answer)} holds {what}; numeric needs exactly one"
+        if not math.isfinite(numbers[0]):
+            return [], f"{quote(answer)} is not a finite number"
+        found.append(numbers[0])
+    return found, None
 
 
 def _show(number: float) -> str:
@@ -227,19 +283,23 @@ def _show(number: float) -> str:
 
 
 @scorer("numeric", Option("tolerance", "number", 0.0, minimum=0),
-        Option("relative", "number", 0.0, minimum=0))
+        Option("relative", "number", 0.0, minimum=0),
+        expected=ExpectedUse(check=lambda value, options: _expected_numbers(value)[1]))
 def numeric(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
     """Pass when the first number in the output is within ``tolerance`` (or ``relative`` × expected)."""
 
     def evaluate(context: ScoreContext) -> Verdict:
         if context.case.expected is None:
             return Verdict(0.0, False, NO_EXPECTED)
-        expected = _expected_number(context.case.expected)
-        if expected is None or not math.isfinite(expected):
-            return Verdict(0.0, False, f"expected answer {quote(context.case.expected)} is not a number")
-        got = _first_number(context.output)
-        if got is None:
+        answers, problem = _expected_numbers(context.case.expected)
+        if problem or not answers:
+            return Verdict(0.0, False, f"expected answer {problem or 'is empty'}")
+        numbers = numbers_in(context.output)
+        if not numbers:
             return Verdict(0.0, False, f"no number in output {quote(context.output.strip())}")
+        got = numbers[0]
+        # The closest acceptable answer decides.
+        expected = min(answers, key=lambda answer: abs(got - answer))
         difference = abs(got - expected)
         allowed = max(options["tolerance"], options["relative"] * abs(expected))
         # A hair of slack so 0.1 + 0.2 counts as 0.3 at tolerance 0.
@@ -254,7 +314,7 @@ def numeric(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
 
 
 @scorer("similarity", Option("threshold", "number", 0.8, minimum=0, maximum=1),
-        Option("normalize", "bool", False))
+        Option("normalize", "bool", False), expected=TEXT_EXPECTED)
 def similarity(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
     """Score the edit-distance ratio to the expected answer (best of a list); pass at ``threshold``."""
     prepare = normalize if options["normalize"] else str.strip

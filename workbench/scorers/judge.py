@@ -1,7 +1,8 @@
 """Provides the ``llm_judge`` scorer: a judge model grades the output against a rubric.
 
 The judge is called through ``ScoreContext.judge`` (the caller's client, which caches judge calls
-separately and retries); a ``ProviderError`` from it propagates to the runner.
+separately and retries); a ``ProviderError`` from it, or a reply that holds no score, propagates to the
+runner, which records the case as an error rather than a failure of the model.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from workbench.errors import ScorerError
+from workbench.errors import ProviderError, ScorerError
 from workbench.records import CompletionRequest
 from workbench.scorers.registry import BuildEnv, Option, ScoreContext, ScoreFn, Verdict, scorer
 from workbench.scorers.text import as_text, one_line, unfence
@@ -107,9 +108,11 @@ def llm_judge(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
                                                            dict(params)))
         parsed = parse_reply(completion.text)
         if parsed is None:
+            # A reply the judge botched is no verdict on the output: the case errors (and is judged
+            # again on resume) instead of counting as the model's failure.
             shown = one_line(completion.text, 80) or "(empty)"
-            return Verdict(0.0, False, f"judge reply not understood: {shown}",
-                           {"reasoning": None, "judge_model": model, "raw": completion.text})
+            raise ProviderError(f"{model} reply not understood: {shown}", kind="judge_unreadable",
+                                hint="check the judge model, or ask for JSON in the rubric")
         value, reasoning = parsed
         detail = {"reasoning": reasoning, "judge_model": model, "raw": completion.text}
         reason = one_line(reasoning) or f"judge score {value:g}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.cases import is_missing
 from workbench.errors import ScorerError
 from workbench.records import Case, Completion, CompletionRequest, Score
 
@@ -105,6 +106,21 @@ class Option:
             raise ScorerError(f"{subject} {problem}")
 
 
+ExpectedCheck = Callable[[Any, dict[str, Any]], "str | None"]
+"""A scorer's check of one expected answer (given its options): the problem, or None when usable."""
+
+
+@dataclass(frozen=True)
+class ExpectedUse:
+    """How a scorer reads the case's expected answer, declared with the scorer so that every case can be
+    checked before any model call (``check_cases``)."""
+
+    needed: Callable[[dict[str, Any]], bool] = lambda options: True
+    """Whether, with these options, the scorer needs an expected answer on every case."""
+    check: ExpectedCheck | None = None
+    """The problem with a present expected answer (a value this scorer cannot read), or None."""
+
+
 WEIGHT = Option("weight", "number", 1.0, minimum=0)
 """Accepted by every scorer: its share of the case score."""
 
@@ -117,6 +133,8 @@ class ScorerType:
     factory: Factory
     options: tuple[Option, ...]
     summary: str = ""
+    expected: ExpectedUse | None = None
+    """How it reads the expected answer; None when it never does."""
 
     def option(self, name: str) -> Option | None:
         """The declared option called ``name``, or None."""
@@ -126,8 +144,9 @@ class ScorerType:
 _REGISTRY: dict[str, ScorerType] = {}
 
 
-def scorer(name: str, *options: Option) -> Callable[[Factory], Factory]:
-    """Register a scorer factory under ``name`` with its declared options."""
+def scorer(name: str, *options: Option, expected: ExpectedUse | None = None) -> Callable[[Factory], Factory]:
+    """Register a scorer factory under ``name`` with its declared options and its use of the expected
+    answer (None: it never reads it)."""
 
     def register(factory: Factory) -> Factory:
         if name in _REGISTRY:
@@ -135,7 +154,7 @@ def scorer(name: str, *options: Option) -> Callable[[Factory], Factory]:
         if any(option.name == WEIGHT.name for option in options):
             raise ValueError(f"scorer {name!r} must not declare 'weight': every scorer has it")
         summary = (inspect.getdoc(factory) or "").split("\n", 1)[0]
-        _REGISTRY[name] = ScorerType(name, factory, (WEIGHT, *options), summary)
+        _REGISTRY[name] = ScorerType(name, factory, (WEIGHT, *options), summary, expected)
         return factory
 
     return register
@@ -210,6 +229,18 @@ class ConfiguredScorer:
     kind: str = ""
     """The registered scorer name."""
     evaluate: ScoreFn | None = field(default=None, repr=False, compare=False)
+    expected: ExpectedUse | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def needs_expected(self) -> bool:
+        """True when this scorer, with its options, needs an expected answer on every case."""
+        return self.expected is not None and self.expected.needed(self.options)
+
+    def expected_problem(self, value: Any) -> str | None:
+        """Why this scorer cannot read the expected answer ``value`` (present), or None."""
+        if self.expected is None or self.expected.check is None:
+            return None
+        return self.expected.check(value, self.options)
 
     async def score(self, context: ScoreContext) -> Score:
         """Score ``context.output``; a wrong answer is a failing score, never an exception."""
@@ -243,8 +274,49 @@ def build_scorers(specs: list[Any] | None, *, project_root: Path, default_judge_
         name = kind.name if seen[kind.name] == 1 else f"{kind.name}#{seen[kind.name]}"
         weight = options.pop(WEIGHT.name)
         built.append(ConfiguredScorer(name=name, weight=weight, options=options, kind=kind.name,
-                                      evaluate=evaluate))
+                                      evaluate=evaluate, expected=kind.expected))
     return built
+
+
+def check_cases(scorers: list[ConfiguredScorer], cases: list[Case], *, expected_key: str,
+                source: str | None = None) -> None:
+    """Refuse, before any model call, cases a scorer cannot score: a scorer that needs an expected answer
+    on a test set without that column or on a case without one, or an expected answer it cannot read.
+
+    Raises ``ScorerError`` naming the test-set file, the column looked for, the columns found and the
+    first case at fault (its line), so that data is never scored as a model failure.
+    """
+    needing = [s for s in scorers if s.needs_expected]
+    readers = [s for s in scorers if s.expected is not None]
+    if not cases or not readers:
+        return
+    path = source or cases[0].source or None
+    if needing:
+        missing = [case for case in cases if is_missing(case.expected)]
+        if missing:
+            first, scorer_name = missing[0], needing[0].name
+            columns = sorted({name for case in cases for name in case.vars} |
+                             ({expected_key} if len(missing) < len(cases) else set()))
+            found = ", ".join(repr(name) for name in columns) or "none"
+            if len(missing) == len(cases):
+                raise ScorerError(
+                    f"scorer {scorer_name!r} needs an expected answer in column {expected_key!r}, which no case "
+                    f"has (columns found: {found})", path=path,
+                    hint=f"name the answer column {expected_key!r}, or set 'expected_key:' in the prompt")
+            raise ScorerError(
+                f"scorer {scorer_name!r} needs an expected answer in column {expected_key!r}, but case "
+                f"{first.id!r} has none ({len(missing)} of {len(cases)} cases have none; columns found: {found})",
+                path=first.source or path, line=first.line or None,
+                hint="fill in the answer or remove the case (a scorer such as llm_judge needs none)")
+    for case in cases:
+        if is_missing(case.expected):
+            continue
+        for configured in readers:
+            problem = configured.expected_problem(case.expected)
+            if problem:
+                raise ScorerError(f"case {case.id!r}: scorer {configured.name!r} cannot read its expected "
+                                  f"answer: {problem}", path=case.source or path, line=case.line or None,
+                                  hint="fix the answer in the test set, or pick a scorer that reads it")
 
 
 def combine(scores: list[Score]) -> tuple[float, bool]:

@@ -68,3 +68,11 @@ def m001_initial(db: Database) -> None:
 def m002_review_output(db: Database) -> None:
     """Reviews keep the output they judged: a verdict applies to that output, not to another model's."""
     db["reviews"].add_column("output", str)
+
+
+@migrations()
+def m003_answer_shape(db: Database) -> None:
+    """Results keep why the model stopped and the tool calls it made: an answer that is not plain text
+    is recorded as what it is."""
+    db["results"].add_column("finish_reason", str)
+    db["results"].add_column("tool_calls_json", str)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 
 from workbench.errors import StoreError
+from workbench.names import nfc
 from workbench.records import Case, Completion, Score, canonical_json, sha256_hex
 from workbench.store.migrations import migrations
 
@@ -126,33 +127,35 @@ class Store:
 
     def save_version(self, prompt: Prompt, note: str | None = None) -> Version:
         """Record ``prompt``'s content as a version; identical content returns the existing one."""
-        existing = self.version_by_hash(prompt.name, prompt.hash)
+        name = nfc(prompt.name)  # a name is stored in one Unicode form, whatever the file system wrote
+        existing = self.version_by_hash(name, prompt.hash)
         if existing is not None:
             return existing
         with self._write():
-            row = self._one("SELECT * FROM versions WHERE prompt = ? AND hash = ?", [prompt.name, prompt.hash])
+            row = self._one("SELECT * FROM versions WHERE prompt = ? AND hash = ?", [name, prompt.hash])
             if row is None:
-                if not self._one("SELECT name FROM prompts WHERE name = ?", [prompt.name]):
+                if not self._one("SELECT name FROM prompts WHERE name = ?", [name]):
                     self.db["prompts"].insert(
-                        {"name": prompt.name, "path": str(prompt.path), "created_utc": utc_now()})
+                        {"name": name, "path": str(prompt.path), "created_utc": utc_now()})
                 last = self._one("SELECT id, number FROM versions WHERE prompt = ? ORDER BY number DESC LIMIT 1",
-                                 [prompt.name])
+                                 [name])
                 self.db["versions"].insert({
-                    "prompt": prompt.name, "number": (last["number"] + 1) if last else 1,
+                    "prompt": name, "number": (last["number"] + 1) if last else 1,
                     "hash": prompt.hash, "text": prompt.text, "parent_id": last["id"] if last else None,
                     "note": note, "created_utc": utc_now(),
                 })
-        found = self.version_by_hash(prompt.name, prompt.hash)
+        found = self.version_by_hash(name, prompt.hash)
         assert found is not None
         return found
 
     def version_by_hash(self, prompt: str, hash_: str) -> Version | None:
         """The version of ``prompt`` with content hash ``hash_``, if stored."""
-        row = self._one("SELECT * FROM versions WHERE prompt = ? AND hash = ?", [prompt, hash_])
+        row = self._one("SELECT * FROM versions WHERE prompt = ? AND hash = ?", [nfc(prompt), hash_])
         return Version(**row) if row else None
 
     def version(self, prompt: str, number: int) -> Version:
         """Version ``number`` of ``prompt``."""
+        prompt = nfc(prompt)
         row = self._one("SELECT * FROM versions WHERE prompt = ? AND number = ?", [prompt, number])
         if row is None:
             known = self.versions(prompt)
@@ -170,7 +173,7 @@ class Store:
     def versions(self, prompt: str) -> list[Version]:
         """Every stored version of ``prompt``, oldest first."""
         return [Version(**row) for row in self.db.query(
-            "SELECT * FROM versions WHERE prompt = ? ORDER BY number", [prompt])]
+            "SELECT * FROM versions WHERE prompt = ? ORDER BY number", [nfc(prompt)])]
 
     def prompt_names(self) -> list[str]:
         """The names of every prompt with a stored version."""
@@ -191,7 +194,7 @@ class Store:
                   "held_out": int(case.held_out)} for case in cases),
                 ignore=True,
             )
-            self.db["testsets"].insert({"hash": testset_hash, "path": path, "n_cases": len(cases),
+            self.db["testsets"].insert({"hash": testset_hash, "path": nfc(path), "n_cases": len(cases),
                                         "created_utc": utc_now()})
             self.db["testset_cases"].insert_all(
                 {"testset_hash": testset_hash, "case_key": case.fingerprint(), "position": index}
@@ -208,6 +211,18 @@ class Store:
                 "WHERE t.testset_hash = ? ORDER BY t.position", [testset_hash])
         ]
 
+    def result_cases(self, run_id: int) -> dict[str, Case]:
+        """The stored case each result of ``run_id`` was measured on (inputs, expected answer, split,
+        held-out flag as they were then), by case id."""
+        return {
+            row["case_id"]: Case(id=row["case_id"], vars=json.loads(row["vars_json"]),
+                                 expected=json.loads(row["expected_json"]), split=row["split"],
+                                 held_out=bool(row["held_out"]))
+            for row in self.db.query(
+                "SELECT r.case_id, c.vars_json, c.expected_json, c.split, c.held_out FROM results r "
+                "JOIN cases c ON c.key = r.case_key WHERE r.run_id = ?", [run_id])
+        }
+
     # Runs -----------------------------------------------------------------------------------------
 
     def start_run(self, *, version: Version, model: str, params: dict[str, Any], testset_hash: str,
@@ -223,7 +238,7 @@ class Store:
             else:
                 run_id = self.db["runs"].insert({
                     "prompt": version.prompt, "version_id": version.id, "model": model,
-                    "params_json": canonical_json(params), "testset_hash": testset_hash, "dataset": dataset,
+                    "params_json": canonical_json(params), "testset_hash": testset_hash, "dataset": nfc(dataset),
                     "split": split, "scorers_json": canonical_json(scorers), "run_key": run_key,
                     "status": "running", "n_cases": n_cases, "started_utc": utc_now(),
                 }).last_pk
@@ -252,7 +267,7 @@ class Store:
         where, args = [], []
         if prompt is not None:
             where.append("prompt = ?")
-            args.append(prompt)
+            args.append(nfc(prompt))
         if version_id is not None:
             where.append("version_id = ?")
             args.append(version_id)
@@ -281,6 +296,9 @@ class Store:
                 "output_tokens": completion.output_tokens if completion else None,
                 "cost_usd": completion.cost_usd if completion else None,
                 "cached": int(completion.cached) if completion else 0, "created_utc": utc_now(),
+                "finish_reason": completion.finish_reason if completion else None,
+                "tool_calls_json": canonical_json(completion.tool_calls) if completion and completion.tool_calls
+                else None,
             }).last_pk
             self.db["scores"].insert_all(
                 {"result_id": result_id, "scorer": s.scorer, "value": s.value, "passed": int(s.passed),
@@ -333,7 +351,7 @@ class Store:
         """Stored reviews of one version or of every version of a prompt."""
         if version_id is not None:
             return list(self.db.query("SELECT * FROM reviews WHERE version_id = ?", [version_id]))
-        return list(self.db.query("SELECT * FROM reviews WHERE prompt = ?", [prompt]))
+        return list(self.db.query("SELECT * FROM reviews WHERE prompt = ?", [nfc(prompt or "")]))
 
     # Response cache (the ResponseCache protocol of the model client) ---------------------------------
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterable
 from functools import partial
+from pathlib import Path
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from workbench.names import nfc, prompt_name
 from workbench.project import Project
 from workbench.prompts import list_prompts
 from workbench.store import Store
 from workbench.tui.settings import load_ui_settings, save_ui_setting
+from workbench.tui.text import escape_markup
 
 
 class WorkbenchApp(App[None]):
@@ -36,6 +41,28 @@ class WorkbenchApp(App[None]):
         self.store = Store(project.db_path)
         """The project database, for this (the UI) thread only: thread workers open their own."""
         self._warm_up = warm_up
+        self.crash: BaseException | None = None
+        """The unexpected exception that ended the app, if one did."""
+        self.crash_log: Path | None = None
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Show a notification, always as literal text: messages carry case ids, file names and errors,
+        which may look like markup (``[/b]``) and must neither crash the app nor lose characters."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An unexpected exception: keep it (and its traceback, in the crash log) for a one-line exit."""
+        if self.crash is None:
+            self.crash = error
+            self.crash_log = write_crash_log(self.project.state_dir, error)
+        super()._handle_exception(error)
+
+    def _print_error_renderables(self) -> None:
+        # The caller prints one line naming the crash log instead of a screen-long traceback.
+        if self.crash is not None:
+            self._exit_renderables.clear()
+        super()._print_error_renderables()
 
     def on_mount(self) -> None:
         """Apply the saved theme, show the prompts, and import litellm in the background."""
@@ -67,13 +94,14 @@ class WorkbenchApp(App[None]):
         """Open prompt ``name`` in its workspace."""
         from workbench.tui.screens.workspace import WorkspaceScreen
 
-        self.push_screen(WorkspaceScreen(name))
+        self.push_screen(WorkspaceScreen(nfc(name)))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette: every prompt, the current screen's actions, then Textual's own commands."""
         for path in list_prompts(self.project.prompts_dir):
-            yield SystemCommand(f"Open prompt {path.stem}", f"edit and run {path.name}",
-                                partial(self.open_prompt, path.stem))
+            name = prompt_name(path)  # the name as text, whatever Unicode form the file system wrote
+            yield SystemCommand(f"Open prompt {escape_markup(name)}", f"edit and run {escape_markup(path.name)}",
+                                partial(self.open_prompt, name))
         for binding in screen.active_bindings.values():
             if binding.binding.show and binding.binding.description:
                 action = binding.binding.action
@@ -81,3 +109,14 @@ class WorkbenchApp(App[None]):
                                     partial(self.run_action, action, screen))
         yield SystemCommand("Help", "keys and concepts", self.action_help)
         yield from super().get_system_commands(screen)
+
+
+def write_crash_log(folder: Path, error: BaseException) -> Path | None:
+    """Write ``error``'s traceback to ``folder/crash.log``; returns the path (None if it cannot be written)."""
+    path = folder / "crash.log"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+    except OSError:
+        return None
+    return path

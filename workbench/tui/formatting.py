@@ -6,18 +6,13 @@ import difflib
 import json
 from typing import Any
 
-from rich.markup import escape
+from textual.content import Content
 
 from workbench.evaluation import review_applies
 from workbench.records import Case
+from workbench.tui.text import join, markup, plain, short
 
-
-def short(text: Any, width: int = 40) -> str:
-    """One line of at most ``width`` characters."""
-    if text is None:
-        return ""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+__all__ = ["case_detail", "expected_text", "messages_markup", "output_diff", "short", "verdict"]
 
 
 def expected_text(expected: Any) -> str:
@@ -38,54 +33,68 @@ def verdict(row: dict[str, Any] | None, review: dict[str, Any] | None = None) ->
     return "pass" if row["passed"] else "fail"
 
 
-def messages_markup(messages: list[dict[str, Any]]) -> str:
+def messages_markup(messages: list[dict[str, Any]]) -> Content:
     """Rendered chat messages, each under its role."""
-    return "\n\n".join(f"[b $accent]{escape(m['role'])}[/]\n{escape(str(m.get('content', '')))}" for m in messages)
+    return join([markup("[b $accent]$role[/]\n$content", role=m["role"], content=m.get("content", ""))
+                 for m in messages])
 
 
-def output_diff(expected: str, output: str) -> str:
-    """A word-level diff of the output against the expected answer, as markup (red: missing, green: extra)."""
+def output_diff(expected: str, output: str) -> Content:
+    """A word-level diff of the output against the expected answer (red: missing, green: extra)."""
     want, got = expected.split(), output.split()
     parts = []
     for op, a0, a1, b0, b1 in difflib.SequenceMatcher(a=want, b=got, autojunk=False).get_opcodes():
         if op == "equal":
-            parts.append(escape(" ".join(want[a0:a1])))
+            parts.append(plain(" ".join(want[a0:a1])))
         if op in ("delete", "replace"):
-            parts.append(f"[b red strike]{escape(' '.join(want[a0:a1]))}[/]")
+            parts.append(markup("[b red strike]$text[/]", text=" ".join(want[a0:a1])))
         if op in ("insert", "replace"):
-            parts.append(f"[b green]{escape(' '.join(got[b0:b1]))}[/]")
-    return " ".join(parts)
+            parts.append(markup("[b green]$text[/]", text=" ".join(got[b0:b1])))
+    return join(parts, " ")
 
 
 def case_detail(case: Case, row: dict[str, Any] | None, review: dict[str, Any] | None,
-                messages: list[dict[str, Any]] | None) -> str:
+                messages: list[dict[str, Any]] | None) -> Content:
     """Everything about one case: inputs, prompt, expected, output, scores with reasons, cost."""
-    parts = [f"[b]case {escape(case.id)}[/b] · split {case.split}" + (" · held out" if case.held_out else "")]
-    parts.append("[b]inputs[/b]\n" + "\n".join(f"  {escape(k)}: {escape(short(v, 200))}" for k, v in case.vars.items()))
+    parts = [markup("[b]case $id[/b] · split $split" + (" · held out" if case.held_out else ""),
+                    id=case.id, split=case.split)]
+    parts.append(join([markup("[b]inputs[/b]")] + [markup("  $name: $value", name=k, value=short(v, 200))
+                                                   for k, v in case.vars.items()], "\n"))
     if messages:
-        parts.append("[b]prompt[/b]\n" + messages_markup(messages))
-    parts.append(f"[b]expected[/b]\n{escape(expected_text(case.expected)) or '(none)'}")
+        parts.append(join([markup("[b]prompt[/b]"), messages_markup(messages)], "\n"))
+    parts.append(markup("[b]expected[/b]\n$text", text=expected_text(case.expected) or "(none)"))
     if row is None:
-        parts.append("[dim]not run yet with this version and split: ctrl+r runs it[/dim]")
-        return "\n\n".join(parts)
-    parts.append(f"[b]output[/b] ({verdict(row, review)})\n{escape(row['error'] or row['output'] or '')}")
+        parts.append(markup("[dim]not run yet with this version and split: ctrl+r runs it[/dim]"))
+        return join(parts)
+    parts.append(markup("[b]output[/b] ($verdict)\n$text", verdict=verdict(row, review),
+                        text=row["error"] or row["output"] or ""))
+    if row.get("tool_calls_json"):
+        calls = json.loads(row["tool_calls_json"])
+        parts.append(join([markup("[b]tool calls[/b]")] + [
+            markup("  $name($arguments)", name=call.get("name"),
+                   arguments=json.dumps(call.get("arguments"), ensure_ascii=False)) for call in calls], "\n"))
+    if row.get("finish_reason") == "length":
+        parts.append(markup("[b $warning]cut at max_tokens[/]: the answer stopped at the token limit; raise "
+                            "max_tokens in the prompt's params"))
     expected = expected_text(case.expected)
     if expected and row["output"] is not None and row["output"] != expected:
-        parts.append("[b]diff against expected[/b] ([red strike]missing[/] [green]extra[/])\n"
-                     + output_diff(expected, row["output"]))
+        parts.append(join([markup("[b]diff against expected[/b] ([red strike]missing[/] [green]extra[/])"),
+                           output_diff(expected, row["output"])], "\n"))
     for score in row["scores"]:
-        mark = "[green]✓[/]" if score["passed"] else "[red]✗[/]"
-        line = f"  {mark} {escape(score['scorer'])} {score['value']:.2f} (weight {score['weight']:g})"
+        line = markup(("[green]✓[/]" if score["passed"] else "[red]✗[/]") + " $scorer $value (weight $weight)",
+                      scorer=score["scorer"], value=f"{score['value']:.2f}", weight=f"{score['weight']:g}")
         if score["reason"]:
-            line += f": {escape(score['reason'])}"
+            line = line + markup(": $reason", reason=score["reason"])
         detail = json.loads(score["detail_json"]) if score.get("detail_json") else {}
         if isinstance(detail, dict) and detail.get("reasoning"):
-            line += f"\n      judge: {escape(str(detail['reasoning']))}"
-        parts.append(line)
+            line = line + markup("\n      judge: $reasoning", reasoning=detail["reasoning"])
+        parts.append(markup("  ") + line)
     if review is not None:
-        parts.append(f"[b]review[/b] {review['verdict']}" +
-                     (f"; correction:\n{escape(review['correction'])}" if review.get("correction") else ""))
+        parts.append(markup("[b]review[/b] $verdict", verdict=review["verdict"]) +
+                     (markup("; correction:\n$text", text=review["correction"]) if review.get("correction")
+                      else plain("")))
     cost = "-" if row["cost_usd"] is None else f"${row['cost_usd']:.5f}"
-    parts.append(f"latency {row['latency_ms'] or 0:.0f} ms · tokens {row['input_tokens'] or 0} in / "
-                 f"{row['output_tokens'] or 0} out · cost {cost}" + (" · cached" if row["cached"] else ""))
-    return "\n\n".join(parts)
+    parts.append(plain(f"latency {row['latency_ms'] or 0:.0f} ms · tokens {row['input_tokens'] or 0} in / "
+                       f"{row['output_tokens'] or 0} out · cost {cost}" + (" · cached" if row["cached"] else "")
+                       + (f" · finish {row['finish_reason']}" if row.get("finish_reason") else "")))
+    return join(parts)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from rich.syntax import Syntax
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,9 +13,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from workbench.tui.formatting import short
 from workbench.tui.loading import load_in_thread
 from workbench.tui.messages import DataLoaded, RunFailed
+from workbench.tui.text import join, literal, markup, plain
 
 
 def _percent(value: float) -> str:
@@ -71,7 +70,7 @@ class CompareScreen(Screen[None]):
     def show_failure(self, message: RunFailed) -> None:
         summary = self.query_one("#compare-summary", Static)
         summary.loading = False
-        summary.update(f"[b $error]✗[/] {escape(message.error)}")
+        summary.update(markup("[b $error]✗[/] $error", error=message.error))
 
     @on(DataLoaded)
     def show_comparison(self, message: DataLoaded) -> None:
@@ -79,22 +78,29 @@ class CompareScreen(Screen[None]):
         lines = []
         for name, side in (("A", result.a), ("B", result.b)):
             cost = "-" if side.cost_per_1k_usd is None else f"${side.cost_per_1k_usd:.4f}/1k"
-            lines.append(f"[b]{name}[/b] {escape(side.label)}: {_percent(side.pass_rate)} "
-                         f"[{_percent(side.pass_rate_low)}, {_percent(side.pass_rate_high)}] "
-                         f"· score {side.mean_score:.3f} · errors {side.errors} · {cost}")
+            lines.append(markup(f"[b]{name}[/b] $label: $figures", label=side.label, figures=(
+                f"{_percent(side.pass_rate)} [{_percent(side.pass_rate_low)}, {_percent(side.pass_rate_high)}] "
+                f"· score {side.mean_score:.3f} · errors {side.errors} · {cost}")))
         d = result.pass_diff
-        lines.append(f"B − A: {d.estimate * 100:+.1f} points (95% CI {d.low * 100:+.1f} to {d.high * 100:+.1f}) · "
-                     f"{result.only_b} improved, {result.only_a} regressed · McNemar p = {result.mcnemar_p:.3g}")
-        if result.shared_only:
-            lines.append(f"[dim]{result.excluded} cases on one side only were left out[/dim]")
+        lines.append(plain(f"B − A: {d.estimate * 100:+.1f} points (95% CI {d.low * 100:+.1f} to "
+                           f"{d.high * 100:+.1f}) · {result.only_b} improved, {result.only_a} regressed · "
+                           f"McNemar p = {result.mcnemar_p:.3g}"))
+        if result.excluded:
+            lines.append(markup(f"[dim]{result.excluded} cases on one side only were left out[/dim]"))
+        if result.changed:
+            # Cases edited between the runs are not paired: the verdict is on the unchanged cases only.
+            noun = "case" if result.changed == 1 else "cases"
+            lines.append(markup(f"[b $warning]{result.changed} {noun} changed between the runs (inputs or expected "
+                                "answer), left out:[/] $ids", ids=", ".join(result.changed_cases)))
         colour = {"better": "$success", "worse": "$error"}.get(result.direction, "$warning")
-        lines.append(f"[b {colour}]{escape(result.verdict)}[/]")
+        lines.append(markup(f"[b {colour}]$verdict[/]", verdict=result.verdict))
         summary = self.query_one("#compare-summary", Static)
         summary.loading = False
-        summary.update("\n".join(lines))
+        summary.update(join(lines, "\n"))
         table = self.query_one("#flips", DataTable)
         for flip in result.flips:
-            table.add_row(flip.case_id, "[red]regressed[/]" if flip.regression else "[green]improved[/]",
-                          short(flip.output_a, 40), short(flip.output_b, 40), key=flip.case_id)
+            table.add_row(literal(flip.case_id), literal("regressed", style="red") if flip.regression
+                          else literal("improved", style="green"),
+                          literal(flip.output_a, 40), literal(flip.output_b, 40), key=flip.case_id)
         diff = result.template_diff or "the two templates are identical"
         self.query_one("#template-diff", Static).update(Syntax(diff, "diff", theme="ansi_dark", word_wrap=True))

@@ -9,6 +9,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static, TextArea
 
+from workbench.tui.text import markup
+
 
 class CorrectionScreen(ModalScreen[str | None]):
     """Edit a corrected output; dismisses with the text, or None when cancelled."""
@@ -23,7 +25,7 @@ class CorrectionScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(f"Corrected output for case [b]{self.case_id}[/b] (ctrl+s saves, escape cancels)")
+            yield Static(markup("Corrected output for case [b]$case[/b] (ctrl+s saves, escape cancels)", case=self.case_id))
             editor = TextArea(self.output, id="correction", soft_wrap=True)
             editor.cursor_blink = getattr(self.app, "cursor_blink", True)
             yield editor
@@ -55,7 +57,7 @@ class ErrorScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog error"):
-            yield Static(f"[b]{self.title_text}[/b]")
+            yield Static(markup("[b]$title[/b]", title=self.title_text))
             yield Static(self.message, markup=False)
             yield Button("Close", variant="error", id="close")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +16,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from workbench.errors import WorkbenchError
 from workbench.tui.loading import load_in_thread
 from workbench.tui.messages import DataLoaded, RunFailed
+from workbench.tui.text import join, markup, plain
 
 PREVIEW_ROWS = 2
 
@@ -37,7 +37,7 @@ class ExportScreen(ModalScreen[str | None]):
         from workbench.export import DEFAULT_FORMAT, FORMATS
 
         with Vertical(classes="dialog export"):
-            yield Static(f"[b]Export {escape(self.prompt_name)}[/b] as a fine-tuning dataset")
+            yield Static(markup("[b]Export $name[/b] as a fine-tuning dataset", name=self.prompt_name))
             with Horizontal(classes="form-row"):
                 yield Label("format")
                 yield Select([(name, name) for name in FORMATS], value=DEFAULT_FORMAT, allow_blank=False,
@@ -97,7 +97,7 @@ class ExportScreen(ModalScreen[str | None]):
         try:
             options = self._options()
         except WorkbenchError as error:
-            self.query_one("#export-report", Static).update(f"[b $error]✗[/] {escape(str(error))}")
+            self.query_one("#export-report", Static).update(markup("[b $error]✗[/] $error", error=error))
             return
         self.query_one("#export-report", Static).update("[dim]preparing…[/dim]")
         self.plan_export(options)
@@ -113,7 +113,7 @@ class ExportScreen(ModalScreen[str | None]):
     @on(RunFailed)
     def show_error(self, message: RunFailed) -> None:
         self.plan = None
-        self.query_one("#export-report", Static).update(f"[b $error]✗[/] {escape(message.error)}")
+        self.query_one("#export-report", Static).update(markup("[b $error]✗[/] $error", error=message.error))
 
     @on(DataLoaded)
     def show_plan(self, message: DataLoaded) -> None:
@@ -126,16 +126,17 @@ class ExportScreen(ModalScreen[str | None]):
         origin = plan.origin
         source = f"{origin.get('version_label')}" + (
             f" (run {origin['run_id']} on {origin.get('model')}, {origin.get('dataset')})" if origin.get("run_id") else "")
-        lines = [f"{len(plan.rows)} examples ({counts}) from {escape(source)}"]
+        lines = [plain(f"{len(plan.rows)} {'example' if len(plan.rows) == 1 else 'examples'} ({counts}) from {source}")]
         if plan.dropped:
-            lines.append("left out: " + ", ".join(f"{n} {why}" for why, n in sorted(plan.dropped.items())))
+            lines.append(plain("left out: " + ", ".join(f"{n} {why}" for why, n in sorted(plan.dropped.items()))))
         if plan.options.include_test:
-            lines.append("[b $warning]includes test or held-out cases: do not evaluate on them afterwards[/]")
+            lines.append(markup("[b $warning]includes test or held-out cases: do not evaluate on them afterwards[/]"))
         for name, report in plan.reports.items():
             status = "[b $success]valid[/]" if report.ok else "[b $error]invalid[/]"
             details = [f"{error} ×{count}" for error, count in sorted(report.errors.items())]
-            details += [f"{escape(text)}" for text in report.warnings.values()]
-            lines.append(f"{name}: {status}" + (" — " + "; ".join(details) if details else ""))
+            details += list(report.warnings.values())
+            lines.append(markup(f"$name: {status}$details", name=name,
+                                details=" — " + "; ".join(details) if details else ""))
         exporter = get_format(plan.options.formats[0])
         preview_rows = plan.rows[:PREVIEW_ROWS]
         for shape in exporter.shapes():
@@ -143,9 +144,9 @@ class ExportScreen(ModalScreen[str | None]):
                 if shape.pairs and not row.has_pair:
                     continue
                 record = json.dumps(shape.record(row), ensure_ascii=False, default=str)
-                lines.append(f"[dim]{escape(shape.name or exporter.name)} · case {escape(row.case_id)}[/dim]\n"
-                             f"{escape(record)}")
-        self.query_one("#export-report", Static).update("\n".join(lines))
+                lines.append(markup("[dim]$shape · case $case[/dim]\n$record", shape=shape.name or exporter.name,
+                                    case=row.case_id, record=record))
+        self.query_one("#export-report", Static).update(join(lines, "\n"))
         self.query_one("#write", Button).disabled = not plan.rows
 
     @on(Button.Pressed, "#write")

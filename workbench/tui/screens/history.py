@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,8 +13,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static
 from textual_plotext import PlotextPlot
 
+from workbench.names import nfc
 from workbench.tui.loading import load_in_thread
 from workbench.tui.messages import DataLoaded, RunFailed
+from workbench.tui.text import markup, plain
 
 
 class HistoryScreen(Screen[None]):
@@ -29,7 +30,7 @@ class HistoryScreen(Screen[None]):
 
     def __init__(self, prompt_name: str) -> None:
         super().__init__()
-        self.prompt_name = prompt_name
+        self.prompt_name = nfc(prompt_name)
         self.tracks: list[Any] = []
         self.reports: list[Any] = []
         self.marked: list[int] = []
@@ -38,7 +39,7 @@ class HistoryScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with Horizontal(id="history-top"):
-            yield Static(f"[b]{self.prompt_name}[/b] history", id="history-title")
+            yield Static(markup("[b]$name[/b] history", name=self.prompt_name), id="history-title")
             yield Select([], id="track", prompt="test set", allow_blank=True, compact=True)
         with Horizontal(id="history"):
             with Vertical(id="versions-pane"):
@@ -73,7 +74,7 @@ class HistoryScreen(Screen[None]):
     def show_history(self, message: DataLoaded) -> None:
         self.tracks, self.reports = message.data
         select = self.query_one("#track", Select)
-        select.set_options([(f"{t.dataset} [{t.split}] · {t.model}", index) for index, t in enumerate(self.tracks)])
+        select.set_options([(plain(f"{t.dataset} [{t.split}] · {t.model}"), index) for index, t in enumerate(self.tracks)])
         if self.tracks:
             # The track with the most versions is the one being iterated on; then the latest one run.
             select.value = max(range(len(self.tracks)), key=lambda i: (
@@ -95,9 +96,11 @@ class HistoryScreen(Screen[None]):
         track = self.tracks[value]
         table = self.query_one("#versions", DataTable)
         table.clear()
+        from workbench.reports import DRIFT_MARK, drift_notes
+
         for row in track.rows:
             summary = row.summary
-            star = "★" if row.version.number == track.best_version else ""
+            star = ("★" if row.version.number == track.best_version else "") + (DRIFT_MARK if row.drift else "")
             table.add_row(f"v{row.version.number}{star}",
                           f"{summary.pass_rate * 100:.1f}%" if summary else "-",
                           f"{summary.mean_score:.3f}" if summary else "-",
@@ -113,7 +116,10 @@ class HistoryScreen(Screen[None]):
         if report is not None:
             from workbench.readiness import describe
 
-            self.query_one("#readiness", Static).update(escape(describe(report)))
+            # describe() footnotes the points measured on an earlier version of the test set (marked †).
+            self.query_one("#readiness", Static).update(plain(describe(report)))
+        elif track.rows and any(row.drift for row in track.rows):
+            self.query_one("#readiness", Static).update(plain("\n".join(drift_notes(track.rows))))
 
     def _plot(self, track: Any) -> None:
         plot = self.query_one("#trend", PlotextPlot)
@@ -127,7 +133,10 @@ class HistoryScreen(Screen[None]):
             best = [(n, r) for n, r in points if n == track.best_version]
             if best:
                 plt.scatter([best[0][0]], [best[0][1]], marker="★")
-            plt.xticks(list(numbers), [f"v{n}" for n in numbers])
+            from workbench.reports import DRIFT_MARK
+
+            marked = {row.version.number for row in track.rows if row.drift}
+            plt.xticks(list(numbers), [f"v{n}" + (DRIFT_MARK if n in marked else "") for n in numbers])
         plt.ylim(0, 100)
         plt.title("pass rate by version (%)")
         plot.refresh()

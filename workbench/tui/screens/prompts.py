@@ -10,9 +10,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from workbench.reports import percent, sparkline
+from workbench.reports import DRIFT_MARK, percent, sparkline
 from workbench.tui.loading import load_in_thread
 from workbench.tui.messages import DataLoaded, RunFailed
+from workbench.tui.text import literal, markup, plain
 
 
 class PromptsScreen(Screen[None]):
@@ -55,11 +56,12 @@ class PromptsScreen(Screen[None]):
         from workbench.overview import testset_files
 
         project = self.app.project  # type: ignore[attr-defined]
-        self.query_one("#project-info", Static).update(
-            f"project [b]{project.root.name}[/b]\ndefault model [b]{project.settings.model}[/b]")
+        self.query_one("#project-info", Static).update(markup(
+            "project [b]$project[/b]\ndefault model [b]$model[/b]", project=project.root.name,
+            model=project.settings.model))
         files = testset_files(project)
         self.query_one("#testsets", Static).update(
-            "\n".join(f"{path.name}" for path in files) or "none: add a .jsonl file under datasets/")
+            plain("\n".join(path.name for path in files) or "none: add a .jsonl file under datasets/"))
 
     @work(thread=True, exclusive=True, group="load-prompts", exit_on_error=False)
     def load_rows(self) -> None:
@@ -77,8 +79,10 @@ class PromptsScreen(Screen[None]):
         for row in message.data:
             badge = "[b $warning]plateau[/]" if row.on_plateau else ("[b $error]error[/]" if row.problem else "")
             best = f"{percent(row.best_pass_rate)} v{row.best_version}" if row.best_version else "-"
-            table.add_row(row.name, percent(row.latest_pass_rate), best, str(row.versions),
-                          sparkline(row.trend[-12:]), badge, key=row.name)
+            # † when a shown point was measured on an earlier version of the test set (see the history).
+            trend = sparkline(row.trend[-12:]) + (DRIFT_MARK if any(row.earlier_testset[-12:]) else "")
+            table.add_row(literal(row.name), percent(row.latest_pass_rate), best, str(row.versions), trend,
+                          badge, key=row.name)
         table.loading = False
         if message.data:
             table.move_cursor(row=min(selected, len(message.data) - 1))

@@ -7,7 +7,6 @@ import asyncio
 import json
 from typing import Any
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -29,10 +28,11 @@ from textual.widgets import (
 from workbench.errors import WorkbenchError
 from workbench.prompts import Prompt, parse_prompt, render
 from workbench.records import Case
-from workbench.tui.formatting import case_detail, expected_text, messages_markup, short, verdict
+from workbench.tui.formatting import case_detail, expected_text, messages_markup, verdict
 from workbench.tui.loading import load_in_thread, one_line
 from workbench.tui.messages import DataLoaded, RunEventArrived, RunFailed
 from workbench.tui.screens.review import ReviewActions
+from workbench.tui.text import literal, markup, plain
 from workbench.tui.widgets import jinja_editor
 
 SPLITS = ("dev", "test", "train", "all")
@@ -82,7 +82,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         text = path.read_text(encoding="utf-8") if path.is_file() else ""
         yield Header(show_clock=False)
         with Horizontal(id="toolbar"):
-            yield Static(f"[b]{self.prompt_name}[/b]", id="version-label")
+            yield Static(markup("[b]$name[/b]", name=self.prompt_name), id="version-label")
             yield Select(self._model_options(), id="model", allow_blank=False, compact=True)
             yield Select([(split, split) for split in SPLITS], id="split", allow_blank=False, compact=True)
             yield ProgressBar(id="progress", show_eta=True)
@@ -107,7 +107,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         # Tuned models (under .workbench/models) belong in the picker next to the bundled ones.
         names = [project.settings.model] + [m.name for m in list_models(project.settings.models,
                                                                          project.state_dir / "models")]
-        return [(name, name) for name in dict.fromkeys(names)]
+        return [(plain(name), name) for name in dict.fromkeys(names)]
 
     def on_mount(self) -> None:
         table = self.query_one("#results", DataTable)
@@ -121,7 +121,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             model = self.prompt.model or project.settings.model
             models = self.query_one("#model", Select)
             if model not in [value for _, value in self._model_options()]:
-                models.set_options([(model, model), *self._model_options()])
+                models.set_options([(plain(model), model), *self._model_options()])
             models.value = model
             self.query_one("#split", Select).value = self.prompt.split or "dev"
         self.query_one("#editor", TextArea).focus()
@@ -136,7 +136,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         try:
             prompt = parse_prompt(text, project.prompt_path(self.prompt_name))
         except WorkbenchError as error:
-            error_line.update(f"[b $error]✗[/] {escape(str(error))}")
+            error_line.update(markup("[b $error]✗[/] $error", error=error))
             error_line.add_class("visible")
             return None
         error_line.update("")
@@ -161,9 +161,9 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             preview.update("[dim]no case selected[/dim]")
         else:
             try:
-                preview.update(f"[dim]case {escape(case.id)}[/dim]\n\n" + messages_markup(render(prompt, case)))
+                preview.update(markup("[dim]case $id[/dim]\n\n", id=case.id) + messages_markup(render(prompt, case)))
             except WorkbenchError as error:
-                preview.update(f"[b $error]✗[/] {escape(str(error))}")
+                preview.update(markup("[b $error]✗[/] $error", error=error))
 
     def action_save(self) -> bool:
         """Write the file; record a version when it parses. Returns whether it parsed."""
@@ -182,7 +182,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         return True
 
     def _show_version(self, number: int | None) -> None:
-        label = f"[b]{self.prompt_name}[/b]" + (f"@v{number}" if number else " (unsaved)")
+        label = markup("[b]$name[/b]$version", name=self.prompt_name, version=f"@v{number}" if number else " (unsaved)")
         self.query_one("#version-label", Static).update(label)
 
     # Cases and results -------------------------------------------------------------------------------
@@ -225,8 +225,8 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         table.clear()
         for case in self.cases:
             row = results.get(case.id)
-            table.add_row(case.id, case.split, short(expected_text(case.expected), 18),
-                          short(row["error"] or row["output"], 30) if row else "",
+            table.add_row(literal(case.id), case.split, literal(expected_text(case.expected), 18),
+                          literal(row["error"] or row["output"], 30) if row else "",
                           verdict(row, reviews.get(case.id)), key=case.id)
         self._status_from_results()
         self.refresh_preview()
@@ -312,7 +312,8 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             # The import may still be under way in the warm-up thread: wait for it off the UI thread.
             await asyncio.to_thread(ensure_litellm)
             run_plan = await asyncio.to_thread(plan)
-            client = make_client(project, app.store)  # type: ignore[attr-defined]
+            client = make_client(project, app.store,  # type: ignore[attr-defined]
+                                 on_notice=lambda line: self.notify(line, severity="warning"))
             async for event in execute(run_plan, app.store, client,  # type: ignore[attr-defined]
                                        concurrency=project.settings.concurrency):
                 self.post_message(RunEventArrived(event))
@@ -345,7 +346,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
                     self.results[case.id] = row
                     self._passed += row["passed"]
                 if case.id in table.rows:
-                    table.update_cell(case.id, "output", short(row["output"], 30) if row else "")
+                    table.update_cell(case.id, "output", literal(row["output"], 30) if row else "")
                     table.update_cell(case.id, "verdict", verdict(row, self.reviews.get(case.id)) if row else "…")
             progress.display = True
             progress.update(total=event.total, progress=event.already_done)
@@ -358,7 +359,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             self.results[result.case.id] = row
             table = self.query_one("#results", DataTable)
             if result.case.id in table.rows:
-                table.update_cell(result.case.id, "output", short(result.error or result.output, 30))
+                table.update_cell(result.case.id, "output", literal(result.error or result.output, 30))
                 table.update_cell(result.case.id, "verdict", verdict(row, self.reviews.get(result.case.id)))
             progress.update(progress=event.done)
             self.query_one("#run-status", Static).update(
