@@ -189,10 +189,14 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
             yield CaseDone(run=run, result=item, done=done, total=total)
         status = "finished"
     finally:
+        # No new call starts once the run ends; calls in flight are cancelled (their HTTP requests
+        # closed). The run is marked and its lock released even if a second cancel interrupts the wait.
         for task in workers:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        store.finish_run(run.id, status)
+        try:
+            await asyncio.gather(*workers, return_exceptions=True)
+        finally:
+            store.finish_run(run.id, status)
     yield RunFinished(run=store.run(run.id), status=status)
 
 

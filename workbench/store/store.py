@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,12 +21,15 @@ from sqlite_utils import Database
 from workbench.errors import StoreError
 from workbench.names import nfc
 from workbench.records import Case, Completion, Score, canonical_json, sha256_hex
+from workbench.store.locks import RunLock, RunLocks
 from workbench.store.migrations import migrations
 
 if TYPE_CHECKING:
     from workbench.prompts import Prompt
 
 BUSY_TIMEOUT_MS = 30_000
+INTERRUPTED = "interrupted"
+"""The status shown for a run left ``running`` by a process that died (resumable)."""
 
 
 def utc_now() -> str:
@@ -90,6 +93,8 @@ class Store:
                 raise StoreError(f"cannot open the database: {error}", path=self.path) from None
         self.db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
+        self._locks = RunLocks(self.path.parent / "locks" if self.path is not None else None)
+        self._held: dict[int, RunLock] = {}
 
     @classmethod
     def memory(cls) -> Store:
@@ -97,7 +102,10 @@ class Store:
         return cls(None)
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (a run still open stays resumable: its lock is released)."""
+        for lock in self._held.values():
+            lock.release()
+        self._held.clear()
         self.db.close()
 
     def _migrate(self) -> None:
@@ -227,8 +235,26 @@ class Store:
 
     def start_run(self, *, version: Version, model: str, params: dict[str, Any], testset_hash: str,
                   dataset: str, split: str, scorers: list[Any], n_cases: int) -> tuple[Run, bool]:
-        """Open a run, or resume the unfinished run with the same settings. Returns (run, resumed)."""
+        """Open a run, or resume the unfinished run with the same settings. Returns (run, resumed).
+
+        Holds the run's lock until ``finish_run``: a second process (or a second run in this one) with
+        the same settings is refused with ``RunBusy`` naming the process, never runs the same cases again.
+        """
         run_key = sha256_hex(canonical_json([version.id, model, params, testset_hash, split, scorers]))
+        lock = self._locks.acquire(run_key)
+        try:
+            run, resumed = self._open_run(run_key, version=version, model=model, params=params,
+                                          testset_hash=testset_hash, dataset=dataset, split=split,
+                                          scorers=scorers, n_cases=n_cases)
+        except BaseException:
+            lock.release()
+            raise
+        self._held[run.id] = lock
+        return run, resumed
+
+    def _open_run(self, run_key: str, *, version: Version, model: str, params: dict[str, Any],
+                  testset_hash: str, dataset: str, split: str, scorers: list[Any], n_cases: int
+                  ) -> tuple[Run, bool]:
         with self._write():
             row = self._one("SELECT id FROM runs WHERE run_key = ? AND status != 'finished' "
                             "ORDER BY id DESC LIMIT 1", [run_key])
@@ -251,16 +277,30 @@ class Store:
         return self.run(run_id), resumed
 
     def finish_run(self, run_id: int, status: str = "finished") -> None:
-        """Mark a run finished (or ``cancelled``/``failed``: it can then be resumed)."""
-        self.db.execute("UPDATE runs SET status = ?, finished_utc = ? WHERE id = ?", [status, utc_now(), run_id])
-        self.db.conn.commit()
+        """Mark a run finished (or ``cancelled``/``failed``: it can then be resumed) and release its lock."""
+        try:
+            self.db.execute("UPDATE runs SET status = ?, finished_utc = ? WHERE id = ?",
+                            [status, utc_now(), run_id])
+            self.db.conn.commit()
+        finally:
+            lock = self._held.pop(run_id, None)
+            if lock is not None:
+                lock.release()
 
     def run(self, run_id: int) -> Run:
         """The run with id ``run_id``."""
         row = self._one("SELECT * FROM runs WHERE id = ?", [run_id])
         if row is None:
             raise StoreError(f"no run {run_id}", hint="'workbench history PROMPT' lists the runs")
-        return _run_from_row(row)
+        return self._run_from_row(row)
+
+    def _run_from_row(self, row: dict[str, Any]) -> Run:
+        run = _run_from_row(row)
+        # A run marked running whose lock nobody holds was left by a process that died: it is
+        # interrupted (and resumable), never shown as in progress.
+        if run.status == "running" and run.id not in self._held and not self._locks.is_held(row["run_key"]):
+            return replace(run, status=INTERRUPTED)
+        return run
 
     def runs(self, prompt: str | None = None, version_id: int | None = None) -> list[Run]:
         """Runs, oldest first, optionally of one prompt or one version."""
@@ -272,7 +312,7 @@ class Store:
             where.append("version_id = ?")
             args.append(version_id)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return [_run_from_row(row) for row in self.db.query(f"SELECT * FROM runs {clause} ORDER BY id", args)]
+        return [self._run_from_row(row) for row in self.db.query(f"SELECT * FROM runs {clause} ORDER BY id", args)]
 
     def done_case_ids(self, run_id: int) -> set[str]:
         """Ids of the cases that already have a result in ``run_id``."""
