@@ -83,6 +83,16 @@ class WorkbenchApp(App[None]):
 
         ensure_litellm()
 
+    async def action_quit(self) -> None:
+        """Quit; a workspace with unsaved changes first asks to save, discard or stay."""
+        from workbench.tui.screens.workspace import WorkspaceScreen
+
+        dirty = [screen for screen in self.screen_stack if isinstance(screen, WorkspaceScreen) and screen.dirty]
+        if not dirty:
+            self.exit()
+            return
+        dirty[-1].confirm_leave(self.exit)
+
     def action_help(self) -> None:
         """Show the help screen."""
         from workbench.tui.screens.help import HelpScreen

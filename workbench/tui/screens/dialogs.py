@@ -65,3 +65,36 @@ class ErrorScreen(ModalScreen[None]):
     def action_close(self) -> None:
         """Close the box."""
         self.dismiss(None)
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """A question with a few answers as buttons (the first is the default); dismisses with the chosen
+    answer's key, or None on escape."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Stay", id="close-choice")]
+
+    def __init__(self, title: str, message: str, choices: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog choice"):
+            yield Static(markup("[b]$title[/b]", title=self.title_text))
+            yield Static(self.message, markup=False)
+            with Horizontal(classes="buttons"):
+                for index, (key, label) in enumerate(self.choices):
+                    yield Button(label, id=f"choice-{key}", variant="primary" if index == 0 else "default")
+
+    def on_mount(self) -> None:
+        self.query(Button).first().focus()
+
+    @on(Button.Pressed)
+    def choose(self, event: Button.Pressed) -> None:
+        """Dismiss with the pressed button's answer."""
+        self.dismiss((event.button.id or "").removeprefix("choice-"))
+
+    def action_dismiss_none(self) -> None:
+        """Escape: no answer (the caller stays where it was)."""
+        self.dismiss(None)

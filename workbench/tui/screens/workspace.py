@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from textual import on, work
@@ -31,6 +32,7 @@ from workbench.records import Case
 from workbench.tui.formatting import case_detail, expected_text, messages_markup, verdict
 from workbench.tui.loading import load_in_thread, one_line
 from workbench.tui.messages import DataLoaded, RunEventArrived, RunFailed
+from workbench.tui.screens.dialogs import ChoiceScreen
 from workbench.tui.screens.review import ReviewActions
 from workbench.tui.text import literal, markup, plain
 from workbench.tui.widgets import jinja_editor
@@ -73,6 +75,8 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         self._passed = 0
         self._done = 0
         self._preview_timer: Timer | None = None
+        self.saved_text = ""
+        """The file's text when it was opened or last saved: the editor differs from it when unsaved."""
 
     # Layout ------------------------------------------------------------------------------------------
 
@@ -80,6 +84,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         project = self.app.project  # type: ignore[attr-defined]
         path = project.prompt_path(self.prompt_name)
         text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        self.saved_text = text
         yield Header(show_clock=False)
         with Horizontal(id="toolbar"):
             yield Static(markup("[b]$name[/b]", name=self.prompt_name), id="version-label")
@@ -144,8 +149,14 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         self.prompt = prompt
         return prompt
 
+    @property
+    def dirty(self) -> bool:
+        """True when the editor holds changes not written to the file."""
+        return self.is_mounted and self.query_one("#editor", TextArea).text != self.saved_text
+
     @on(TextArea.Changed, "#editor")
     def schedule_preview(self) -> None:
+        self._show_version(self._version_number)
         if self._preview_timer is not None:
             self._preview_timer.stop()
         self._preview_timer = self.set_timer(PREVIEW_DELAY, self.refresh_preview)
@@ -165,24 +176,70 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             except WorkbenchError as error:
                 preview.update(markup("[b $error]✗[/] $error", error=error))
 
-    def action_save(self) -> bool:
-        """Write the file; record a version when it parses. Returns whether it parsed."""
-        project = self.app.project  # type: ignore[attr-defined]
+    def _disk_text(self) -> str | None:
+        path = self.app.project.prompt_path(self.prompt_name)  # type: ignore[attr-defined]
+        try:
+            return path.read_text(encoding="utf-8")
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None
+
+    def action_save(self, then: Callable[[], None] | None = None) -> bool:
+        """Write the file; record a version when it parses. Returns whether it was saved and parsed.
+
+        A file changed on disk since it was opened (another editor, a ``git checkout``) is never silently
+        overwritten: the user chooses to reload it, overwrite it or keep editing. ``then`` runs after a
+        save that completes (at once, or once the user chose to overwrite).
+        """
         text = self.query_one("#editor", TextArea).text
+        disk = self._disk_text()
+        if disk is not None and disk != self.saved_text and disk != text:
+            def resolve(choice: str | None) -> None:
+                if choice == "overwrite" and self._write(text) and then is not None:
+                    then()
+                elif choice == "reload":
+                    self.saved_text = disk
+                    self.query_one("#editor", TextArea).load_text(disk)
+                    self._parse(disk)
+                    self.load_cases()
+
+            self.app.push_screen(ChoiceScreen(
+                "The file changed on disk", f"{self.prompt_name}.prompt was changed outside the workbench since "
+                "you opened it. Reload it (your edits are dropped) or overwrite it with your edits?",
+                [("reload", "Reload from disk"), ("overwrite", "Overwrite"), ("stay", "Keep editing")]), resolve)
+            return False
+        saved = self._write(text)
+        if saved and then is not None:
+            then()
+        return saved
+
+    def _write(self, text: str) -> bool:
+        project = self.app.project  # type: ignore[attr-defined]
         path = project.prompt_path(self.prompt_name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+        self.saved_text = text
         prompt = self._parse(text)
         if prompt is None:
+            self._show_version(self._version_number)
             self.notify("Saved the file; it has an error, so no version was recorded", severity="warning")
             return False
         version = self.app.store.save_version(prompt)  # type: ignore[attr-defined]
+        changed = version.id != self.version_id
         self._show_version(version.number)
         self.notify(f"Saved {self.prompt_name} as v{version.number}")
+        if changed:
+            # The table shows the version named above it: a new version's results (none yet).
+            self.version_id = version.id
+            self.load_cases()
         return True
 
+    _version_number: int | None = None
+
     def _show_version(self, number: int | None) -> None:
-        label = markup("[b]$name[/b]$version", name=self.prompt_name, version=f"@v{number}" if number else " (unsaved)")
+        self._version_number = number
+        marker = " [b $warning]● unsaved[/]" if self.dirty else ""
+        label = markup("[b]$name[/b]$version" + marker, name=self.prompt_name,
+                       version=f"@v{number}" if number else " (no version yet)")
         self.query_one("#version-label", Static).update(label)
 
     # Cases and results -------------------------------------------------------------------------------
@@ -239,6 +296,8 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         text = f"{len(self.cases)} cases"
         if done:
             text += f" · {passed}/{len(done)} pass ({passed / len(done) * 100:.0f}%)"
+        elif self.cases:
+            text += " · not run yet"
         self.query_one("#run-status", Static).update(text)
 
     @on(Select.Changed)
@@ -285,7 +344,10 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         if self.running:
             self.notify("A run is already going: escape cancels it", severity="warning")
             return
-        if not self.action_save() or self.prompt is None:
+        self.action_save(then=self._start_run)
+
+    def _start_run(self) -> None:
+        if self.running or self.prompt is None:
             return
         self.running = True
         self.query_one("#side", TabbedContent).active = "results-tab"
@@ -393,8 +455,24 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         self.workers.cancel_group(self, RUN_GROUP)
 
     def action_back(self) -> None:
-        """Back to the prompts."""
-        self.app.pop_screen()
+        """Back to the prompts; unsaved changes ask to save, discard or stay."""
+        self.confirm_leave(self.app.pop_screen)
+
+    def confirm_leave(self, leave: Callable[[], Any]) -> None:
+        """Call ``leave`` now, or once unsaved changes are saved or discarded (never when the user stays)."""
+        if not self.dirty:
+            leave()
+            return
+
+        def answer(choice: str | None) -> None:
+            if choice == "save":
+                self.action_save(then=leave)
+            elif choice == "discard":
+                leave()
+
+        self.app.push_screen(ChoiceScreen(
+            "Unsaved changes", f"{self.prompt_name} has changes that are not saved.",
+            [("save", "Save"), ("discard", "Discard"), ("stay", "Stay")]), answer)
 
     # Other screens -----------------------------------------------------------------------------------
 
