@@ -253,3 +253,96 @@ def test_a_content_filter_with_no_content_is_an_error_saying_so(tmp_path: Path) 
         assert invoke(root, "run", "p")[0] == 0
     row = results(root)[0]
     assert row["error_kind"] == "empty_answer" and "content filter" in row["error"]
+
+
+# Found by trying the fixes as a user: the same kinds, more places ------------------------------------------
+
+@pytest.mark.parametrize("body", ["{{ question + 1 }}", "{{ '%d' % question }}", "{{ 1/0 }}"])
+def test_a_template_that_fails_on_a_cases_values_is_one_line_exit_2(
+        tmp_path: Path, server: FakeOpenAIServer, body: str) -> None:
+    root = project(tmp_path, server.base_url, "q.csv", "question,expected\nx,y\n", body=body)
+    code, _, err = invoke(root, "run", "p")
+    assert code == 2 and chat_calls(server) == 0 and err.count("\n") == 1 and "Traceback" not in err
+    assert "p.prompt:" in err and "case '" in err and "fails on this case's values" in err
+
+
+@pytest.mark.parametrize("body", ["{{ note | upper }}x", "{{ note ~ 'x' }}", "{{ items | join(',') }}x"])
+def test_a_null_is_no_text_through_any_filter(tmp_path: Path, server: FakeOpenAIServer, body: str) -> None:
+    root = project(tmp_path, server.base_url, "q.jsonl",
+                   '{"note": null, "items": [1, null], "expected": "x"}\n', body=body, scorers="[json_valid]")
+    assert invoke(root, "run", "p")[0] == 0
+    sent = results(root)[0]["messages_json"]
+    assert "None" not in sent and "NONE" not in sent
+
+
+@pytest.mark.parametrize("body", ["[[system]]\nYou answer.", "\u200b{{ question }}"])
+def test_a_prompt_with_no_user_message_or_only_invisible_text_is_refused(
+        tmp_path: Path, server: FakeOpenAIServer, body: str) -> None:
+    root = project(tmp_path, server.base_url, "q.jsonl", '{"question": "", "expected": "x"}\n', body=body)
+    code, _, err = invoke(root, "run", "p")
+    assert code == 2 and chat_calls(server) == 0
+    assert "no user message" in err or "renders empty" in err
+
+
+def test_a_list_of_blank_answers_is_no_answer(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = project(tmp_path, server.base_url, "q.jsonl",
+                   '{"id": "a", "question": "x", "expected": [""]}\n{"id": "b", "question": "y", "expected": " "}\n')
+    code, _, err = invoke(root, "run", "p")
+    assert code == 2 and "case 'a' has none" in err and "'expected'" in err and "2 of 2" in err
+
+
+def test_numeric_keeps_a_sign_before_a_currency_symbol(tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply=lambda m, b: "$5") as server:
+        root = project(tmp_path, server.base_url, "q.jsonl", '{"question": "x", "expected": "-$5"}\n',
+                       scorers="[numeric]")
+        code, out, _ = invoke(root, "run", "p", "--json")
+    assert code == 0 and json.loads(out)["passed"] == 0
+
+
+def test_exact_match_reads_a_whole_float_as_people_write_it(tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply=lambda m, b: "3") as server:
+        root = project(tmp_path, server.base_url, "q.jsonl", '{"question": "x", "expected": 3.0}\n')
+        code, out, _ = invoke(root, "run", "p", "--json")
+    assert code == 0 and json.loads(out)["passed"] == 1
+
+
+def test_an_answer_stopped_by_the_content_filter_is_flagged_and_not_cached(tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply=lambda m, b: {"content": "partial answ", "finish_reason": "content_filter"}) as server:
+        root = project(tmp_path, server.base_url, "q.jsonl", '{"question": "x", "expected": "yes"}\n')
+        code, out, _ = invoke(root, "run", "p")
+        assert code == 0 and "stopped by the provider's content filter" in out
+        assert "fail (filtered)" in invoke(root, "show", "last")[1]
+        invoke(root, "run", "p")
+        assert chat_calls(server) == 2
+
+
+def test_reviews_count_in_show_and_history_as_in_status(tmp_path: Path) -> None:
+    from workbench.store import Store
+
+    with FakeOpenAIServer(reply=lambda m, b: "Q: x" if "x" in m[-1]["content"] else "no") as server:
+        root = project(tmp_path, server.base_url, "q.jsonl",
+                       '{"id": "a", "question": "x", "expected": "Q: x"}\n{"id": "b", "question": "y", "expected": "Q: y"}\n')
+        assert invoke(root, "run", "p")[0] == 0
+    store = Store(root / ".workbench" / "workbench.db")
+    run = store.runs()[-1]
+    store.set_review(run.version_id, "a", "bad", output="Q: x")  # a human rejects the passing answer
+    store.close()
+    code, out, _ = invoke(root, "show", "last", "--failures")
+    assert code == 0 and "0.0% (0/2)" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith(("a ", "b "))]
+    assert [row[:3] for row in rows] == [["a", "bad", "(human)"], ["b", "fail", "0.00"]]
+    history = invoke(root, "history", "p")[1]
+    assert "0.0%" in history and "50.0%" not in history
+
+
+def test_export_with_a_model_that_never_ran_is_refused(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = project(tmp_path, server.base_url, "q.jsonl", '{"question": "x", "expected": "Q: x"}\n')
+    assert invoke(root, "run", "p")[0] == 0
+    code, _, err = invoke(root, "export", "p", "--model", "nosuch")
+    assert code == 2 and "no run on model 'nosuch'" in err
+
+
+def test_a_usage_error_is_one_line(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = project(tmp_path, server.base_url, "q.jsonl", '{"question": "x", "expected": "Q: x"}\n')
+    code, _, err = invoke(root, "run", "p", "--concurrency", "0")
+    assert code == 2 and err.count("\n") == 1 and "--concurrency" in err and "--help" in err

@@ -541,6 +541,8 @@ JUDGE = {"llm_judge": {"rubric": "The reply is polite and names the right team."
     ('{"score": 0.7}', 0.7, True, "judge score 0.7"),
     ("The reply is polite and correct.\nPASS", 1.0, True, "The reply is polite and correct. PASS"),
     ("FAIL: it names the wrong team.", 0.0, False, "FAIL: it names the wrong team."),
+    ("Verdict: FAIL, a lenient grader might say PASS", 0.0, False, "Verdict: FAIL, a lenient grader might say PASS"),
+    ("**Verdict:** PASS", 1.0, True, "**Verdict:** PASS"),
 ])
 async def test_llm_judge_reads_the_reply(reply: str, value: float, passed: bool, reason: str) -> None:
     judge = FakeJudge(reply)
@@ -550,7 +552,10 @@ async def test_llm_judge_reads_the_reply(reply: str, value: float, passed: bool,
     assert result.detail["judge_model"] == "judge-model"
 
 
-@pytest.mark.parametrize("reply", ["I think it is good", "", '{"reasoning": "x", "score": 7}', "[0.5]"])
+@pytest.mark.parametrize("reply", ["I think it is good", "", '{"reasoning": "x", "score": 7}', "[0.5]",
+                                   '{"reasoning": "It would PASS only if it named the city.", "score": 2}',
+                                   "The answer does not PASS.", '{"score": "80%", "reasoning": "mostly PASS"}',
+                                   "PASS\nFAIL"])
 async def test_an_unreadable_judge_reply_is_a_judge_error_not_a_failing_score(reply: str) -> None:
     with pytest.raises(ProviderError) as raised:
         await build(JUDGE).score(context("out", "billing", judge=FakeJudge(reply)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,12 @@ def is_held_out(case: Case) -> bool:
 
 
 def is_missing(value: Any) -> bool:
-    """True for an answer that is not there: None, an empty or blank string, an empty list."""
-    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+    """True for an answer that is not there: None, NaN (a Parquet or pandas gap), an empty or blank
+    string, or a list of nothing but such answers."""
+    if isinstance(value, list):
+        return all(is_missing(item) for item in value)
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (
+        isinstance(value, str) and not value.strip())
 
 
 def near_reserved(name: str, expected_key: str = "expected") -> str | None:

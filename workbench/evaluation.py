@@ -13,22 +13,9 @@ from typing import Any
 from workbench.cases import is_held_out
 from workbench.compare import CaseOutcome, Side, content_hash
 from workbench.plateau import VersionOutcome
+from workbench.reviews import review_applies, reviewed  # noqa: F401  (re-exported)
 from workbench.reports import TestsetHistory, history
 from workbench.store import Run, Store
-
-
-def review_applies(review: dict[str, Any] | None, row: dict[str, Any]) -> bool:
-    """Whether ``review`` judges ``row``'s output: a review made before reviews kept their output
-    (``output`` NULL) judges any output of its version; otherwise only that very output."""
-    return review is not None and (review.get("output") is None or review["output"] == row["output"])
-
-
-def reviewed(row: dict[str, Any], review: dict[str, Any] | None) -> tuple[bool, float]:
-    """(passed, score) of a result row, with a human review taking precedence."""
-    if review is not None and review_applies(review, row):
-        good = review["verdict"] == "good"
-        return good, 1.0 if good else 0.0
-    return bool(row["passed"]), float(row["score"] or 0.0)
 
 
 def run_outcomes(store: Store, run: Run, rows: list[dict[str, Any]] | None = None) -> list[CaseOutcome]:

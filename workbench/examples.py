@@ -17,7 +17,7 @@ from typing import Any
 from workbench.cases import is_held_out
 from workbench.compare import content_hash
 from workbench.errors import PromptError
-from workbench.evaluation import review_applies
+from workbench.reviews import review_applies
 from workbench.prompts import Prompt, parse_prompt, render
 from workbench.records import Case, Message, canonical_json
 from workbench.store import Run, Store, Version

@@ -7,7 +7,9 @@ that role, so few-shot and multi-turn prompts need no other syntax.
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -271,7 +273,7 @@ def render(prompt: Prompt, case: Case) -> list[Message]:
     Jinja resolves itself (``self``, ``none``, ...), and a user or assistant message that renders empty:
     nothing empty is ever sent to a model.
     """
-    context = {**prompt.defaults, **case.vars}
+    context = {**prompt.defaults, **_no_nulls(case.vars)}
     parts: list[tuple[str, str, int]] = []
     if prompt.system is not None:
         parts.append(("system", prompt.system, prompt.system_line))
@@ -295,17 +297,42 @@ def render(prompt: Prompt, case: Case) -> list[Message]:
                               line=line) from None
         except TemplateError as error:
             raise PromptError(f"case {case.id!r}: template error: {error}", path=prompt.path, line=line) from None
+        except Exception as error:  # Python's own errors inside an expression: {{ q + 1 }}, {{ 1/0 }}, ...
+            raise PromptError(f"case {case.id!r}: the template fails on this case's values: "
+                              f"{type(error).__name__}: {error}", path=prompt.path, line=line,
+                              hint="check the types the template expects (a CSV value is text)") from None
         if role == "system" and not content:
             continue
-        if not content:
+        if not _visible(content):
             empty = sorted(name for name in _variables_of(source) if name in case.vars
-                           and (case.vars[name] is None or not str(case.vars[name]).strip()))
+                           and not _visible(str(context[name])))
             what = f" (empty variable: {', '.join(map(repr, empty))})" if empty else ""
             raise PromptError(f"case {case.id!r}: the {role} message of {prompt.path.name} (line {line}) renders "
                               f"empty{what}", path=case.source or None, line=case.line or None,
                               hint="fill in the value or remove the case: an empty prompt is never sent")
         messages.append({"role": role, "content": content})
+    # (A render of the system text alone, with no body segments, is the short training prompt's part.)
+    if prompt.segments and not any(message["role"] == "user" for message in messages):
+        raise PromptError(f"case {case.id!r}: the prompt has no user message", path=prompt.path,
+                          hint="write the user message in the body (a system message alone is not a prompt)")
     return messages
+
+
+def _visible(text: str) -> bool:
+    """Whether ``text`` shows anything: not only spaces and invisible format characters (zero-width)."""
+    return any(not char.isspace() and unicodedata.category(char) != "Cf" for char in text)
+
+
+def _no_nulls(value: Any) -> Any:
+    """``value`` with every null (None, a NaN from a Parquet or pandas gap) as empty text, at any depth:
+    a missing value is no text, never the word "None" or "nan", whatever filter the template applies."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, dict):
+        return {key: _no_nulls(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nulls(item) for item in value]
+    return value
 
 
 def _undefined_hint(message: str, case: Case) -> str:

@@ -164,6 +164,11 @@ def select_version(project: Project, store: Store, prompt: str, number: int | No
             if rate is not None and (wanted is None or outcome.number == wanted.number):
                 candidates.append((rate, outcome.number, track.run_ids[index], track.model, outcome.outcomes))
     if model is not None:
+        if not any(r.model == model for r in store.runs(prompt=prompt)):
+            # A typo in --model must not quietly export gold answers as if from that model.
+            raise WorkbenchError(f"prompt {prompt!r} has no run on model {model!r}",
+                                 hint=f"workbench run {prompt} --model {model}, or check 'workbench history "
+                                      f"{prompt}'")
         candidates = [c for c in candidates if c[3] == model]
     else:
         # The model the user means is the one the prompt runs on; another model's runs (a tuned model, a

@@ -63,6 +63,10 @@ class CompletionRequest:
         return sha256_hex(canonical_json({"model": self.model, "messages": self.messages, "params": self.params}))
 
 
+CUT_REASONS = frozenset({"length", "content_filter"})
+"""Finish reasons of an answer the provider stopped before the model finished it."""
+
+
 @dataclass(frozen=True)
 class Completion:
     """A model's answer to one request, with what it cost."""
@@ -93,9 +97,14 @@ class Completion:
         return not self.text.strip() and not self.tool_calls
 
     @property
+    def cut(self) -> bool:
+        """True when the provider stopped the answer early: at ``max_tokens`` or by its content filter."""
+        return self.finish_reason in CUT_REASONS
+
+    @property
     def cacheable(self) -> bool:
-        """Only a whole answer is cached: never an empty or truncated one."""
-        return not self.empty and not self.truncated
+        """Only a whole answer is cached: never an empty or cut one."""
+        return not self.empty and not self.cut
 
 
 @dataclass(frozen=True)

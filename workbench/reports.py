@@ -8,6 +8,7 @@ from typing import Any
 
 from workbench.compare import content_hash
 from workbench.errors import WorkbenchError
+from workbench.reviews import reviewed
 from workbench.names import nfc
 from workbench.stats import percentile
 from workbench.store import Run, Store, Version
@@ -43,6 +44,8 @@ class RunSummary:
     started_utc: str
     truncated: int = 0
     """Answers cut at max_tokens (``finish_reason: length``)."""
+    filtered: int = 0
+    """Answers stopped by the provider's content filter (``finish_reason: content_filter``)."""
     max_tokens: int | None = None
     """The run's max_tokens, for the advice to raise it."""
 
@@ -56,10 +59,13 @@ def summarize(store: Store, run: Run | int) -> RunSummary:
     run = store.run(run) if isinstance(run, int) else run
     version = store.version_by_id(run.version_id)
     rows = list(store.db.query(
-        "SELECT passed, score, error, latency_ms, input_tokens, output_tokens, cost_usd, cached, finish_reason "
-        "FROM results WHERE run_id = ?", [run.id]))
+        "SELECT case_id, output, passed, score, error, latency_ms, input_tokens, output_tokens, cost_usd, cached, "
+        "finish_reason FROM results WHERE run_id = ?", [run.id]))
     completed = len(rows)
-    passed = sum(1 for row in rows if row["passed"])
+    # Human reviews override the automatic verdict here as everywhere (reviews.reviewed).
+    reviews = {review["case_id"]: review for review in store.reviews(version_id=run.version_id)}
+    verdicts = [reviewed(row, reviews.get(row["case_id"])) for row in rows]
+    passed = sum(1 for ok, _ in verdicts if ok)
     # Money actually spent: cached answers cost nothing this time.
     costs = [row["cost_usd"] for row in rows if row["cost_usd"] is not None and not row["cached"]]
     latencies = [row["latency_ms"] for row in rows if row["latency_ms"] is not None and not row["cached"]]
@@ -68,13 +74,14 @@ def summarize(store: Store, run: Run | int) -> RunSummary:
         dataset=run.dataset, status=run.status, n_cases=run.n_cases, completed=completed, passed=passed,
         errors=sum(1 for row in rows if row["error"]),
         pass_rate=passed / completed if completed else 0.0,
-        mean_score=sum(row["score"] or 0.0 for row in rows) / completed if completed else 0.0,
+        mean_score=sum(score for _, score in verdicts) / completed if completed else 0.0,
         input_tokens=sum(row["input_tokens"] or 0 for row in rows),
         output_tokens=sum(row["output_tokens"] or 0 for row in rows),
         cost_usd=sum(costs) if costs else (0.0 if rows and all(row["cached"] for row in rows) else None),
         latency_p50_ms=percentile(latencies, 50), latency_p95_ms=percentile(latencies, 95),
         cached=sum(1 for row in rows if row["cached"]), started_utc=run.started_utc,
         truncated=sum(1 for row in rows if row["finish_reason"] == "length"),
+        filtered=sum(1 for row in rows if row["finish_reason"] == "content_filter"),
         max_tokens=run.params.get("max_tokens") or run.params.get("max_completion_tokens"),
     )
 
@@ -163,9 +170,11 @@ def history(store: Store, prompt: str) -> list[TestsetHistory]:
         rows = [VersionHistory(version, summarize(store, latest), [run.id for run in runs],
                                testset_drift(store, latest, newest, contents))
                 for version, latest, runs in points]
-        scored = [row for row in rows if row.summary and row.summary.completed]
+        # The best is chosen among points measured on the same (newest) test set, and never on held-out
+        # cases: the test split measures a choice, it does not make one.
+        scored = [row for row in rows if row.summary and row.summary.completed and row.drift is None]
         best = max(scored, key=lambda row: (row.summary.pass_rate, row.summary.mean_score,  # type: ignore[union-attr]
-                                            row.version.number), default=None)
+                                            row.version.number), default=None) if split != "test" else None
         histories.append(TestsetHistory(dataset, split, model, rows, best.version.number if best else None))
     return histories
 

@@ -8,7 +8,7 @@ plan again resumes the unfinished run instead of starting over.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,7 +83,7 @@ class CaseDone:
 
 @dataclass(frozen=True)
 class RunFinished:
-    """The run ended: ``status`` is ``finished`` or ``cancelled``."""
+    """The run ended: ``status`` is ``finished``, ``partial`` (some cases only) or ``cancelled``."""
 
     run: Run
     status: str
@@ -142,12 +142,14 @@ def plan_run(project: Project, store: Store, prompt: Prompt, *, model: str | Non
     )
 
 
-async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurrency: int = 4
-                  ) -> AsyncIterator[RunEvent]:
+async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurrency: int = 4,
+                  only: Collection[str] | None = None) -> AsyncIterator[RunEvent]:
     """Run ``plan``'s cases, writing each result as it completes, and yield progress events.
 
     Closing the iterator early cancels the run cleanly (status ``cancelled``, results kept). A fatal
     provider error (missing key, unknown model) stops the run and is raised after its state is saved.
+    ``only`` runs just those cases, within the same run: their earlier results in it are replaced (asked
+    again), and the run stays ``partial`` until every case has a result (running it whole resumes it).
     """
     from workbench.providers.client import public_params
 
@@ -157,9 +159,15 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
         testset_hash=plan.testset_hash, dataset=plan.dataset, split=plan.split,
         scorers=plan.prompt.scorers, n_cases=len(plan.cases),
     )
-    done_ids = store.done_case_ids(run.id)
-    todo = [case for case in plan.cases if case.id not in done_ids]
-    total = len(plan.cases)
+    if only is not None:
+        chosen = set(only)
+        store.forget_results(run.id, chosen)
+        todo = [case for case in plan.cases if case.id in chosen]
+        total = len(todo)
+    else:
+        done_ids = store.done_case_ids(run.id)
+        todo = [case for case in plan.cases if case.id not in done_ids]
+        total = len(plan.cases)
     yield RunStarted(run=run, total=total, already_done=total - len(todo), resumed=resumed)
 
     queue: asyncio.Queue[Case] = asyncio.Queue()
@@ -187,7 +195,7 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
                 status = "failed"
                 raise item
             yield CaseDone(run=run, result=item, done=done, total=total)
-        status = "finished"
+        status = "finished" if len(store.done_case_ids(run.id)) >= len(plan.cases) else "partial"
     finally:
         # No new call starts once the run ends; calls in flight are cancelled (their HTTP requests
         # closed). The run is marked and its lock released even if a second cancel interrupts the wait.

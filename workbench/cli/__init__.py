@@ -78,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("interrupted", err=True)
         return 130
     except click.ClickException as error:
-        error.show()
+        # One line, like every other error: what is wrong, then where the help is.
+        context = getattr(error, "ctx", None)
+        where = f" (see '{context.command_path} --help')" if context is not None else ""
+        click.echo(f"error: {error.format_message()}{where}", err=True)
         return 2
     except KeyboardInterrupt:
         click.echo("\ninterrupted: completed results are saved; run the same command again to resume",

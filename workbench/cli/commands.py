@@ -120,13 +120,23 @@ def format_summary(summary: Any) -> str:
         limit = f" ({summary.max_tokens})" if summary.max_tokens else ""
         text += (f"\nwarning: {summary.truncated} of {summary.completed} answers were cut at max_tokens{limit}: "
                  "raise max_tokens in the prompt's params")
+    if summary.filtered:
+        text += (f"\nwarning: {summary.filtered} of {summary.completed} answers were stopped by the provider's "
+                 "content filter (show marks them 'filtered')")
     return text
 
 
 def verdict_word(row: dict[str, Any]) -> str:
-    """A result's verdict for tables: pass, fail or error, marked ``cut`` when cut at max_tokens."""
-    word = "pass" if row["passed"] else ("error" if row["error"] else "fail")
-    return word + " (cut)" if row.get("finish_reason") == "length" else word
+    """A result's verdict for tables: pass, fail or error (or a human review's good/bad), marked when
+    the provider stopped the answer early."""
+    word = row.get("verdict") or ("pass" if row["passed"] else ("error" if row["error"] else "fail"))
+    if row.get("human_review"):
+        word = f"{row['human_review']} (human)"
+    return word + CUT_MARKS.get(row.get("finish_reason") or "", "")
+
+
+CUT_MARKS = {"length": " (cut)", "content_filter": " (filtered)"}
+"""How a table marks an answer the provider stopped early: at max_tokens, or by its content filter."""
 
 
 def failure_table(rows: list[dict[str, Any]]) -> str:
@@ -152,14 +162,25 @@ def show(ctx: click.Context, run_ref: str, failures: bool, as_json: bool) -> Non
     store = Store(project.db_path)
     from workbench.reports import resolve_run_ref
 
-    run_id = resolve_run_ref(store, run_ref).id
-    results = store.results(run_id, failures_only=failures)
+    from workbench.reviews import review_applies, reviewed
+
+    run = resolve_run_ref(store, run_ref)
+    reviews = {review["case_id"]: review for review in store.reviews(version_id=run.version_id)}
+    results = []
+    for row in store.results(run.id):
+        review = reviews.get(row["case_id"])
+        passed, score = reviewed(row, review)
+        if failures and passed:
+            continue
+        human = review["verdict"] if review is not None and review_applies(review, row) else None
+        results.append({**row, "verdict": "error" if row["error"] else ("pass" if passed else "fail"),
+                        "reviewed_score": score, "human_review": human})
     if as_json:
-        echo_json({"summary": summarize(store, run_id).to_dict(), "results": results})
+        echo_json({"summary": summarize(store, run.id).to_dict(), "results": results})
         return
-    click.echo(format_summary(summarize(store, run_id)) + "\n")
-    rows = [[row["case_id"], verdict_word(row), f"{row['score']:.2f}", shorten(row["error"] or row["output"], 50)]
-            for row in results]
+    click.echo(format_summary(summarize(store, run.id)) + "\n")
+    rows = [[row["case_id"], verdict_word(row), f"{row['reviewed_score']:.2f}",
+             shorten(row["error"] or row["output"], 50)] for row in results]
     click.echo(table(["case", "verdict", "score", "output"], rows))
 
 

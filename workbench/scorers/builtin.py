@@ -32,7 +32,9 @@ from workbench.scorers.text import as_text, normalize, one_line, quote, unfence
 
 NO_EXPECTED = "case has no expected answer"
 _MISSING = object()
-_NUMBER = re.compile(r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
+# A sign may stand before a currency symbol (-$5, −€3): the symbol is dropped, the sign kept.
+_NUMBER = re.compile(r"([-+]?)[$€£¥]?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
+_CURRENCY = str.maketrans("", "", "$€£¥,")
 
 
 def _answers(value: Any) -> list[Any]:
@@ -259,7 +261,7 @@ def json_match(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
 def numbers_in(text: str) -> list[float]:
     """Every number written in ``text``, in order, by the one rule numeric reads both sides with."""
     # A typographic minus (U+2212) is a minus sign as people write it.
-    return [float(match.group(0).replace(",", "")) for match in _NUMBER.finditer(text.replace("\u2212", "-"))]
+    return [float(match.group(0).translate(_CURRENCY)) for match in _NUMBER.finditer(text.replace("\u2212", "-"))]
 
 
 def _expected_numbers(value: Any) -> tuple[list[float], str | None]:

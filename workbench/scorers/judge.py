@@ -21,7 +21,10 @@ SYSTEM_PROMPT = (
     "(fails the rubric) to 1 (fully meets it). Do not reward length or confidence. Reply with JSON only, "
     'in this form: {"reasoning": "<one or two sentences>", "score": <number from 0 to 1>}'
 )
-_VERDICT_WORD = re.compile(r"\b(PASS|FAIL)(?:ED|ES)?\b")
+# A line that states the verdict: starts with it (after "Verdict:", "Final answer:", markdown stars).
+_VERDICT_LINE = re.compile(
+    r"^[\s*#>-]*(?i:(?:final\s+)?(?:verdict|grade|answer|result)[\s*]*[:=-][\s*]*)?(PASS|FAIL)(?:ED|ES)?\b",
+    re.MULTILINE)
 _REASONING_KEYS = ("reasoning", "reason", "explanation", "rationale")
 
 
@@ -40,19 +43,23 @@ def judge_messages(rubric: str, context: ScoreContext) -> list[dict[str, str]]:
 
 
 def parse_reply(text: str) -> tuple[float, str] | None:
-    """The judge's (score, reasoning) from JSON (fenced or amid text) or a PASS/FAIL word, else None."""
+    """The judge's (score, reasoning) from JSON (fenced or amid text) or a stated verdict, else None.
+
+    A JSON reply must hold a score in [0, 1] or a verdict field: its words are never searched (``"It
+    would PASS only if ..."`` with ``"score": 2`` is no verdict). A plain reply counts only when a line
+    states the verdict (``PASS``, ``FAIL: wrong team``, ``Verdict: FAIL``), and all such lines agree;
+    ``PASS`` inside a sentence (``does not PASS``) is not one.
+    """
     data = _json_object(text)
     if data is not None:
         reasoning = next((str(data[key]) for key in _REASONING_KEYS if data.get(key) not in (None, "")), "")
         value = _score_value(data.get("score"))
         if value is None:
             value = _verdict_value(data.get("verdict", data.get("passed", data.get("pass"))))
-        if value is not None:
-            return value, reasoning
-    words = _VERDICT_WORD.findall(text)
-    if words:
-        # Verdicts come last ("... so: PASS"), so the final word wins over any quoted earlier.
-        return (1.0 if words[-1] == "PASS" else 0.0), text.strip()
+        return (value, reasoning) if value is not None else None
+    stated = {match.group(1) for match in _VERDICT_LINE.finditer(text)}
+    if len(stated) == 1:
+        return (1.0 if stated.pop() == "PASS" else 0.0), text.strip()
     return None
 
 

@@ -296,9 +296,9 @@ def check_cases(scorers: list[ConfiguredScorer], cases: list[Case], *, expected_
         if missing:
             first, scorer_name = missing[0], needing[0].name
             columns = sorted({name for case in cases for name in case.vars} |
-                             ({expected_key} if len(missing) < len(cases) else set()))
+                             ({expected_key} if any(case.expected is not None for case in cases) else set()))
             found = ", ".join(repr(name) for name in columns) or "none"
-            if len(missing) == len(cases):
+            if len(missing) == len(cases) and all(case.expected is None for case in cases):
                 raise ScorerError(
                     f"scorer {scorer_name!r} needs an expected answer in column {expected_key!r}, which no case "
                     f"has (columns found: {found})", path=path,

@@ -35,7 +35,11 @@ def unfence(text: str) -> str:
 
 
 def as_text(value: Any) -> str:
-    """An expected answer as text: strings unchanged, anything else as JSON (``true``, ``3``, ``{...}``)."""
+    """An expected answer as text: strings unchanged, anything else as JSON (``true``, ``3``, ``{...}``);
+    a whole float is written as people write it (``3``, not ``3.0``: Parquet and pandas store integer
+    columns with a gap as floats)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 

@@ -314,6 +314,16 @@ class Store:
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         return [self._run_from_row(row) for row in self.db.query(f"SELECT * FROM runs {clause} ORDER BY id", args)]
 
+    def forget_results(self, run_id: int, case_ids: set[str]) -> None:
+        """Delete these cases' results (and scores) from a run, so that they are run again."""
+        if not case_ids:
+            return
+        marks = ", ".join("?" for _ in case_ids)
+        with self._write():
+            self.db.execute(f"DELETE FROM scores WHERE result_id IN (SELECT id FROM results WHERE run_id = ? "
+                            f"AND case_id IN ({marks}))", [run_id, *case_ids])
+            self.db.execute(f"DELETE FROM results WHERE run_id = ? AND case_id IN ({marks})", [run_id, *case_ids])
+
     def done_case_ids(self, run_id: int) -> set[str]:
         """Ids of the cases that already have a result in ``run_id``."""
         return {row["case_id"] for row in self.db.query("SELECT case_id FROM results WHERE run_id = ?", [run_id])}
