@@ -189,11 +189,11 @@ def check_format(exporter: Exporter, rows: list[Row]) -> FormatReport:
         if counts[TRAIN] < exporter.min_examples:
             report.error("too_few_examples", split=TRAIN, shape=shape.name)
             report.warnings[f"{prefix}too_few_examples"] = (
-                f"{label}: {counts[TRAIN]} training records, the target needs at least "
+                f"{label}: {counts_of(counts[TRAIN], 'training record')}, the target needs at least "
                 f"{exporter.min_examples}")
         elif exporter.recommended_examples and counts[TRAIN] < exporter.recommended_examples:
             report.warnings[f"{prefix}below_recommended_examples"] = (
-                f"{label}: {counts[TRAIN]} training records; {exporter.recommended_examples} or more are "
+                f"{label}: {counts_of(counts[TRAIN], 'training record')}; {exporter.recommended_examples} or more are "
                 "recommended for a visible gain")
         if exporter.max_validation is not None and counts[VALIDATION] > exporter.max_validation:
             report.error("too_many_validation_examples", split=VALIDATION, shape=shape.name)
@@ -202,5 +202,11 @@ def check_format(exporter: Exporter, rows: list[Row]) -> FormatReport:
     missing_system = sum(1 for row in rows if not any(m["role"] == "system" for m in row.prompt))
     if missing_system and exporter.name.startswith("openai"):
         # The cookbook's warning: examples without the system prompt train a model that needs none.
-        report.warnings["n_missing_system"] = f"{missing_system} examples have no system message"
+        report.warnings["n_missing_system"] = (f"{counts_of(missing_system, 'example')} "
+                                               f"{'has' if missing_system == 1 else 'have'} no system message")
     return report
+
+
+def counts_of(n: int, noun: str) -> str:
+    """``1 example``, ``2 examples``: a count with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

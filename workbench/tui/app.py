@@ -101,10 +101,27 @@ class WorkbenchApp(App[None]):
             self.push_screen(HelpScreen())
 
     def open_prompt(self, name: str) -> None:
-        """Open prompt ``name`` in its workspace."""
+        """Open prompt ``name`` in its workspace, in place of any open one (never a second workspace on
+        top of the first); unsaved changes there ask to save, discard or stay first."""
+        from workbench.tui.screens.prompts import PromptsScreen
         from workbench.tui.screens.workspace import WorkspaceScreen
 
-        self.push_screen(WorkspaceScreen(nfc(name)))
+        name = nfc(name)
+        open_ones = [screen for screen in self.screen_stack if isinstance(screen, WorkspaceScreen)]
+        if open_ones and open_ones[-1].prompt_name == name:
+            while self.screen is not open_ones[-1]:
+                self.pop_screen()
+            return
+
+        def replace() -> None:
+            while len(self.screen_stack) > 1 and not isinstance(self.screen, PromptsScreen):
+                self.pop_screen()
+            self.push_screen(WorkspaceScreen(name))
+
+        if open_ones:
+            open_ones[-1].confirm_leave(replace)
+        else:
+            replace()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette: every prompt, the current screen's actions, then Textual's own commands."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from textual.content import Content
 
-from workbench.evaluation import review_applies
+from workbench.reviews import review_applies
 from workbench.records import Case
 from workbench.tui.text import join, markup, plain, short
 
@@ -76,6 +76,8 @@ def case_detail(case: Case, row: dict[str, Any] | None, review: dict[str, Any] |
     if row.get("finish_reason") == "length":
         parts.append(markup("[b $warning]cut at max_tokens[/]: the answer stopped at the token limit; raise "
                             "max_tokens in the prompt's params"))
+    elif row.get("finish_reason") == "content_filter":
+        parts.append(markup("[b $warning]stopped by the content filter[/]: the provider withheld the rest"))
     expected = expected_text(case.expected)
     if expected and row["output"] is not None and row["output"] != expected:
         parts.append(join([markup("[b]diff against expected[/b] ([red strike]missing[/] [green]extra[/])"),

@@ -1,8 +1,10 @@
 """Provides the compare view: the statistics and verdict of ``workbench compare``, the flipped cases
-(regressions first) with both outputs side by side, and the template diff."""
+(regressions first) with both outputs side by side, and the template diff; ``enter`` on a flipped case
+opens its inputs, expected answer and both outputs in full."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.syntax import Syntax
@@ -13,9 +15,23 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
+from workbench.records import Case
 from workbench.tui.loading import load_in_thread
 from workbench.tui.messages import DataLoaded, RunFailed
+from workbench.tui.screens.dialogs import FlipScreen, FlipSide
 from workbench.tui.text import join, literal, markup, plain
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A comparison with what its flipped cases show beyond the ``Flip`` record, read in the loader."""
+
+    comparison: Any
+    """The ``workbench.compare.Comparison``."""
+    cases: dict[str, Case] = field(default_factory=dict)
+    """Each flipped case as it was measured (inputs and expected answer), by case id."""
+    outcomes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    """Each flipped case's ``CaseOutcome`` on side A and side B (reviews applied), by case id."""
 
 
 def _percent(value: float) -> str:
@@ -25,12 +41,18 @@ def _percent(value: float) -> str:
 class CompareScreen(Screen[None]):
     """Run B against run A, case by case."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="back")]
+    BINDINGS = [
+        # A priority binding, so the footer names it over the table's own (hidden) enter.
+        Binding("enter", "open_flip", "Both outputs", priority=True, id="open-flip"),
+        Binding("escape", "app.pop_screen", "Back", id="back"),
+    ]
+    AUTO_FOCUS = "#flips"  # the arrow keys move among the flipped cases at once, enter opens one
 
     def __init__(self, run_a: int, run_b: int) -> None:
         super().__init__()
         self.run_a = run_a
         self.run_b = run_b
+        self.loaded: Loaded | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -39,7 +61,7 @@ class CompareScreen(Screen[None]):
             with TabbedContent(id="compare-tabs"):
                 with TabPane("Flips", id="flips-tab"):
                     yield DataTable(id="flips", cursor_type="row", zebra_stripes=True)
-                with TabPane("Template diff", id="diff-tab"), VerticalScroll():
+                with TabPane("Template diff", id="diff-tab"), VerticalScroll(id="diff-pane"):
                     yield Static("", id="template-diff")
         yield Footer()
 
@@ -56,13 +78,21 @@ class CompareScreen(Screen[None]):
         from workbench.compare import compare
         from workbench.evaluation import run_side
 
-        def comparison(store: Any) -> Any:
+        def comparison(store: Any) -> Loaded:
             sides = []
             for run_id in (self.run_a, self.run_b):
                 run = store.run(run_id)
                 label = f"{store.version_by_id(run.version_id).label} (run {run.id}, {run.model})"
                 sides.append(run_side(store, run, label))
-            return compare(sides[0], sides[1], shared_only=True)
+            result = compare(sides[0], sides[1], shared_only=True)
+            flipped = {flip.case_id for flip in result.flips}
+            # A flipped case has the same inputs and expected answer in both runs (or it is not paired):
+            # A's stored case, else B's when A's result predates the cases table.
+            cases = {**store.result_cases(self.run_b), **store.result_cases(self.run_a)}
+            by_a = {o.case_id: o for o in sides[0].outcomes if o.case_id in flipped}
+            by_b = {o.case_id: o for o in sides[1].outcomes if o.case_id in flipped}
+            return Loaded(result, {case_id: cases[case_id] for case_id in flipped if case_id in cases},
+                          {case_id: (by_a[case_id], by_b[case_id]) for case_id in flipped})
 
         load_in_thread(self, "compare", comparison)
 
@@ -74,7 +104,8 @@ class CompareScreen(Screen[None]):
 
     @on(DataLoaded)
     def show_comparison(self, message: DataLoaded) -> None:
-        result = message.data
+        self.loaded = message.data
+        result = self.loaded.comparison
         lines = []
         for name, side in (("A", result.a), ("B", result.b)):
             cost = "-" if side.cost_per_1k_usd is None else f"${side.cost_per_1k_usd:.4f}/1k"
@@ -104,3 +135,53 @@ class CompareScreen(Screen[None]):
                           literal(flip.output_a, 40), literal(flip.output_b, 40), key=flip.case_id)
         diff = result.template_diff or "the two templates are identical"
         self.query_one("#template-diff", Static).update(Syntax(diff, "diff", theme="ansi_dark", word_wrap=True))
+        self.refresh_bindings()
+
+    def _flip_key(self) -> str | None:
+        table = self.query_one("#flips", DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``enter`` opens a flipped case only on the flips tab, once they are loaded (else the key goes
+        on to the focused widget)."""
+        if action == "open_flip":
+            tabs = self.query_one("#compare-tabs", TabbedContent)
+            loaded = self.loaded
+            return tabs.active == "flips-tab" and loaded is not None and bool(loaded.comparison.flips)
+        return True
+
+    @on(DataTable.RowSelected, "#flips")
+    def flip_selected(self, event: DataTable.RowSelected) -> None:
+        self.open_flip(str(event.row_key.value))
+
+    @on(TabbedContent.TabActivated)
+    def tab_changed(self) -> None:
+        self.refresh_bindings()
+
+    def action_open_flip(self) -> None:
+        """Open the flipped case under the cursor: inputs, expected answer and both outputs."""
+        key = self._flip_key()
+        if key is not None:
+            self.open_flip(key)
+
+    def open_flip(self, case_id: str) -> None:
+        """Show one flipped case in full."""
+        if self.loaded is None:
+            return
+        result = self.loaded.comparison
+        flip = next((flip for flip in result.flips if flip.case_id == case_id), None)
+        if flip is None:
+            return
+        outcome_a, outcome_b = self.loaded.outcomes[case_id]
+        sides = [_side(name, figures.label, outcome)
+                 for name, figures, outcome in (("A", result.a, outcome_a), ("B", result.b, outcome_b))]
+        self.app.push_screen(FlipScreen(case_id, flip.regression, self.loaded.cases.get(case_id), *sides))
+
+
+def _side(name: str, label: str, outcome: Any) -> FlipSide:
+    """One side of a flipped case: its verdict (a human review already applied) and output or error."""
+    verdict = "error" if outcome.error else ("pass" if outcome.passed else "fail")
+    return FlipSide(name=name, label=label, passed=outcome.passed,
+                    verdict=f"{verdict} · score {outcome.score:.2f}", output=outcome.error or outcome.output)

@@ -1,15 +1,21 @@
-"""Provides the TUI's modal dialogs: the correction editor and the error box."""
+"""Provides the TUI's modal dialogs: the correction editor, the error box, the question with a few
+answers, and a flipped case of a comparison with both outputs side by side."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static, TextArea
 
-from workbench.tui.text import markup
+from workbench.records import Case
+from workbench.tui.formatting import expected_text
+from workbench.tui.text import join, markup
 
 
 class CorrectionScreen(ModalScreen[str | None]):
@@ -97,4 +103,68 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     def action_dismiss_none(self) -> None:
         """Escape: no answer (the caller stays where it was)."""
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class FlipSide:
+    """One side of a flipped case as the flip dialog shows it."""
+
+    name: str
+    """``A`` or ``B``."""
+    label: str
+    """The side's version, run and model."""
+    passed: bool
+    verdict: str
+    """``pass``, ``fail`` or ``error``, with the score."""
+    output: str | None
+    """The output, or the error when the call failed."""
+
+
+class FlipScreen(ModalScreen[None]):
+    """A flipped case of a comparison: its inputs, the expected answer and both outputs side by side."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="close-flip")]
+
+    def __init__(self, case_id: str, regression: bool, case: Case | None, a: FlipSide, b: FlipSide) -> None:
+        super().__init__()
+        self.case_id = case_id
+        self.regression = regression
+        self.case = case
+        self.sides = (a, b)
+
+    def compose(self) -> ComposeResult:
+        flip = "[b $error]regressed[/]" if self.regression else "[b $success]improved[/]"
+        with Vertical(classes="dialog flip"):
+            yield Static(markup(f"[b]case $case[/b] · {flip}", case=self.case_id), id="flip-title")
+            with VerticalScroll(id="flip-body"):
+                yield Static(self._inputs(), id="flip-inputs")
+                yield Static(self._expected(), id="flip-expected")
+                with Horizontal(id="flip-outputs"):
+                    for side in self.sides:
+                        colour = "$success" if side.passed else "$error"
+                        yield Static(markup(f"[b]$name[/b] $label\n[b {colour}]$verdict[/]\n$output",
+                                            name=side.name, label=side.label, verdict=side.verdict,
+                                            output="(no output)" if side.output is None else side.output),
+                                     id=f"flip-{side.name.lower()}", classes="flip-side")
+            yield Static("escape close · ↑ ↓ pgup pgdn scroll", classes="keys")
+
+    def _inputs(self) -> Content:
+        if self.case is None:
+            return markup("[b]inputs[/b]\n[dim]the case is not stored with the run[/dim]")
+        lines = [markup("[b]inputs[/b]")]
+        lines += [markup("$name: $value", name=name, value=expected_text(value))
+                  for name, value in self.case.vars.items()]
+        return join(lines, "\n")
+
+    def _expected(self) -> Content:
+        if self.case is None or self.case.expected is None:
+            return markup("[b]expected[/b]\n[dim](none)[/dim]")
+        return markup("[b]expected[/b]\n$text", text=expected_text(self.case.expected))
+
+    def on_mount(self) -> None:
+        self.query_one("#flip-body", VerticalScroll).focus()
+
+    def action_close(self) -> None:
+        """Back to the comparison."""
         self.dismiss(None)

@@ -1,5 +1,7 @@
 """Provides the export dialog: the options of ``workbench export`` as a form, a preview of the first
-examples in the chosen format, the validation report, then write, and where the files went."""
+examples in the chosen format (preference shapes: the first examples with a pair), the validation report,
+then write (or, when validation fails, write anyway: the command line's ``--force``), and where the files
+went."""
 
 from __future__ import annotations
 
@@ -19,6 +21,13 @@ from workbench.tui.messages import DataLoaded, RunFailed
 from workbench.tui.text import join, markup, plain
 
 PREVIEW_ROWS = 2
+KEYS_VALID = "ctrl+s write · escape close"
+KEYS_INVALID = "ctrl+s, enter write anyway · escape close"
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 example``, ``2 examples``."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 class ExportScreen(ModalScreen[str | None]):
@@ -31,6 +40,8 @@ class ExportScreen(ModalScreen[str | None]):
         super().__init__()
         self.prompt_name = prompt_name
         self.plan: Any = None
+        self.planning = 0
+        """The number of the latest plan asked for: a thread still building an older one is not shown."""
 
     def compose(self) -> ComposeResult:
         from workbench.examples import SOURCES, TRAIN_PROMPTS
@@ -62,10 +73,13 @@ class ExportScreen(ModalScreen[str | None]):
             with VerticalScroll(id="export-preview"):
                 yield Static("", id="export-report")
             with Horizontal(classes="buttons"):
+                yield Static(KEYS_VALID, id="export-keys", classes="keys")
                 yield Button("Write", variant="primary", id="write")
+                yield Button("Write anyway", variant="warning", id="write-anyway")
                 yield Button("Close", id="close")
 
     def on_mount(self) -> None:
+        self.query_one("#write-anyway", Button).display = False
         self.build()
 
     @on(Select.Changed)
@@ -94,76 +108,122 @@ class ExportScreen(ModalScreen[str | None]):
 
     def build(self) -> None:
         """Plan the export with the form's options (in a thread) and show the result."""
+        # The plan shown was built with the old options: nothing is written until the new one arrives.
+        self.plan = None
+        self.planning += 1
         try:
             options = self._options()
         except WorkbenchError as error:
             self.query_one("#export-report", Static).update(markup("[b $error]✗[/] $error", error=error))
+            self._show_buttons(valid=True, rows=0)
             return
         self.query_one("#export-report", Static).update("[dim]preparing…[/dim]")
-        self.plan_export(options)
+        self.plan_export(options, self.planning)
 
     @work(thread=True, exclusive=True, group="export-plan", exit_on_error=False)
-    def plan_export(self, options: Any) -> None:
+    def plan_export(self, options: Any, number: int) -> None:
         """Build the plan with a connection of this thread's own."""
         from workbench.export import build_export
 
         project = self.app.project  # type: ignore[attr-defined]
-        load_in_thread(self, "export-plan", lambda store: build_export(project, store, self.prompt_name, options))
+        load_in_thread(self, f"export-plan {number}",
+                       lambda store: build_export(project, store, self.prompt_name, options))
 
     @on(RunFailed)
     def show_error(self, message: RunFailed) -> None:
         self.plan = None
         self.query_one("#export-report", Static).update(markup("[b $error]✗[/] $error", error=message.error))
+        self._show_buttons(valid=True, rows=0)
 
     @on(DataLoaded)
     def show_plan(self, message: DataLoaded) -> None:
         from workbench.export import get_format
 
-        if message.what != "export-plan":
+        if message.what != f"export-plan {self.planning}":
             return
         plan = self.plan = message.data
         counts = ", ".join(f"{len(rows)} {split}" for split, rows in plan.by_split.items())
         origin = plan.origin
         source = f"{origin.get('version_label')}" + (
             f" (run {origin['run_id']} on {origin.get('model')}, {origin.get('dataset')})" if origin.get("run_id") else "")
-        lines = [plain(f"{len(plan.rows)} {'example' if len(plan.rows) == 1 else 'examples'} ({counts}) from {source}")]
+        lines = [plain(f"{count(len(plan.rows), 'example')} ({counts}) from {source}")]
+        pairs = sum(1 for row in plan.rows if row.has_pair)
+        if pairs:
+            lines.append(plain(f"{count(pairs, 'preference pair')} (target against a failing output)"))
         if plan.dropped:
-            lines.append(plain("left out: " + ", ".join(f"{n} {why}" for why, n in sorted(plan.dropped.items()))))
+            lines.append(plain("left out: " + ", ".join(f"{why} ×{n}" for why, n in sorted(plan.dropped.items()))))
         if plan.options.include_test:
             lines.append(markup("[b $warning]includes test or held-out cases: do not evaluate on them afterwards[/]"))
         for name, report in plan.reports.items():
             status = "[b $success]valid[/]" if report.ok else "[b $error]invalid[/]"
-            details = [f"{error} ×{count}" for error, count in sorted(report.errors.items())]
+            details = [f"{error} ×{n}" for error, n in sorted(report.errors.items())]
+            cases = sorted({sample["case_id"] for sample in report.samples if sample["case_id"]})
+            if cases:
+                details.append(("in case " if len(cases) == 1 else "in cases ") + ", ".join(cases[:5])
+                               + (", …" if len(cases) > 5 else ""))
             details += list(report.warnings.values())
             lines.append(markup(f"$name: {status}$details", name=name,
                                 details=" — " + "; ".join(details) if details else ""))
+        if not plan.ok and plan.rows:
+            lines.append(markup("[b $warning]not valid for the target: Write anyway writes it regardless[/] "
+                                "(the command line's --force)"))
         exporter = get_format(plan.options.formats[0])
-        preview_rows = plan.rows[:PREVIEW_ROWS]
         for shape in exporter.shapes():
-            for row in preview_rows:
-                if shape.pairs and not row.has_pair:
-                    continue
+            label = shape.name or exporter.name
+            # A preference shape previews the first examples that have a pair, not the first examples.
+            rows = [row for row in plan.rows if row.has_pair or not shape.pairs][:PREVIEW_ROWS]
+            if shape.pairs and not rows:
+                lines.append(markup("[dim]$shape ·[/dim] no preference pair among the examples", shape=label))
+            for row in rows:
                 record = json.dumps(shape.record(row), ensure_ascii=False, default=str)
-                lines.append(markup("[dim]$shape · case $case[/dim]\n$record", shape=shape.name or exporter.name,
-                                    case=row.case_id, record=record))
+                lines.append(markup("[dim]$shape · case $case[/dim]\n$record", shape=label, case=row.case_id,
+                                    record=record))
         self.query_one("#export-report", Static).update(join(lines, "\n"))
-        self.query_one("#write", Button).disabled = not plan.rows
+        self._show_buttons(valid=plan.ok, rows=len(plan.rows))
+
+    def _show_buttons(self, *, valid: bool, rows: int) -> None:
+        """``Write`` for a valid plan, ``Write anyway`` for an invalid one; neither with nothing to write."""
+        write, anyway = self.query_one("#write", Button), self.query_one("#write-anyway", Button)
+        write.display, anyway.display = valid, not valid
+        write.disabled = anyway.disabled = not rows
+        self.query_one("#export-keys", Static).update(KEYS_VALID if valid else KEYS_INVALID)
 
     @on(Button.Pressed, "#write")
     def action_write(self) -> None:
-        """Write the planned export (refused when invalid, as on the command line without --force)."""
-        from workbench.export import write_export
-
+        """Write the planned export; an invalid one is refused (as on the command line without --force) and
+        ``Write anyway`` is focused, so that writing it takes a second, deliberate key."""
         if self.plan is None:
             self.notify("Nothing to write yet", severity="warning")
             return
+        if not self.plan.ok:
+            from workbench.export.writer import refusal
+
+            self.notify(f"{refusal(self.plan)}: press Write anyway to write it regardless", severity="warning",
+                        timeout=10)
+            anyway = self.query_one("#write-anyway", Button)
+            if not anyway.disabled:
+                anyway.focus()
+            return
+        self._write(force=False)
+
+    @on(Button.Pressed, "#write-anyway")
+    def write_anyway(self) -> None:
+        """Write the planned export even though validation failed (``--force``)."""
+        if self.plan is None:
+            self.notify("Nothing to write yet", severity="warning")
+            return
+        self._write(force=True)
+
+    def _write(self, *, force: bool) -> None:
+        from workbench.export import write_export
+
         project = self.app.project  # type: ignore[attr-defined]
         try:
-            folder = write_export(self.plan, project.exports_dir)
+            folder = write_export(self.plan, project.exports_dir, force=force)
         except WorkbenchError as error:
             self.notify(str(error), severity="error", timeout=10)
             return
-        self.notify(f"Export written to {folder}", timeout=10)
+        self.notify(f"Export written to {folder}" + (" (not valid for the target)" if force else ""), timeout=10)
         self.dismiss(str(folder))
 
     @on(Button.Pressed, "#close")

@@ -18,17 +18,29 @@ template is a **version**; every run is kept, so versions can be compared case b
 |---|---|---|
 | everywhere | `ctrl+p` | command palette (open a prompt, every action) |
 | everywhere | `f1` / `?` | this help |
-| everywhere | `ctrl+q` | quit |
+| everywhere | `ctrl+q` | quit (unsaved changes ask first) |
+| tables | `j` / `k`, `G`, `home` / `end` | down, up, last row, first / last |
 | prompts | `enter` | open the prompt |
 | prompts | `h` | its history |
+| editor | `tab` | indent (it is a code editor) |
+| editor | `escape` | leave the editor (to the results) |
+| editor | `ctrl+g`, `ctrl+end` | go to line, end of file |
 | workspace | `ctrl+s` | save (records a version when the file parses) |
 | workspace | `ctrl+r` | save and run on the chosen split and model |
+| workspace | `R` | save and run only the failing cases (on a new version: those that failed before) |
+| workspace | `r` | save and run only the selected case (asked again if it has an answer) |
 | workspace | `escape` / `ctrl+c` | cancel the run (finished cases are kept) |
-| workspace | `g` / `b` / `c` | on a result: good, bad, write a correction |
+| workspace | `e` | back to the editor |
+| workspace | `1` / `2` / `3` | results, preview, detail |
+| workspace | `m` / `s` | pick the model / the split |
+| workspace | `/` | filter the results (e.g. `fail`); `escape` clears it |
+| workspace | `enter` | the case's detail; `escape` back to the results |
+| workspace | `g` / `b` / `c` | on a result or its detail: good, bad, write a correction |
 | workspace | `n` | next failure |
 | workspace | `f2` | history |
 | workspace | `f3` | export a fine-tuning dataset (`ctrl+s` writes it) |
 | history | `space`, `c` | mark two versions, compare them |
+| compare | `enter` | a flipped case: both outputs and the expected answer |
 | any view | `escape` | back |
 
 **Plateau**: when the last versions stop beating the best earlier one by a real margin, the history

@@ -16,6 +16,7 @@ from textual_plotext import PlotextPlot
 from workbench.names import nfc
 from workbench.tui.loading import load_in_thread
 from workbench.tui.messages import DataLoaded, RunFailed
+from workbench.tui.widgets import Table
 from workbench.tui.text import markup, plain
 
 
@@ -43,7 +44,7 @@ class HistoryScreen(Screen[None]):
             yield Select([], id="track", prompt="test set", allow_blank=True, compact=True)
         with Horizontal(id="history"):
             with Vertical(id="versions-pane"):
-                yield DataTable(id="versions", cursor_type="row", zebra_stripes=True)
+                yield Table(id="versions")
                 yield PlotextPlot(id="trend")
             with VerticalScroll(id="readiness-pane"):
                 yield Static("", id="readiness")

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from workbench.reports import DRIFT_MARK, percent, sparkline
 from workbench.tui.loading import load_in_thread
 from workbench.tui.messages import DataLoaded, RunFailed
+from workbench.tui.widgets import Table
 from workbench.tui.text import literal, markup, plain
 
 
@@ -30,7 +31,7 @@ class PromptsScreen(Screen[None]):
         with Horizontal(id="home"):
             with Vertical(id="prompts-pane"):
                 yield Static("Prompts", classes="pane-title")
-                yield DataTable(id="prompts", cursor_type="row", zebra_stripes=True)
+                yield Table(id="prompts")
             with Vertical(id="side-pane"):
                 yield Static("", id="project-info")
                 yield Static("Test sets", classes="pane-title")

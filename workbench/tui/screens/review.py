@@ -64,11 +64,12 @@ class ReviewActions:
     def action_next_failure(self) -> None:
         """Move to the next failing, unreviewed case."""
         table = self.query_one("#results", DataTable)
-        count = len(self.cases)
+        listed = [str(row.key.value) for row in table.ordered_rows]  # the filter may hide some cases
+        count = len(listed)
         for step in range(1, count + 1):
             index = (table.cursor_row + step) % count
-            case = self.cases[index]
-            if verdict(self.results.get(case.id), self.reviews.get(case.id)) in ("fail", "error"):
+            case_id = listed[index]
+            if verdict(self.results.get(case_id), self.reviews.get(case_id)) in ("fail", "error"):
                 table.move_cursor(row=index)
                 return
         self.notify("No unreviewed failure left")

@@ -18,6 +18,7 @@ from textual.widgets import (
     DataTable,
     Footer,
     Header,
+    Input,
     ProgressBar,
     Select,
     Static,
@@ -35,7 +36,7 @@ from workbench.tui.messages import DataLoaded, RunEventArrived, RunFailed
 from workbench.tui.screens.dialogs import ChoiceScreen
 from workbench.tui.screens.review import ReviewActions
 from workbench.tui.text import literal, markup, plain
-from workbench.tui.widgets import jinja_editor
+from workbench.tui.widgets import Table, jinja_editor
 
 SPLITS = ("dev", "test", "train", "all")
 PREVIEW_DELAY = 0.3
@@ -57,8 +58,23 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         Binding("g", "review('good')", "Good", id="review-good"),
         Binding("b", "review('bad')", "Bad", id="review-bad"),
         Binding("c", "correct", "Correct", id="review-correct"),
-        Binding("n", "next_failure", "Next failure", id="next-failure"),
+        Binding("n", "next_failure", "Next fail", id="next-failure"),
+        # Keys away from the editor (check_action): panes, tabs, pickers, the filter.
+        Binding("R", "run_failing", "Run failing", show=False, id="run-failing"),
+        Binding("r", "run_selected", "Run case", show=False, id="run-selected"),
+        Binding("slash", "filter", "Filter", show=False, id="filter-results"),
+        Binding("e", "focus_editor", "Editor", show=False, id="focus-editor"),
+        Binding("1", "tab('results-tab')", "Results", show=False, id="tab-results"),
+        Binding("2", "tab('preview-tab')", "Preview", show=False, id="tab-preview"),
+        Binding("3", "tab('detail-tab')", "Detail", show=False, id="tab-detail"),
+        Binding("m", "pick('model')", "Model", show=False, id="pick-model"),
+        Binding("s", "pick('split')", "Split", show=False, id="pick-split"),
+        Binding("ctrl+g", "goto_line", "Go to line", show=False, id="goto-line"),
+        Binding("ctrl+end", "end_of_file", "End of file", show=False, id="end-of-file"),
     ]
+    EDITOR_KEYS = frozenset({"review", "correct", "next_failure", "filter", "focus_editor", "tab", "pick",
+                             "run_failing", "run_selected"})
+    """Actions on plain letter keys: never while typing in the editor or an input."""
 
     def __init__(self, prompt_name: str) -> None:
         super().__init__()
@@ -75,6 +91,10 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         self._passed = 0
         self._done = 0
         self._preview_timer: Timer | None = None
+        self.last_failures: set[str] = set()
+        """The cases that failed in the version shown before the last save (for R on a new version)."""
+        self.filter_text = ""
+        """Only the results whose case, expected answer, output or verdict contain this are listed."""
         self.saved_text = ""
         """The file's text when it was opened or last saved: the editor differs from it when unsaved."""
 
@@ -90,20 +110,23 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             yield Static(markup("[b]$name[/b]", name=self.prompt_name), id="version-label")
             yield Select(self._model_options(), id="model", allow_blank=False, compact=True)
             yield Select([(split, split) for split in SPLITS], id="split", allow_blank=False, compact=True)
-            yield ProgressBar(id="progress", show_eta=True)
+            # The status before the bar: at 80 columns the bar shrinks, the status stays readable.
             yield Static("", id="run-status")
+            yield ProgressBar(id="progress", show_eta=True)
         with Horizontal(id="workspace"):
             with Vertical(id="editor-pane"):
                 yield jinja_editor(text, cursor_blink=self.app.cursor_blink)  # type: ignore[attr-defined]
                 yield Static("", id="editor-error")
             with TabbedContent(id="side", initial="results-tab"):
                 with TabPane("Results", id="results-tab"):
-                    yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
+                    yield Input(placeholder="filter: case, expected, output or verdict (e.g. fail)",
+                                id="filter", compact=True)
+                    yield Table(id="results")
                 with TabPane("Preview", id="preview-tab"), VerticalScroll():
                     yield Static("", id="preview")
                 with TabPane("Detail", id="detail-tab"), VerticalScroll():
                     yield Static("", id="detail")
-        yield Footer()
+        yield Footer(compact=True)
 
     def _model_options(self) -> list[tuple[str, str]]:
         from workbench.providers.registry import list_models
@@ -116,10 +139,11 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#results", DataTable)
-        for key, label in (("case", "case"), ("split", "split"), ("expected", "expected"), ("output", "output"),
-                           ("verdict", "verdict")):
-            table.add_column(label, key=key)
+        # The verdict right after the case: at 80 columns the long texts are cut, never the verdict.
+        for key in ("case", "verdict", "split", "expected", "output"):
+            table.add_column(key, key=key)
         self.query_one("#progress", ProgressBar).display = False
+        self.query_one("#filter", Input).display = False
         self._parse(self.query_one("#editor", TextArea).text)
         if self.prompt is not None:
             project = self.app.project  # type: ignore[attr-defined]
@@ -228,7 +252,9 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         self._show_version(version.number)
         self.notify(f"Saved {self.prompt_name} as v{version.number}")
         if changed:
-            # The table shows the version named above it: a new version's results (none yet).
+            # The table shows the version named above it: a new version's results (none yet). What
+            # failed before stays at hand for R (run the failing cases).
+            self.last_failures = self._failing() or self.last_failures
             self.version_id = version.id
             self.load_cases()
         return True
@@ -278,16 +304,78 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         self.run_id = run.id if run else None
         self.version_id = version.id if version else None
         self._show_version(version.number if version else None)
-        table = self.query_one("#results", DataTable)
-        table.clear()
-        for case in self.cases:
-            row = results.get(case.id)
-            table.add_row(literal(case.id), case.split, literal(expected_text(case.expected), 18),
-                          literal(row["error"] or row["output"], 30) if row else "",
-                          verdict(row, reviews.get(case.id)), key=case.id)
+        self._fill_table()
         self._status_from_results()
         self.refresh_preview()
         self.show_detail()
+
+    def _fill_table(self) -> None:
+        """List the cases that match the filter, with their output and verdict."""
+        table = self.query_one("#results", DataTable)
+        selected = self._selected_case()
+        table.clear()
+        for case in self.cases:
+            row = self.results.get(case.id)
+            word = verdict(row, self.reviews.get(case.id))
+            output = (row["error"] or row["output"]) if row else ""
+            if self.filter_text and self.filter_text not in " ".join(
+                    [case.id, expected_text(case.expected), output or "", word]).casefold():
+                continue
+            table.add_row(literal(case.id), word, case.split, literal(expected_text(case.expected), 18),
+                          literal(output, 30), key=case.id)
+        if selected is not None and selected.id in table.rows:
+            table.move_cursor(row=table.get_row_index(selected.id))
+
+    @on(Input.Changed, "#filter")
+    def apply_filter(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip().casefold()
+        self._fill_table()
+
+    @on(Input.Submitted, "#filter")
+    def leave_filter(self) -> None:
+        self.query_one("#results", DataTable).focus()
+
+    def action_filter(self) -> None:
+        """Show the filter above the results and type into it."""
+        self.query_one("#side", TabbedContent).active = "results-tab"
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.focus()
+
+    def action_focus_editor(self) -> None:
+        """Put the cursor in the template editor."""
+        self.query_one("#editor", TextArea).focus()
+
+    def action_tab(self, tab: str) -> None:
+        """Show a side tab (results, preview or detail); the results take the focus."""
+        self.query_one("#side", TabbedContent).active = tab
+        if tab == "results-tab":
+            self.query_one("#results", DataTable).focus()
+
+    def action_pick(self, which: str) -> None:
+        """Open the model or split picker."""
+        select = self.query_one(f"#{which}", Select)
+        select.focus()
+        select.action_show_overlay()
+
+    def action_goto_line(self) -> None:
+        """Move the editor's cursor to a line."""
+        from workbench.tui.screens.goto import GoToLineScreen
+
+        editor = self.query_one("#editor", TextArea)
+
+        def go(line: int | None) -> None:
+            if line is not None:
+                editor.move_cursor((line - 1, 0))
+                editor.focus()
+
+        self.app.push_screen(GoToLineScreen(editor.document.line_count), go)
+
+    def action_end_of_file(self) -> None:
+        """Move the editor's cursor to the end of the file."""
+        editor = self.query_one("#editor", TextArea)
+        editor.move_cursor(editor.document.end)
+        editor.focus()
 
     def _status_from_results(self) -> None:
         done = [self.results[c.id] for c in self.cases if c.id in self.results]
@@ -346,15 +434,37 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             return
         self.action_save(then=self._start_run)
 
-    def _start_run(self) -> None:
+    def action_run_failing(self) -> None:
+        """Save, then run only the failing cases: those failing in the results shown, or, on a version
+        not run yet, those that failed in the version before it."""
+        failing = self._failing() or self.last_failures
+        if not failing:
+            self.notify("No failing case to run: ctrl+r runs them all", severity="warning")
+            return
+        self.action_save(then=lambda: self._start_run(only=failing))
+
+    def action_run_selected(self) -> None:
+        """Save, then run only the selected case (asked again when it already has a result)."""
+        case = self._selected_case()
+        if case is not None:
+            self.action_save(then=lambda: self._start_run(only={case.id}))
+
+    def _failing(self) -> set[str]:
+        return {case.id for case in self.cases
+                if verdict(self.results.get(case.id), self.reviews.get(case.id)) in ("fail", "error")}
+
+    def _start_run(self, only: set[str] | None = None) -> None:
         if self.running or self.prompt is None:
             return
         self.running = True
         self.query_one("#side", TabbedContent).active = "results-tab"
-        self.run_prompt(self.prompt, self._model(), self._split())
+        # Asking again for an answer this version already has means a fresh call, not the cached one.
+        fresh = only is not None and any(case_id in self.results for case_id in only)
+        self.run_prompt(self.prompt, self._model(), self._split(), only, not fresh)
 
     @work(exclusive=True, group=RUN_GROUP, exit_on_error=False)
-    async def run_prompt(self, prompt: Prompt, model: str, split: str) -> None:
+    async def run_prompt(self, prompt: Prompt, model: str, split: str, only: set[str] | None = None,
+                         use_cache: bool = True) -> None:
         """Plan in a thread, then execute on the event loop, posting each event to the handlers."""
         from workbench.providers.client import ensure_litellm
         from workbench.runner import execute, make_client, plan_run
@@ -374,10 +484,10 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             # The import may still be under way in the warm-up thread: wait for it off the UI thread.
             await asyncio.to_thread(ensure_litellm)
             run_plan = await asyncio.to_thread(plan)
-            client = make_client(project, app.store,  # type: ignore[attr-defined]
+            client = make_client(project, app.store, use_cache=use_cache,  # type: ignore[attr-defined]
                                  on_notice=lambda line: self.notify(line, severity="warning"))
             async for event in execute(run_plan, app.store, client,  # type: ignore[attr-defined]
-                                       concurrency=project.settings.concurrency):
+                                       concurrency=project.settings.concurrency, only=only):
                 self.post_message(RunEventArrived(event))
         except WorkbenchError as error:
             self.post_message(RunFailed(str(error)))
@@ -408,8 +518,10 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
                     self.results[case.id] = row
                     self._passed += row["passed"]
                 if case.id in table.rows:
-                    table.update_cell(case.id, "output", literal(row["output"], 30) if row else "")
-                    table.update_cell(case.id, "verdict", verdict(row, self.reviews.get(case.id)) if row else "…")
+                    table.update_cell(case.id, "output", literal(row["output"], 30) if row else "",
+                                      update_width=True)
+                    table.update_cell(case.id, "verdict", verdict(row, self.reviews.get(case.id)) if row else "…",
+                                      update_width=True)
             progress.display = True
             progress.update(total=event.total, progress=event.already_done)
             if event.resumed:
@@ -421,8 +533,11 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             self.results[result.case.id] = row
             table = self.query_one("#results", DataTable)
             if result.case.id in table.rows:
-                table.update_cell(result.case.id, "output", literal(result.error or result.output, 30))
-                table.update_cell(result.case.id, "verdict", verdict(row, self.reviews.get(result.case.id)))
+                # Widths follow the content as results arrive.
+                table.update_cell(result.case.id, "output", literal(result.error or result.output, 30),
+                                  update_width=True)
+                table.update_cell(result.case.id, "verdict", verdict(row, self.reviews.get(result.case.id)),
+                                  update_width=True)
             progress.update(progress=event.done)
             self.query_one("#run-status", Static).update(
                 f"{event.done}/{event.total} · pass {self._passed / max(event.done, 1) * 100:.0f}%")
@@ -441,22 +556,38 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         self.notify(message.error, severity=severity, timeout=8)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Cancel keys act only during a run; review keys only on the results table."""
+        """Cancel keys act only during a run (an open dropdown takes escape first); letter keys never
+        while typing in the editor or an input."""
         if action == "cancel_run":
-            return self.running
+            return self.running and not self._dropdown_open()
         if action == "back":
             return not self.running
-        if action in ("review", "correct", "next_failure"):
-            return isinstance(self.focused, DataTable)
+        if action == "end_of_file":
+            return isinstance(self.focused, TextArea)
+        if action in self.EDITOR_KEYS:
+            return not isinstance(self.focused, TextArea | Input) and not self._dropdown_open()
         return True
+
+    def _dropdown_open(self) -> bool:
+        return any(select.expanded for select in self.query(Select))
 
     def action_cancel_run(self) -> None:
         """Stop the run; what completed stays in the database."""
         self.workers.cancel_group(self, RUN_GROUP)
 
     def action_back(self) -> None:
-        """Back to the prompts; unsaved changes ask to save, discard or stay."""
-        self.confirm_leave(self.app.pop_screen)
+        """One step back: from the preview or detail to the results, out of the filter, then to the
+        prompts (unsaved changes ask to save, discard or stay)."""
+        side = self.query_one("#side", TabbedContent)
+        field = self.query_one("#filter", Input)
+        if side.active != "results-tab":
+            self.action_tab("results-tab")
+        elif field.display:
+            field.value = ""
+            field.display = False
+            self.query_one("#results", DataTable).focus()
+        else:
+            self.confirm_leave(self.app.pop_screen)
 
     def confirm_leave(self, leave: Callable[[], Any]) -> None:
         """Call ``leave`` now, or once unsaved changes are saved or discarded (never when the user stays)."""
