@@ -130,3 +130,19 @@ async def test_after_saving_a_new_version_the_table_shows_that_version(
         assert "not run yet" in str(screen.query_one("#detail", Static).render())
     db = sqlite3.connect(root / ".workbench" / "workbench.db")
     assert db.execute("SELECT count(*) FROM versions").fetchone() == (2,)
+
+
+async def test_a_render_error_shows_under_the_editor_whatever_tab_is_active(
+        tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = make_project(tmp_path, server.base_url)
+    app = WorkbenchApp(open_project(root), warm_up=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await workspace(app, pilot)
+        await edit(screen, pilot, "{{ question }}", "{{ questoin }}")
+        screen.refresh_preview()
+        error = screen.query_one("#editor-error", Static)
+        assert "questoin" in str(error.render()) and error.has_class("visible")
+        assert screen.query_one("#side").active == "results-tab"
+        await edit(screen, pilot, "{{ questoin }}", "{{ question }}")
+        screen.refresh_preview()
+        assert not error.has_class("visible")

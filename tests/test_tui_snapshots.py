@@ -81,3 +81,38 @@ SCREENS = {
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_screen(snap_compare, project: Path, screen: str, size: tuple[int, int]) -> None:
     assert snap_compare(app_for(project), terminal_size=size, run_before=steps(*SCREENS[screen]))
+
+
+@pytest.fixture
+def running_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A project whose server answers q00-q03 at once and holds every other case: a run stays in progress."""
+    from textual.clock import MockClock
+
+    # The progress bar's ETA reads a clock: frozen, the screen is the same on every machine.
+    monkeypatch.setattr("textual.widgets._progress_bar.Clock", MockClock)
+
+    def hold(index: int, body: dict) -> str | None:
+        asked = body["messages"][-1]["content"]
+        return None if any(f"case {i} " in asked for i in range(4)) else "timeout"
+
+    root_folder = tmp_path / PROJECT_NAME
+    with FakeOpenAIServer(reply=answer_by_question, failures=hold) as srv:
+        yield make_project(root_folder, srv.base_url)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_workspace_during_a_run(snap_compare, running_project: Path, size: tuple[int, int]) -> None:
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("ctrl+r")
+        table = pilot.app.screen.query_one("#results")
+        for _ in range(600):  # the four answered cases (the rest are held by the server)
+            if sum(str(table.get_cell(f"q{i:02d}", "verdict")) in ("pass", "fail") for i in range(4)) == 4:
+                break
+            await asyncio.sleep(0.05)
+        pilot.app.clear_notifications()  # "Saved as v1" lasts a few seconds: gone or not by timing alone
+        await pilot.pause()
+
+    assert snap_compare(app_for(running_project), terminal_size=size, run_before=run_before)

@@ -87,7 +87,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         self.reviews: dict[str, dict[str, Any]] = {}
         self.run_id: int | None = None
         self.version_id: int | None = None
-        self.running = False
+        self._run_going = False
         self._passed = 0
         self._done = 0
         self._preview_timer: Timer | None = None
@@ -174,6 +174,17 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         return prompt
 
     @property
+    def running(self) -> bool:
+        """True while a run goes (escape then cancels it, and the footer says so)."""
+        return self._run_going
+
+    @running.setter
+    def running(self, value: bool) -> None:
+        self._run_going = value
+        if self.is_mounted:
+            self.refresh_bindings()  # the footer shows "Cancel run" during a run, "Back" otherwise
+
+    @property
     def dirty(self) -> bool:
         """True when the editor holds changes not written to the file."""
         return self.is_mounted and self.query_one("#editor", TextArea).text != self.saved_text
@@ -199,6 +210,10 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
                 preview.update(markup("[dim]case $id[/dim]\n\n", id=case.id) + messages_markup(render(prompt, case)))
             except WorkbenchError as error:
                 preview.update(markup("[b $error]✗[/] $error", error=error))
+                # Under the editor too, whatever tab is showing: that is where the eye is while editing.
+                line = self.query_one("#editor-error", Static)
+                line.update(markup("[b $error]✗[/] $error", error=error))
+                line.add_class("visible")
 
     def _disk_text(self) -> str | None:
         path = self.app.project.prompt_path(self.prompt_name)  # type: ignore[attr-defined]
