@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cases import cases_hash, load_cases, select_split
+from workbench.cases import CASE_SPLITS, DEFAULT_SPLIT, RUN_SPLITS, cases_hash, load_cases, select_split
 from workbench.errors import CasesError
+from workbench.records import Case
 
 ROWS = [
     {"id": "a", "text": "charged twice", "expected": "billing", "split": "dev"},
@@ -82,6 +83,12 @@ def test_select_split(tmp_path: Path) -> None:
     assert len(select_split(cases, "all")) == 3
     with pytest.raises(CasesError, match="unknown split"):
         select_split(cases, "holdout")
+
+
+def test_the_split_vocabulary_is_defined_once() -> None:
+    assert CASE_SPLITS == ("dev", "test", "train") and RUN_SPLITS == (*CASE_SPLITS, "all")
+    # records.Case sits below cases and cannot import it: it repeats the default, this keeps them equal.
+    assert Case("x", {"q": "a"}).split == DEFAULT_SPLIT
 
 
 @pytest.mark.parametrize(("name", "content", "line", "words"), [

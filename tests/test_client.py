@@ -11,9 +11,9 @@ import pytest
 
 from support.openai_server import FakeOpenAIServer
 from workbench.errors import ProviderError
-from workbench.providers.client import ModelClient, classify, public_params
+from workbench.providers.client import ModelClient, classify
 from workbench.providers.registry import list_models, resolve_model
-from workbench.records import CompletionRequest
+from workbench.records import CompletionRequest, public_params
 from workbench.store import Store
 
 MESSAGES = [{"role": "user", "content": "ping"}]

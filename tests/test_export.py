@@ -21,10 +21,9 @@ from workbench.export.hygiene import Redactor, split_of
 from workbench.export.validate import check_openai_chat
 from workbench.project import Project, Settings
 from workbench.prompts import parse_prompt
-from workbench.readiness import token_lengths
 from workbench.records import Case, Completion, Score
 from workbench.store import Store
-from workbench.tokens import count_tokens
+from workbench.tokens import count_tokens, token_lengths
 
 SYSTEM = "Route the ticket. Reply with one word."
 PROMPT = parse_prompt(f"---\nsystem: {SYSTEM}\n---\nTicket: {{{{ text }}}}\n", "prompts/route.prompt")

@@ -96,7 +96,8 @@ def test_lora_finetune_saves_a_model_that_answers_as_local_name(project: Path) -
 def test_a_stop_request_ends_training_cleanly_and_keeps_the_model(project: Path) -> None:
     from workbench.finetune.data import load_export
     from workbench.finetune.local import TrainSettings, train_local
-    from workbench.finetune.models import read_model, reserve
+    from workbench.finetune.models import reserve
+    from workbench.providers.tuned import read_model
 
     stop = threading.Event()
     seen: list[int] = []

@@ -38,3 +38,68 @@ def test_the_tuis_first_screen_imports_neither_litellm_nor_datasets() -> None:
     loaded = loaded_after(code)
     assert loaded["textual"]
     assert not any(loaded[name] for name in ("litellm", "datasets", "llama_cpp", "torch", "transformers", "scipy"))
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every ``workbench`` module's imports of other ``workbench`` modules, module-level and inside functions
+    alike, leaving out ``if TYPE_CHECKING:`` blocks (read with ``ast``, nothing imported)."""
+    import ast
+    from pathlib import Path
+
+    import workbench
+
+    root = Path(workbench.__file__).parent.parent
+    modules = {".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): path
+               for path in (root / "workbench").rglob("*.py")}
+
+    def known(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str | None] = set()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {id(node) for guard in ast.walk(tree)
+                       if isinstance(guard, ast.If) and "TYPE_CHECKING" in ast.unparse(guard.test)
+                       for node in ast.walk(guard)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                found |= {known(alias.name) for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found |= {known(f"{node.module}.{alias.name}") or known(node.module) for alias in node.names}
+        # A package importing its own modules registers or re-exports them (``workbench.cli.main``).
+        graph[name] = {target for target in found if target and target != name
+                       and not target.startswith(name + ".")}
+    return graph
+
+
+def test_dependencies_point_one_way() -> None:
+    graph = import_graph()
+    front_ends = ("workbench.cli", "workbench.tui")
+    for module, targets in graph.items():
+        if module.startswith("workbench.providers"):
+            assert not any(t.startswith("workbench.finetune") for t in targets), (module, targets)
+        if not module.startswith((*front_ends, "workbench.__main__")):
+            assert not any(t.startswith(front_ends) for t in targets), (module, targets)
+    assert not any(t.startswith("workbench.providers") for t in graph["workbench.prompts"])
+
+
+def test_no_import_cycle() -> None:
+    graph = import_graph()
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        if module in path:
+            raise AssertionError("import cycle: " + " -> ".join(path[path.index(module):] + (module,)))
+        if module in done:
+            return
+        for target in sorted(graph.get(module, ())):
+            visit(target, (*path, module))
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, ())

@@ -10,14 +10,23 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import CasesError
 from workbench.records import Case, canonical_json, sha256_hex
 
-CASE_SPLITS = ("dev", "test", "train")
+DEV, TEST, TRAIN, ALL = "dev", "test", "train", "all"
+CASE_SPLITS = (DEV, TEST, TRAIN)
+"""The splits a case can be in (its ``split`` column)."""
+RUN_SPLITS = (*CASE_SPLITS, ALL)
+"""What a run can be on: one split, or ``all`` of them."""
+DEFAULT_SPLIT = DEV
+"""A case's split when its row names none, and a run's when neither the prompt nor the user names one."""
+HELD_OUT_SPLIT = TEST
+"""The split kept for the final measure: never trained on, never chosen on (a case of another split can be
+marked ``held_out`` too, see ``is_held_out``)."""
 RESERVED_COLUMNS = ("id", "split", "held_out")
 """Reserved besides the expected-answer column (``expected`` unless the prompt names another)."""
 TRUE_WORDS = {"1", "true", "yes", "y", "t"}
@@ -61,18 +70,28 @@ def cases_hash(cases: Iterable[Case]) -> str:
     return sha256_hex("\n".join(case.fingerprint() for case in cases))
 
 
+def or_list(words: Sequence[str]) -> str:
+    """``dev, test, train or all``: choices as a message names them."""
+    return f"{', '.join(words[:-1])} or {words[-1]}" if len(words) > 1 else "".join(words)
+
+
 def select_split(cases: list[Case], split: str) -> list[Case]:
     """The cases of ``split`` (``all`` keeps every case)."""
-    if split == "all":
+    if split == ALL:
         return list(cases)
     if split not in CASE_SPLITS:
-        raise CasesError(f"unknown split {split!r}", hint="use dev, test, train or all")
+        raise CasesError(f"unknown split {split!r}", hint=f"use {or_list(RUN_SPLITS)}")
     return [case for case in cases if case.split == split]
 
 
 def is_held_out(case: Case) -> bool:
     """True for a case kept for the final measure (test split or held_out): never trained on or chosen on."""
-    return case.split == "test" or case.held_out
+    return is_held_out_split(case.split) or case.held_out
+
+
+def is_held_out_split(split: str) -> bool:
+    """True for the split whose every case is held out: a run on it measures a choice, never makes one."""
+    return split == HELD_OUT_SPLIT
 
 
 def is_missing(value: Any) -> bool:
@@ -110,9 +129,9 @@ def _case(row: dict[str, Any], path: Path, line: int, expected_key: str) -> Case
     raw_id = row.pop("id", None)
     split = row.pop("split", None)
     held_out = _flag(row.pop("held_out", False), path, line)
-    split = "dev" if split in (None, "") else str(split).strip().lower()
+    split = DEFAULT_SPLIT if split in (None, "") else str(split).strip().lower()
     if split not in CASE_SPLITS:
-        raise CasesError(f"split must be dev, test or train, not {split!r}", path=path, line=line)
+        raise CasesError(f"split must be {or_list(CASE_SPLITS)}, not {split!r}", path=path, line=line)
     if not row:
         raise CasesError("the case has no input columns", path=path, line=line,
                          hint=f"every column except {expected_key}, id, split and held_out is a variable")
@@ -215,8 +234,8 @@ def _hf_rows(path: Path) -> Iterator[tuple[int, Any]]:
             number += 1
             if "split" not in row and split_name in CASE_SPLITS:
                 row["split"] = split_name
-            elif split_name == "validation" and "split" not in row:
-                row["split"] = "dev"
+            elif split_name == "validation" and "split" not in row:  # the Hugging Face name of a dev split
+                row["split"] = DEV
             yield number, row
 
 

@@ -19,12 +19,11 @@ import yaml
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from workbench.cases import RUN_SPLITS, or_list
 from workbench.errors import PromptError, ScorerError
 from workbench.names import nfc
-from workbench.providers.client import public_params
-from workbench.records import Case, Message, sha256_hex
+from workbench.records import Case, Message, public_params, sha256_hex
 
-SPLITS = ("dev", "test", "train", "all")
 ROLE_MARKER = re.compile(r"^\[\[(user|assistant|system)\]\]$")
 
 # Each key's expected type, and what a user should write there when it is wrong.
@@ -33,7 +32,7 @@ FRONT_MATTER: dict[str, tuple[type | tuple[type, ...], str]] = {
     "model": (str, "a litellm model name or an alias from workbench.toml"),
     "params": (dict, "a mapping such as {temperature: 0, max_tokens: 20}"),
     "dataset": (str, "a path such as datasets/tickets.jsonl"),
-    "split": (str, "dev, test, train or all"),
+    "split": (str, or_list(RUN_SPLITS)),
     "scorers": (list, "a list such as [exact_match] or [{contains: {ignore_case: true}}]"),
     "system": (str, "the system message (Jinja2)"),
     "defaults": (dict, "a mapping of variable defaults"),
@@ -199,8 +198,8 @@ def _validate(header: dict[str, Any], key_lines: dict[str, int], path: Path) -> 
         if not isinstance(value, kind) or isinstance(value, bool):
             raise PromptError(f"{key} must be {expected}, not {value!r}", path=path, line=line)
         values[key] = value
-    if values.get("split") not in (None, *SPLITS):
-        raise PromptError(f"split must be one of {', '.join(SPLITS)}, not {values['split']!r}", path=path,
+    if values.get("split") not in (None, *RUN_SPLITS):
+        raise PromptError(f"split must be one of {', '.join(RUN_SPLITS)}, not {values['split']!r}", path=path,
                           line=key_lines.get("split"))
     params = values.get("params", {})
     # The one definition of a secret parameter: whatever the store would have to drop.

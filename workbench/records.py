@@ -1,4 +1,5 @@
-"""Provides the plain records shared by the core: cases, model requests and replies, scores.
+"""Provides the plain records shared by the core: cases, model requests and replies, scores, and
+``public_params``: the one rule for what of a request's params may reach the store or an export.
 
 They are frozen dataclasses with no behaviour beyond small helpers, so every part of the core
 (and both front ends) can pass them around without importing each other.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,17 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+SECRET_NAME = re.compile(r"(^|_)(api_key|key|secret|password|token|authorization|credentials?)$|headers$",
+                         re.IGNORECASE)
+NOT_SECRET = {"max_tokens", "max_completion_tokens", "top_k"}
+
+
+def public_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` without anything that could hold a secret: what may reach the store or an export."""
+    return {key: value for key, value in params.items()
+            if key in NOT_SECRET or not SECRET_NAME.search(str(key))}
+
+
 @dataclass(frozen=True)
 class Case:
     """One row of a test set."""
@@ -36,7 +49,8 @@ class Case:
     expected: Any = None
     """The reference answer, or None when the row has none."""
     split: str = "dev"
-    """``dev``, ``test`` or ``train``."""
+    """``dev``, ``test`` or ``train`` (``cases.CASE_SPLITS``); the default is ``cases.DEFAULT_SPLIT``, written
+    out here because records sit below cases (a test keeps the two equal)."""
     source: str = ""
     """The file the case came from (for messages)."""
     line: int = 0

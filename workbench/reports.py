@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from workbench.cases import is_held_out_split
 from workbench.compare import content_hash
 from workbench.errors import WorkbenchError
-from workbench.reviews import reviewed
 from workbench.names import nfc
+from workbench.reviews import reviewed
 from workbench.stats import percentile
 from workbench.store import Run, Store, Version
 
@@ -52,6 +53,11 @@ class RunSummary:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return asdict(self)
+
+
+def run_label(store: Store, run: Run) -> str:
+    """How a run is named beside another (compare, in both front ends): ``prompt@vN (run ID, model)``."""
+    return f"{store.version_by_id(run.version_id).label} (run {run.id}, {run.model})"
 
 
 def summarize(store: Store, run: Run | int) -> RunSummary:
@@ -172,9 +178,10 @@ def history(store: Store, prompt: str) -> list[TestsetHistory]:
                 for version, latest, runs in points]
         # The best is chosen among points measured on the same (newest) test set, and never on held-out
         # cases: the test split measures a choice, it does not make one.
-        scored = [row for row in rows if row.summary and row.summary.completed and row.drift is None]
+        scored = [row for row in rows if row.summary and row.summary.completed and row.drift is None
+                  and not is_held_out_split(split)]
         best = max(scored, key=lambda row: (row.summary.pass_rate, row.summary.mean_score,  # type: ignore[union-attr]
-                                            row.version.number), default=None) if split != "test" else None
+                                            row.version.number), default=None)
         histories.append(TestsetHistory(dataset, split, model, rows, best.version.number if best else None))
     return histories
 

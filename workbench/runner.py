@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.cases import cases_hash, load_cases, select_split
+from workbench.cases import DEFAULT_SPLIT, RUN_SPLITS, cases_hash, load_cases, or_list, select_split
 from workbench.errors import ProviderError, WorkbenchError
 from workbench.project import Project
 from workbench.prompts import Prompt, render
-from workbench.records import Case, Completion, CompletionRequest, Score
+from workbench.records import Case, Completion, CompletionRequest, Score, public_params
 from workbench.scorers import ConfiguredScorer, ScoreContext, build_scorers, check_cases, combine
 from workbench.store import Run, Store, Version
 
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 FATAL_KINDS = frozenset({"auth", "unknown_model", "missing_dependency", "not_found"})
 """Provider failures that no other case would escape: the run stops, keeping what it has."""
-
-DEFAULT_SPLIT = "dev"
 
 
 @dataclass(frozen=True)
@@ -125,7 +123,7 @@ def plan_run(project: Project, store: Store, prompt: Prompt, *, model: str | Non
     cases = select_split(all_cases, chosen_split)
     if not cases:
         raise WorkbenchError(f"no cases in split {chosen_split!r}", path=dataset_path,
-                             hint="pick another split with --split (dev, test, train or all)")
+                             hint=f"pick another split with --split ({or_list(RUN_SPLITS)})")
     scorers = build_scorers(prompt.scorers, project_root=project.root,
                             default_judge_model=project.settings.judge_model, source=str(prompt.path))
     # Data a scorer cannot use is refused here, never scored as a model failure.
@@ -151,8 +149,6 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
     ``only`` runs just those cases, within the same run: their earlier results in it are replaced (asked
     again), and the run stays ``partial`` until every case has a result (running it whole resumes it).
     """
-    from workbench.providers.client import public_params
-
     client.preflight(plan.model)
     run, resumed = store.start_run(
         version=plan.version, model=plan.model, params=public_params(plan.params),
@@ -197,8 +193,12 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
             yield CaseDone(run=run, result=item, done=done, total=total)
         status = "finished" if len(store.done_case_ids(run.id)) >= len(plan.cases) else "partial"
     finally:
-        # No new call starts once the run ends; calls in flight are cancelled (their HTTP requests
-        # closed). The run is marked and its lock released even if a second cancel interrupts the wait.
+        # No new call starts once the run ends: the queue is emptied first, so even a worker whose
+        # cancellation was swallowed (asyncio.wait_for can do that on Python 3.11) takes no further case;
+        # calls in flight are cancelled (their HTTP requests closed). The run is marked and its lock
+        # released even if a second cancel interrupts the wait.
+        while not queue.empty():
+            queue.get_nowait()
         for task in workers:
             task.cancel()
         try:

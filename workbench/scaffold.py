@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from workbench.cases import DEV, TEST
 from workbench.errors import WorkbenchError
 
 CONFIG = """\
@@ -62,7 +63,7 @@ def create_project(root: Path) -> Path:
         root / "prompts" / "example.prompt": PROMPT,
         root / "datasets" / "example.jsonl": "".join(
             json.dumps({"id": f"ex-{i + 1}", "review": text, "expected": label,
-                        "split": "test" if i >= 6 else "dev"}) + "\n"
+                        "split": TEST if i >= 6 else DEV}) + "\n"
             for i, (text, label) in enumerate(CASES)),
         root / "exports" / ".gitkeep": "",
         root / ".gitignore": ".workbench/\n",

@@ -4,16 +4,23 @@ tiktoken's encodings are downloaded on first use, which the workbench never does
 in tiktoken's local cache it is used. Otherwise the bundled SmolLM2 tokenizer: its byte-level BPE is
 rebuilt from the GGUF's vocabulary and merges with the ``tokenizers`` library (fast, batched), or, when
 ``gguf`` is not installed, called through llama.cpp (one text at a time). Failing all of them, an
-estimate of four characters per token.
+estimate of four characters per token. Also the token statistics of training examples (``token_lengths``,
+``token_stats``) that ``workbench status`` and the export report.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from workbench.stats import percentile
+
+if TYPE_CHECKING:
+    from workbench.examples import Example
 
 BatchCounter = Callable[[Sequence[str]], list[int]]
 CHUNK = 4096
@@ -40,6 +47,37 @@ def count_tokens(text: str) -> int:
 def count_many(texts: Sequence[str]) -> list[int]:
     """Tokens in each of ``texts``, counted in one batch."""
     return tokenizer()[1](texts) if texts else []
+
+
+@dataclass(frozen=True)
+class TokenStats:
+    """Token lengths of the training examples (prompt and target together)."""
+
+    tokenizer: str
+    min: int
+    p50: float
+    p90: float
+    max: int
+
+
+def token_lengths(examples: list[Example]) -> list[int]:
+    """Tokens of each example: its prompt messages and target, as if joined by newlines, in order."""
+    if not examples:
+        return []
+    # Each distinct text is counted once (the system prompt is shared, targets repeat), plus one token per
+    # newline between them: BPE pre-tokenisation splits at newlines, so this equals counting the joined text.
+    texts = list(dict.fromkeys(text for e in examples for text in (*(m["content"] for m in e.messages), e.target)))
+    counts = dict(zip(texts, count_many(texts), strict=True))
+    return [sum(counts[m["content"]] for m in e.messages) + counts[e.target] + len(e.messages) for e in examples]
+
+
+def token_stats(lengths: list[int]) -> TokenStats | None:
+    """min/p50/p90/max of ``lengths`` with the tokenizer's name; None for no examples."""
+    if not lengths:
+        return None
+    ordered = sorted(lengths)
+    return TokenStats(tokenizer()[0], ordered[0], percentile(ordered, 50) or 0.0,
+                      percentile(ordered, 90) or 0.0, ordered[-1])
 
 
 def _tiktoken() -> tuple[str, BatchCounter] | None:

@@ -7,8 +7,9 @@ import click
 
 from workbench.cli import ThresholdFailed, cli
 from workbench.cli.commands import _project
-from workbench.cli.output import echo_json, percent, shorten, table
+from workbench.cli.output import echo_json, percent, table
 from workbench.store import Store
+from workbench.text import shorten
 
 
 def _money(value: float | None) -> str:
@@ -35,26 +36,21 @@ def compare(ctx: click.Context, run_a: str, run_b: str, shared: bool, fail_on_re
     """
     from workbench.compare import compare as build
     from workbench.evaluation import run_side
-    from workbench.reports import resolve_run_ref
+    from workbench.reports import resolve_run_ref, run_label
 
     store = Store(_project(ctx).db_path)
     first = resolve_run_ref(store, run_a)
     second = resolve_run_ref(store, run_b, like=first)
     if "@v" in run_a:  # a version's run on the same cases as B, when it has one
         first = resolve_run_ref(store, run_a, like=second)
-    result = build(run_side(store, first, _label(store, first)), run_side(store, second, _label(store, second)),
-                   shared_only=shared, seed=seed)
+    result = build(run_side(store, first, run_label(store, first)),
+                   run_side(store, second, run_label(store, second)), shared_only=shared, seed=seed)
     if as_json:
         echo_json(result.to_dict())
     else:
         click.echo(format_comparison(result))
     if fail_on_regression and result.direction == "worse":
         raise ThresholdFailed(f"regression: {result.verdict}")
-
-
-def _label(store: Store, run) -> str:  # noqa: ANN001
-    version = store.version_by_id(run.version_id)
-    return f"{version.label} (run {run.id}, {run.model})"
 
 
 def format_comparison(result) -> str:  # noqa: ANN001

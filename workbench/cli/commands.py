@@ -8,11 +8,13 @@ from typing import Any
 
 import click
 
+from workbench.cases import DEFAULT_SPLIT, RUN_SPLITS, or_list
 from workbench.cli import ThresholdFailed, cli
-from workbench.cli.output import Progress, echo_json, percent, shorten, table
+from workbench.cli.output import Progress, echo_json, percent, table
 from workbench.errors import WorkbenchError
 from workbench.project import Project, open_project
 from workbench.store import Store
+from workbench.text import shorten
 
 
 def _project(ctx: click.Context, **overrides: Any) -> Project:
@@ -64,7 +66,8 @@ async def run_with_progress(project: Project, store: Store, plan: Any, *, use_ca
 @click.argument("prompt")
 @click.option("--model", "-m", default=None, help="A litellm model name or a configured alias.")
 @click.option("--dataset", "-d", default=None, help="Test set file (default: the prompt's 'dataset').")
-@click.option("--split", "-s", default=None, help="dev, test, train or all (default: the prompt's, else dev).")
+@click.option("--split", "-s", default=None,
+              help=f"{or_list(RUN_SPLITS)} (default: the prompt's, else {DEFAULT_SPLIT}).")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None, help="Calls in flight at once.")
 @click.option("--no-cache", is_flag=True, help="Call the model even when a cached answer exists.")
 @click.option("--fail-under", type=float, default=None,

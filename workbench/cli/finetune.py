@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from workbench.cases import HELD_OUT_SPLIT
 from workbench.cli import cli
 from workbench.cli.commands import _project
 from workbench.cli.output import echo_json
@@ -138,8 +139,8 @@ def _train_local(export: Any, folder: Path, settings: Any, models_dir: Path, as_
                       else "; no validation file")
         if result.train_losses:
             click.echo(f"train loss {result.train_losses[0]:.4f} -> {result.train_losses[-1]:.4f}{validation}")
-        click.echo(f"next: workbench run {export.prompt} --model local/{result.name} --split test, "
-                   "then workbench status " + export.prompt)
+        click.echo(f"next: workbench run {export.prompt} --model local/{result.name} "
+                   f"--split {HELD_OUT_SPLIT}, then workbench status " + export.prompt)
     if result.interrupted:
         click.echo(f"stopped at step {result.steps}/{result.total_steps}: the model trained so far is saved "
                    f"as local/{result.name}", err=True)
@@ -171,7 +172,7 @@ def _train_hosted(export: Any, folder: Path, settings: Any, as_json: bool) -> di
 
 
 def _job_id(folder: Path) -> str | None:
-    from workbench.finetune.models import read_model
+    from workbench.providers.tuned import read_model
 
     model = read_model(folder)
     return None if model is None else model.info.get("job_id")

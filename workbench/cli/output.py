@@ -28,14 +28,6 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
-def shorten(text: str | None, width: int = 60) -> str:
-    """One line of at most ``width`` characters."""
-    if text is None:
-        return ""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 class Progress:
     """A progress line on stderr: redrawn in place on a terminal, a line per 10% otherwise."""
 

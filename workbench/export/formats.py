@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from workbench.errors import ExportError
 from workbench.export import validate as v
-from workbench.export.rows import SPLITS, TRAIN, Row
+from workbench.export.rows import EXPORT_SPLITS, EXPORT_TRAIN, Row
 from workbench.records import Message
 
 Record = dict[str, Any]
@@ -70,7 +70,7 @@ class Exporter:
         """Write every shape's non-empty splits under ``folder``; returns the files written."""
         written = []
         for shape in self.shapes():
-            for split in SPLITS:
+            for split in EXPORT_SPLITS:
                 selected = [row for row in rows[split] if row.has_pair or not shape.pairs]
                 if not selected:
                     continue
@@ -330,8 +330,8 @@ class HuggingFace(Exporter):
             "score": Value("float64"),
         })
         parts = {}
-        for split in SPLITS:
-            if rows[split] or split == TRAIN:
+        for split in EXPORT_SPLITS:
+            if rows[split] or split == EXPORT_TRAIN:
                 records = [self.record(row) for row in rows[split]]
                 columns = {column: [record[column] for record in records] for column in HF_COLUMNS}
                 # The values are plain strings and numbers, so Arrow builds the table straight from the

@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections import Counter
 
-from workbench.export.rows import TRAIN, VALIDATION
+from workbench.export.rows import EXPORT_TRAIN, EXPORT_VALIDATION
 
 EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 # A phone number: an optional +country code, an optional (area code), then two to five digit groups
@@ -26,7 +26,7 @@ DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{
 def split_of(case_id: str, seed: int, valid_fraction: float) -> str:
     """``validation`` for about ``valid_fraction`` of the case ids, else ``train``; stable per case."""
     digest = hashlib.sha256(f"{seed}\x00{case_id}".encode()).digest()
-    return VALIDATION if int.from_bytes(digest[:8], "big") / 2**64 < valid_fraction else TRAIN
+    return EXPORT_VALIDATION if int.from_bytes(digest[:8], "big") / 2**64 < valid_fraction else EXPORT_TRAIN
 
 
 class Redactor:

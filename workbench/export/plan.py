@@ -10,15 +10,17 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from workbench.cases import DEV
 from workbench.errors import ExportError
 from workbench.examples import SOURCES, TRAIN_PROMPTS, Example, collect_examples
 from workbench.export.formats import DEFAULT_FORMAT, get_format
 from workbench.export.hygiene import Redactor, split_of
-from workbench.export.rows import SPLITS, TRAIN, VALIDATION, Row
+from workbench.export.rows import EXPORT_SPLITS, EXPORT_TRAIN, EXPORT_VALIDATION, Row
 from workbench.export.validate import FormatReport, check_format
 from workbench.project import Project
-from workbench.readiness import TokenStats, select_version, token_lengths, token_stats
+from workbench.selection import select_version
 from workbench.store import Store
+from workbench.tokens import TokenStats, token_lengths, token_stats
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class ExportPlan:
     @property
     def by_split(self) -> dict[str, list[Row]]:
         """The rows of each export split, in case order."""
-        return {split: [row for row in self.rows if row.split == split] for split in SPLITS}
+        return {split: [row for row in self.rows if row.split == split] for split in EXPORT_SPLITS}
 
     @property
     def test_cases(self) -> int:
@@ -96,8 +98,8 @@ class ExportPlan:
         """The figures the CLI and the manifest show."""
         return {
             "examples": len(self.rows),
-            "train": sum(1 for row in self.rows if row.split == TRAIN),
-            "validation": sum(1 for row in self.rows if row.split == VALIDATION),
+            EXPORT_TRAIN: sum(1 for row in self.rows if row.split == EXPORT_TRAIN),
+            EXPORT_VALIDATION: sum(1 for row in self.rows if row.split == EXPORT_VALIDATION),
             "by_source": dict(sorted(Counter(row.source for row in self.rows).items())),
             "preference_pairs": sum(1 for row in self.rows if row.has_pair),
             "test_cases": self.test_cases,
@@ -130,7 +132,7 @@ def build_export(project: Project, store: Store, prompt: str, options: ExportOpt
             hint = (f"no run of {prompt} on {options.model} outside the held-out cases: "
                     f"workbench run {prompt} --model {options.model}")
         elif store.runs(version_id=selection.version.id):
-            hint = f"{label} ran on held-out cases only: workbench run {prompt} --split dev"
+            hint = f"{label} ran on held-out cases only: workbench run {prompt} --split {DEV}"
         else:
             hint = f"no run of {label} yet: workbench run {prompt}"
         raise ExportError(f"nothing to export from {label} with source {options.source!r} ({why})", hint=hint)

@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.cases import DEFAULT_SPLIT
 from workbench.records import Message
 
-TRAIN = "train"
-VALIDATION = "validation"
-SPLITS = (TRAIN, VALIDATION)
+EXPORT_TRAIN = "train"
+EXPORT_VALIDATION = "validation"
+EXPORT_SPLITS = (EXPORT_TRAIN, EXPORT_VALIDATION)
+"""The export's own split of its examples (file names, manifest keys): not a test set's case splits."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class Row:
     score: float | None
     tokens: int
     """Tokens of the prompt and the target together."""
-    case_split: str = "dev"
+    case_split: str = DEFAULT_SPLIT
     """The case's split in the test set (``test`` only with ``--include-test``)."""
     held_out: bool = False
     """The case is held out (test split or marked held_out, ``cases.is_held_out``): only with --include-test."""

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from workbench.export.rows import SPLITS, TRAIN, VALIDATION
+from workbench.export.rows import EXPORT_SPLITS, EXPORT_TRAIN, EXPORT_VALIDATION
 
 if TYPE_CHECKING:
     from workbench.export.formats import Exporter
@@ -174,7 +174,7 @@ def check_format(exporter: Exporter, rows: list[Row]) -> FormatReport:
         label = f"{exporter.name}/{shape.name}" if shape.name else exporter.name
         prefix = f"{shape.name}:" if shape.name else ""
         counts = Counter(row.split for row in selected)
-        for split in SPLITS:
+        for split in EXPORT_SPLITS:
             report.records[f"{shape.name}/{split}" if shape.name else split] = counts[split]
         for row in selected:
             for name in dict.fromkeys(shape.check(shape.record(row))):  # each error once per record
@@ -186,18 +186,18 @@ def check_format(exporter: Exporter, rows: list[Row]) -> FormatReport:
                 f"{label}: no preference pairs (a correction or gold answer against a failing output): "
                 "not written")
             continue
-        if counts[TRAIN] < exporter.min_examples:
-            report.error("too_few_examples", split=TRAIN, shape=shape.name)
+        if counts[EXPORT_TRAIN] < exporter.min_examples:
+            report.error("too_few_examples", split=EXPORT_TRAIN, shape=shape.name)
             report.warnings[f"{prefix}too_few_examples"] = (
-                f"{label}: {counts_of(counts[TRAIN], 'training record')}, the target needs at least "
+                f"{label}: {counts_of(counts[EXPORT_TRAIN], 'training record')}, the target needs at least "
                 f"{exporter.min_examples}")
-        elif exporter.recommended_examples and counts[TRAIN] < exporter.recommended_examples:
+        elif exporter.recommended_examples and counts[EXPORT_TRAIN] < exporter.recommended_examples:
             report.warnings[f"{prefix}below_recommended_examples"] = (
-                f"{label}: {counts_of(counts[TRAIN], 'training record')}; {exporter.recommended_examples} or more are "
-                "recommended for a visible gain")
-        if exporter.max_validation is not None and counts[VALIDATION] > exporter.max_validation:
-            report.error("too_many_validation_examples", split=VALIDATION, shape=shape.name)
-        if selected and not counts[VALIDATION]:
+                f"{label}: {counts_of(counts[EXPORT_TRAIN], 'training record')}; "
+                f"{exporter.recommended_examples} or more are recommended for a visible gain")
+        if exporter.max_validation is not None and counts[EXPORT_VALIDATION] > exporter.max_validation:
+            report.error("too_many_validation_examples", split=EXPORT_VALIDATION, shape=shape.name)
+        if selected and not counts[EXPORT_VALIDATION]:
             report.warnings[f"{prefix}empty_validation_split"] = f"{label}: no validation records"
     missing_system = sum(1 for row in rows if not any(m["role"] == "system" for m in row.prompt))
     if missing_system and exporter.name.startswith("openai"):

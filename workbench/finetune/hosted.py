@@ -20,7 +20,8 @@ from typing import Any
 from workbench import __version__
 from workbench.errors import FinetuneError
 from workbench.finetune.data import ExportData
-from workbench.finetune.models import HOSTED, write_model_json
+from workbench.finetune.models import write_model_json
+from workbench.providers.tuned import HOSTED_BACKEND
 
 PROVIDERS = {"openai": "OPENAI_API_KEY", "azure": "AZURE_API_KEY"}
 """Providers litellm can fine-tune through with a plain JSONL upload, and their key variables.
@@ -124,7 +125,7 @@ async def run_hosted(export: ExportData, folder: Path, settings: HostedSettings,
     provider = settings.provider
     started = time.perf_counter()
     info: dict[str, Any] = {
-        "name": folder.name, "backend": HOSTED, "provider": provider, "base": settings.base,
+        "name": folder.name, "backend": HOSTED_BACKEND, "provider": provider, "base": settings.base,
         **export.origin(),
         "train_examples": len(export.train), "validation_examples": len(export.validation),
         "hyperparameters": settings.hyperparameters(), "api_base": settings.api_base, "status": "uploading",

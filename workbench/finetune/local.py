@@ -26,9 +26,9 @@ from typing import Any
 
 from workbench import __version__
 from workbench.errors import FinetuneError
-from workbench.finetune import INSTALL_COMMAND
 from workbench.finetune.data import Conversation, ExportData
-from workbench.finetune.models import TRANSFORMERS, find_model, write_model_json
+from workbench.finetune.models import write_model_json
+from workbench.providers.tuned import INSTALL_COMMAND, TRANSFORMERS_BACKEND, find_model
 
 METHODS = ("lora", "full")
 REQUIRED = ("torch", "transformers", "peft", "gguf")
@@ -122,7 +122,7 @@ def resolve_base(base: str, models_dir: Path | None = None) -> tuple[str, Path]:
 
     name = base.split("/", 1)[1] if base.startswith("local/") else base
     tuned = find_model(models_dir, name)
-    if tuned is not None and tuned.backend == TRANSFORMERS and tuned.usable:
+    if tuned is not None and tuned.backend == TRANSFORMERS_BACKEND and tuned.usable:
         return "folder", tuned.folder
     if name == "smollm2" or (name.endswith(".gguf") and Path(name).is_file()):
         try:
@@ -364,8 +364,8 @@ def _train(export: ExportData, folder: Path, settings: TrainSettings, models_dir
     tokenizer.save_pretrained(str(folder))
     duration = time.perf_counter() - started
     info = {
-        "name": folder.name, "backend": TRANSFORMERS, "base": settings.base, "base_file": base_path.name,
-        "method": settings.method, **export.origin(),
+        "name": folder.name, "backend": TRANSFORMERS_BACKEND, "base": settings.base,
+        "base_file": base_path.name, "method": settings.method, **export.origin(),
         "train_examples": len(train), "validation_examples": len(validation),
         "hyperparameters": settings.hyperparameters(), "parameters": parameters,
         "trainable_parameters": sum(p.numel() for p in trainable),

@@ -10,13 +10,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.cases import is_held_out_split
 from workbench.compare import CompareError, Comparison, compare
 from workbench.evaluation import PromptTrack, run_side
-from workbench.finetune.models import HOSTED, TunedModel, list_tuned
+from workbench.providers.tuned import HOSTED_BACKEND, TunedModel, list_tuned
 from workbench.store import Run, Store
-
-HELD_OUT_SPLITS = ("test",)
-"""Splits a fine-tune never trains on (an export leaves them out unless --include-test)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ def sentence(name: str, base: str, prompt_version: int, result: Comparison, spli
     """The verdict in one sentence, from a comparison of the prompt's run (A) and the tuned run (B)."""
     who = f"fine-tuned {short_base(base)} ({name})"
     best = f"the best prompt (v{prompt_version})"
-    cases = f"{result.n} {'held-out' if split in HELD_OUT_SPLITS else split} cases"
+    cases = f"{result.n} {'held-out' if is_held_out_split(split) else split} cases"
     points = result.pass_diff.estimate * 100
     cost = cost_text(result.a.cost_per_1k_usd, result.b.cost_per_1k_usd)
     tail = f"by {abs(points):.0f} points on {cases}, {p_text(result.mcnemar_p)}, {cost}"
@@ -97,7 +95,7 @@ def sentence(name: str, base: str, prompt_version: int, result: Comparison, spli
 
 def _tuned_track(tracks: list[PromptTrack], track: PromptTrack, tuned: TunedModel) -> PromptTrack | None:
     names = {tuned.model_ref}
-    if tuned.backend == HOSTED:
+    if tuned.backend == HOSTED_BACKEND:
         names |= {str(tuned.info[key]) for key in ("provider_model", "litellm_model") if tuned.info.get(key)}
     return next((other for other in tracks if other.model in names and other.dataset == track.dataset
                  and other.split == track.split), None)
@@ -106,7 +104,7 @@ def _tuned_track(tracks: list[PromptTrack], track: PromptTrack, tuned: TunedMode
 def tuned_verdicts(store: Store, track: PromptTrack, best_run: Run, tracks: list[PromptTrack],
                    models_dir: Path | None) -> list[TunedVerdict]:
     """Verdicts of every tuned model of ``track``'s base run on ``track``'s held-out cases."""
-    if track.split not in HELD_OUT_SPLITS:
+    if not is_held_out_split(track.split):
         return []
     prompt_version = store.version_by_id(best_run.version_id).number
     verdicts = []

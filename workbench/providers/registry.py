@@ -24,7 +24,7 @@ CUSTOM_PROVIDERS = ("echo", "local")
 """litellm custom providers registered by the workbench."""
 
 # Hosted providers a user is likely to have a key for: (model prefix, key variable, an example model).
-HOSTED = (
+HOSTED_PROVIDERS = (
     ("openai", "OPENAI_API_KEY", "gpt-4o-mini"),
     ("anthropic", "ANTHROPIC_API_KEY", "anthropic/claude-3-5-haiku-latest"),
     ("gemini", "GEMINI_API_KEY", "gemini/gemini-2.0-flash"),
@@ -92,7 +92,7 @@ def hosted_key_env(litellm_model: str) -> str | None:
     """The usual key variable of a hosted model, from its prefix (bare names are OpenAI's)."""
     prefix, sep, _ = litellm_model.partition("/")
     provider = prefix if sep else "openai"
-    return next((env for name, env, _ in HOSTED if name == provider), None)
+    return next((env for name, env, _ in HOSTED_PROVIDERS if name == provider), None)
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class ModelInfo:
 def list_models(configured: dict[str, dict[str, Any]] | None = None,
                 models_dir: Path | None = None) -> list[ModelInfo]:
     """Bundled models, tuned models (under ``models_dir``), configured aliases, then hosted providers."""
-    from workbench.finetune.models import list_tuned
+    from workbench.providers.tuned import list_tuned
 
     rows = [ModelInfo(name, "bundled", None, True, note) for name, note in BUNDLED.items()]
     for tuned in list_tuned(models_dir):
@@ -122,7 +122,7 @@ def list_models(configured: dict[str, dict[str, Any]] | None = None,
         key_env = table.get("api_key_env")
         note = f"{table['model']}" + (f" at {table['api_base']}" if table.get("api_base") else "")
         rows.append(ModelInfo(name, "configured", key_env, bool(key_env and os.environ.get(key_env)), note))
-    for _, key_env, example in HOSTED:
+    for _, key_env, example in HOSTED_PROVIDERS:
         rows.append(ModelInfo(example, "hosted", key_env, bool(os.environ.get(key_env)), "example"))
     for _, example, note in LOCAL_SERVERS:
         rows.append(ModelInfo(example, "local server", None, True, note))

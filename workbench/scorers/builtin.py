@@ -28,7 +28,8 @@ import re
 from typing import Any
 
 from workbench.scorers.registry import BuildEnv, ExpectedUse, Option, ScoreContext, ScoreFn, Verdict, scorer
-from workbench.scorers.text import as_text, normalize, one_line, quote, unfence
+from workbench.scorers.text import as_text, normalize, quote, unfence
+from workbench.text import shorten
 
 NO_EXPECTED = "case has no expected answer"
 _MISSING = object()
@@ -133,7 +134,7 @@ def regex(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
     def evaluate(context: ScoreContext) -> Verdict:
         match = pattern.search(context.output)
         if match is None:
-            return Verdict(0.0, False, f"no match for /{one_line(pattern.pattern, 60)}/")
+            return Verdict(0.0, False, f"no match for /{shorten(pattern.pattern, 60)}/")
         found = match.group(0)
         return Verdict(1.0, True, f"found {quote(found)}", {"match": found, "span": match.span()})
 
@@ -180,7 +181,7 @@ def _json_equal(left: Any, right: Any) -> bool:
 
 
 def _json_short(value: Any) -> str:
-    return one_line(json.dumps(value, ensure_ascii=False), 60)
+    return shorten(json.dumps(value, ensure_ascii=False), 60)
 
 
 def _fold_strings(value: Any) -> Any:

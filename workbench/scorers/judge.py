@@ -14,7 +14,8 @@ from typing import Any
 from workbench.errors import ProviderError, ScorerError
 from workbench.records import CompletionRequest
 from workbench.scorers.registry import BuildEnv, Option, ScoreContext, ScoreFn, Verdict, scorer
-from workbench.scorers.text import as_text, one_line, unfence
+from workbench.scorers.text import REASON_WIDTH, as_text, unfence
+from workbench.text import shorten
 
 SYSTEM_PROMPT = (
     "You are a strict grader. You judge one model output against a rubric and give it a score from 0 "
@@ -117,12 +118,12 @@ def llm_judge(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
         if parsed is None:
             # A reply the judge botched is no verdict on the output: the case errors (and is judged
             # again on resume) instead of counting as the model's failure.
-            shown = one_line(completion.text, 80) or "(empty)"
+            shown = shorten(completion.text, 80) or "(empty)"
             raise ProviderError(f"{model} reply not understood: {shown}", kind="judge_unreadable",
                                 hint="check the judge model, or ask for JSON in the rubric")
         value, reasoning = parsed
         detail = {"reasoning": reasoning, "judge_model": model, "raw": completion.text}
-        reason = one_line(reasoning) or f"judge score {value:g}"
+        reason = shorten(reasoning, REASON_WIDTH) or f"judge score {value:g}"
         return Verdict(value, value >= options["pass_threshold"], reason, detail)
 
     return evaluate

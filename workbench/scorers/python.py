@@ -21,7 +21,8 @@ from typing import Any
 from workbench.errors import ScorerError
 from workbench.records import Score
 from workbench.scorers.registry import BuildEnv, Option, ScoreContext, ScoreFn, Verdict, scorer
-from workbench.scorers.text import one_line
+from workbench.scorers.text import REASON_WIDTH
+from workbench.text import shorten
 
 ARGUMENTS = ("output", "expected", "vars", "case")
 """The keyword arguments a user function may take."""
@@ -63,7 +64,7 @@ def import_project_module(name: str, root: Path) -> ModuleType:
 
 
 def _describe(error: BaseException) -> str:
-    message = one_line(str(error), 160)
+    message = shorten(str(error), 160)
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
@@ -116,15 +117,16 @@ def interpret(result: Any, label: str, threshold: float) -> Verdict:
         value = _unit(result[0])
         if value is not None:
             passed = result[0] if isinstance(result[0], bool) else value >= threshold
-            return Verdict(value, passed, one_line(str(result[1])) or f"{label} returned {value:g}")
+            reason = shorten(str(result[1]), REASON_WIDTH) or f"{label} returned {value:g}"
+            return Verdict(value, passed, reason)
     elif isinstance(result, dict):
         value = _unit(result.get("value", result.get("score")))
         if value is not None:
             passed = result["passed"] if isinstance(result.get("passed"), bool) else value >= threshold
             detail = result.get("detail") if isinstance(result.get("detail"), dict) else None
-            reason = one_line(str(result.get("reason") or "")) or f"{label} returned {value:g}"
+            reason = shorten(str(result.get("reason") or ""), REASON_WIDTH) or f"{label} returned {value:g}"
             return Verdict(value, passed, reason, detail)
-    return Verdict(0.0, False, f"{label} returned {one_line(repr(result), 60)}; expected {_RETURNS}")
+    return Verdict(0.0, False, f"{label} returned {shorten(repr(result), 60)}; expected {_RETURNS}")
 
 
 @scorer("python", Option("function", "str", required=True, check=_function_format),

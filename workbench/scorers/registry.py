@@ -17,6 +17,7 @@ from typing import Any
 from workbench.cases import is_missing
 from workbench.errors import ScorerError
 from workbench.records import Case, Completion, CompletionRequest, Score
+from workbench.text import clip
 
 Judge = Callable[[CompletionRequest], Awaitable[Completion]]
 """Calls the judge model; the caller's client caches and retries."""
@@ -332,5 +333,4 @@ def combine(scores: list[Score]) -> tuple[float, bool]:
 
 
 def _short_repr(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(repr(value), limit)

@@ -1,4 +1,5 @@
-"""Provides the text helpers the scorers share: normalisation, fenced-block stripping, short quoting."""
+"""Provides the text helpers the scorers share: normalisation, fenced-block stripping, short quoting
+(shortening itself is ``workbench.text``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import re
 import unicodedata
 from typing import Any
 
+from workbench.text import clip
+
+REASON_WIDTH = 200
+"""A reason from a user's function or a judge is one line of at most this many characters."""
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
 
 
@@ -45,13 +50,4 @@ def as_text(value: Any) -> str:
 
 def quote(value: Any, limit: int = 60) -> str:
     """A one-line quoted form of ``value`` for reasons, shortened to about ``limit`` characters."""
-    text = value if isinstance(value, str) else as_text(value)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return repr(text)
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """``text`` with its whitespace collapsed to single spaces, shortened to ``limit`` characters."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return repr(clip(value if isinstance(value, str) else as_text(value), limit))

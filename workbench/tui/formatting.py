@@ -8,11 +8,12 @@ from typing import Any
 
 from textual.content import Content
 
-from workbench.reviews import review_applies
 from workbench.records import Case
-from workbench.tui.text import join, markup, plain, short
+from workbench.reviews import review_applies
+from workbench.text import shorten
+from workbench.tui.text import join, markup, plain
 
-__all__ = ["case_detail", "expected_text", "messages_markup", "output_diff", "short", "verdict"]
+__all__ = ["case_detail", "expected_text", "messages_markup", "output_diff", "verdict"]
 
 
 def expected_text(expected: Any) -> str:
@@ -58,7 +59,7 @@ def case_detail(case: Case, row: dict[str, Any] | None, review: dict[str, Any] |
     """Everything about one case: inputs, prompt, expected, output, scores with reasons, cost."""
     parts = [markup("[b]case $id[/b] · split $split" + (" · held out" if case.held_out else ""),
                     id=case.id, split=case.split)]
-    parts.append(join([markup("[b]inputs[/b]")] + [markup("  $name: $value", name=k, value=short(v, 200))
+    parts.append(join([markup("[b]inputs[/b]")] + [markup("  $name: $value", name=k, value=shorten(v, 200))
                                                    for k, v in case.vars.items()], "\n"))
     if messages:
         parts.append(join([markup("[b]prompt[/b]"), messages_markup(messages)], "\n"))

@@ -9,6 +9,7 @@ from textual.widget import Widget
 
 from workbench.errors import WorkbenchError
 from workbench.store import Store
+from workbench.text import clip
 from workbench.tui.messages import DataLoaded, RunFailed
 
 
@@ -28,5 +29,4 @@ def load_in_thread(widget: Widget, what: str, compute: Callable[[Store], Any]) -
 
 def one_line(error: BaseException) -> str:
     """An unexpected exception as one short line."""
-    text = f"{type(error).__name__}: {error}".splitlines()[0]
-    return text if len(text) <= 300 else text[:299] + "…"
+    return clip(f"{type(error).__name__}: {error}".splitlines()[0], 300)

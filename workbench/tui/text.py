@@ -14,18 +14,12 @@ from typing import Any
 from rich.text import Text
 from textual.content import Content
 
-
-def short(text: Any, width: int = 40) -> str:
-    """One line of at most ``width`` characters."""
-    if text is None:
-        return ""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+from workbench.text import shorten
 
 
 def literal(value: Any, width: int | None = None, style: str = "") -> Text:
     """``value`` as a table cell shown exactly as written (one line of ``width`` when given)."""
-    text = short(value, width) if width is not None else ("" if value is None else str(value))
+    text = shorten(value, width) if width is not None else ("" if value is None else str(value))
     return Text(text, style=style, no_wrap=width is not None)
 
 

@@ -77,13 +77,11 @@ class CompareScreen(Screen[None]):
         """Compute the comparison in a thread with its own connection."""
         from workbench.compare import compare
         from workbench.evaluation import run_side
+        from workbench.reports import run_label
 
         def comparison(store: Any) -> Loaded:
-            sides = []
-            for run_id in (self.run_a, self.run_b):
-                run = store.run(run_id)
-                label = f"{store.version_by_id(run.version_id).label} (run {run.id}, {run.model})"
-                sides.append(run_side(store, run, label))
+            runs = [store.run(run_id) for run_id in (self.run_a, self.run_b)]
+            sides = [run_side(store, run, run_label(store, run)) for run in runs]
             result = compare(sides[0], sides[1], shared_only=True)
             flipped = {flip.case_id for flip in result.flips}
             # A flipped case has the same inputs and expected answer in both runs (or it is not paired):

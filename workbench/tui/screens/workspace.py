@@ -27,6 +27,7 @@ from textual.widgets import (
     TextArea,
 )
 
+from workbench.cases import ALL, DEFAULT_SPLIT, RUN_SPLITS
 from workbench.errors import WorkbenchError
 from workbench.prompts import Prompt, parse_prompt, render
 from workbench.records import Case
@@ -38,7 +39,6 @@ from workbench.tui.screens.review import ReviewActions
 from workbench.tui.text import literal, markup, plain
 from workbench.tui.widgets import Table, jinja_editor
 
-SPLITS = ("dev", "test", "train", "all")
 PREVIEW_DELAY = 0.3
 RUN_GROUP = "run"
 
@@ -109,7 +109,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         with Horizontal(id="toolbar"):
             yield Static(markup("[b]$name[/b]", name=self.prompt_name), id="version-label")
             yield Select(self._model_options(), id="model", allow_blank=False, compact=True)
-            yield Select([(split, split) for split in SPLITS], id="split", allow_blank=False, compact=True)
+            yield Select([(split, split) for split in RUN_SPLITS], id="split", allow_blank=False, compact=True)
             # The status before the bar: at 80 columns the bar shrinks, the status stays readable.
             yield Static("", id="run-status")
             yield ProgressBar(id="progress", show_eta=True)
@@ -152,7 +152,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             if model not in [value for _, value in self._model_options()]:
                 models.set_options([(plain(model), model), *self._model_options()])
             models.value = model
-            self.query_one("#split", Select).value = self.prompt.split or "dev"
+            self.query_one("#split", Select).value = self.prompt.split or DEFAULT_SPLIT
         self.query_one("#editor", TextArea).focus()
         self.load_cases()
 
@@ -314,13 +314,18 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             return
         cases, run, results, reviews, version = message.data
         split = self._split()
-        self.cases = [case for case in cases if split == "all" or case.split == split]
+        self.cases = [case for case in cases if split == ALL or case.split == split]
+        if self.running and version is not None and version.id == self.version_id:
+            # Read in a thread while the run went on: the results that arrived since are newer.
+            results = {**results, **self.results}
         self.results, self.reviews = results, reviews
-        self.run_id = run.id if run else None
+        if not self.running:
+            self.run_id = run.id if run else None
         self.version_id = version.id if version else None
         self._show_version(version.number if version else None)
         self._fill_table()
-        self._status_from_results()
+        if not self.running:
+            self._status_from_results()
         self.refresh_preview()
         self.show_detail()
 
@@ -331,7 +336,8 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         table.clear()
         for case in self.cases:
             row = self.results.get(case.id)
-            word = verdict(row, self.reviews.get(case.id))
+            # During a run, a case with no result yet is pending.
+            word = verdict(row, self.reviews.get(case.id)) if row or not self.running else "…"
             output = (row["error"] or row["output"]) if row else ""
             if self.filter_text and self.filter_text not in " ".join(
                     [case.id, expected_text(case.expected), output or "", word]).casefold():
@@ -410,7 +416,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
 
     def _split(self) -> str:
         value = self.query_one("#split", Select).value
-        return value if isinstance(value, str) else "dev"
+        return value if isinstance(value, str) else DEFAULT_SPLIT
 
     def _model(self) -> str:
         value = self.query_one("#model", Select).value

@@ -1,7 +1,7 @@
-"""Provides inference of a tuned local model saved by ``local.train_local``: transformers ``generate``
-with the tokenizer's chat template, greedy at temperature 0, honouring max_tokens, stop, temperature,
-top_p, top_k and seed, and returning a llama.cpp-shaped response (text, finish reason, token usage) so
-the ``local/*`` provider serves both backends alike.
+"""Provides inference of a tuned local model saved by ``workbench.finetune.local.train_local``:
+transformers ``generate`` with the tokenizer's chat template, greedy at temperature 0, honouring
+max_tokens, stop, temperature, top_p, top_k and seed, and returning a llama.cpp-shaped response (text,
+finish reason, token usage) so the ``local/*`` provider serves both backends alike.
 
 Each folder loads once per process; calls on one model are serialised by its lock (generation uses
 every core already, and a seed must not leak between calls).
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import ProviderError
-from workbench.finetune import INSTALL_COMMAND
+from workbench.providers.tuned import INSTALL_COMMAND
 
 DEFAULT_MAX_TOKENS = 256
 

@@ -1,0 +1,23 @@
+"""Provides the one way the workbench shortens text for a line of output: ``shorten`` (whitespace
+collapsed, cut with an ellipsis) and ``clip`` (cut only). The CLI, the TUI and the scorers' reasons all
+use these, each with its own width.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ELLIPSIS = "…"
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` if it fits in ``width`` characters, else its start and an ellipsis, ``width`` in all."""
+    return text if len(text) <= width else text[: width - 1] + ELLIPSIS
+
+
+def shorten(text: Any, width: int) -> str:
+    """``text`` on one line (whitespace runs collapsed to a space) of at most ``width`` characters; None
+    is empty."""
+    if text is None:
+        return ""
+    return clip(" ".join(str(text).split()), width)
