@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Static, TextArea
 
 from support.cli import answer_by_question, invoke, make_project
 from support.openai_server import FakeOpenAIServer
+from support.tui import settle, open_workspace
 from workbench.project import open_project
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.compare import CompareScreen
@@ -27,19 +28,6 @@ SIZE = (120, 40)
 
 def db(root: Path) -> sqlite3.Connection:
     return sqlite3.connect(root / ".workbench" / "workbench.db")
-
-
-async def settle(app: WorkbenchApp, pilot) -> None:  # noqa: ANN001
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def open_workspace(app: WorkbenchApp, pilot) -> WorkspaceScreen:  # noqa: ANN001
-    await settle(app, pilot)
-    await pilot.press("enter")
-    await settle(app, pilot)
-    assert isinstance(app.screen, WorkspaceScreen)
-    return app.screen
 
 
 async def test_the_home_screen_lists_prompts_with_scores(tmp_path: Path, server: FakeOpenAIServer) -> None:

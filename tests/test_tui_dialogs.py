@@ -18,6 +18,7 @@ from textual.widgets._select import SelectCurrent
 
 from support.cli import answer_by_question, invoke, make_project
 from support.openai_server import FakeOpenAIServer
+from support.tui import settle
 from workbench.project import open_project
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.compare import CompareScreen
@@ -28,11 +29,6 @@ from workbench.tui.screens.workspace import WorkspaceScreen
 
 SIZE = (120, 40)
 THEMES = ["textual-dark", "textual-light", "nord", "gruvbox"]
-
-
-async def settle(app: WorkbenchApp, pilot) -> None:  # noqa: ANN001
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def shown(widget: Static) -> str:

@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Static, TextArea
 
 from support.cli import invoke, make_project
 from support.openai_server import FakeOpenAIServer
+from support.tui import settle, open_workspace
 from workbench.project import open_project
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.dialogs import ChoiceScreen
@@ -17,19 +18,6 @@ from workbench.tui.screens.prompts import PromptsScreen
 from workbench.tui.screens.workspace import WorkspaceScreen
 
 SIZE = (120, 40)
-
-
-async def settle(app: WorkbenchApp, pilot) -> None:  # noqa: ANN001
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def workspace(app: WorkbenchApp, pilot) -> WorkspaceScreen:  # noqa: ANN001
-    await settle(app, pilot)
-    await pilot.press("enter")
-    await settle(app, pilot)
-    assert isinstance(app.screen, WorkspaceScreen)
-    return app.screen
 
 
 def label(screen: WorkspaceScreen) -> str:
@@ -49,7 +37,7 @@ async def test_leaving_with_unsaved_changes_asks_and_each_answer_does_what_it_sa
     original = path.read_text()
     app = WorkbenchApp(open_project(root), warm_up=False)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await workspace(app, pilot)
+        screen = await open_workspace(app, pilot)
         assert "unsaved" not in label(screen)
         await edit(screen, pilot, "Question:", "Q:")
         assert "● unsaved" in label(screen)
@@ -66,7 +54,7 @@ async def test_leaving_with_unsaved_changes_asks_and_each_answer_does_what_it_sa
         assert isinstance(app.screen, PromptsScreen)
         assert "Q: {{ question }}" in path.read_text()
 
-        screen = await workspace(app, pilot)
+        screen = await open_workspace(app, pilot)
         await edit(screen, pilot, "Q:", "Query:")
         screen.query_one("#results", DataTable).focus()
         await pilot.press("escape")
@@ -74,7 +62,7 @@ async def test_leaving_with_unsaved_changes_asks_and_each_answer_does_what_it_sa
         await settle(app, pilot)
         assert isinstance(app.screen, PromptsScreen) and "Query:" not in path.read_text()
 
-        screen = await workspace(app, pilot)
+        screen = await open_workspace(app, pilot)
         await edit(screen, pilot, "Q:", "Query:")
         await pilot.press("ctrl+q")
         assert isinstance(app.screen, ChoiceScreen) and app.is_running
@@ -92,7 +80,7 @@ async def test_saving_over_a_file_changed_on_disk_offers_reload_or_overwrite(
     path = root / "prompts" / "yesno.prompt"
     app = WorkbenchApp(open_project(root), warm_up=False)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await workspace(app, pilot)
+        screen = await open_workspace(app, pilot)
         await edit(screen, pilot, "Question:", "Mine:")
         path.write_text(path.read_text().replace("Question:", "Theirs:"))  # another editor, git checkout
         await pilot.press("ctrl+s")
@@ -117,7 +105,7 @@ async def test_after_saving_a_new_version_the_table_shows_that_version(
     assert (await asyncio.to_thread(invoke, root, "run", "yesno"))[0] == 0
     app = WorkbenchApp(open_project(root), warm_up=False)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await workspace(app, pilot)
+        screen = await open_workspace(app, pilot)
         table = screen.query_one("#results", DataTable)
         assert "@v1" in label(screen) and str(table.get_cell("q00", "verdict")) == "pass"
         await edit(screen, pilot, "Question:", "Q:")
@@ -137,7 +125,7 @@ async def test_a_render_error_shows_under_the_editor_whatever_tab_is_active(
     root = make_project(tmp_path, server.base_url)
     app = WorkbenchApp(open_project(root), warm_up=False)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await workspace(app, pilot)
+        screen = await open_workspace(app, pilot)
         await edit(screen, pilot, "{{ question }}", "{{ questoin }}")
         screen.refresh_preview()
         error = screen.query_one("#editor-error", Static)

@@ -12,17 +12,13 @@ from textual.widgets import DataTable, Input, Select, TabbedContent, TextArea
 
 from support.cli import invoke, make_project
 from support.openai_server import FakeOpenAIServer
+from support.tui import settle, open_workspace
 from workbench.project import open_project
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.prompts import PromptsScreen
 from workbench.tui.screens.workspace import WorkspaceScreen
 
 SIZE = (120, 40)
-
-
-async def settle(app: WorkbenchApp, pilot) -> None:  # noqa: ANN001
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def open_ran_project(tmp_path: Path, server: FakeOpenAIServer) -> WorkbenchApp:
@@ -35,10 +31,7 @@ async def test_escape_steps_back_one_level_and_reviews_work_in_the_detail(
         tmp_path: Path, server: FakeOpenAIServer) -> None:
     app = await open_ran_project(tmp_path, server)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("enter")
-        await settle(app, pilot)
-        screen = app.screen
+        screen = await open_workspace(app, pilot)
         assert isinstance(screen, WorkspaceScreen)
         side = screen.query_one("#side", TabbedContent)
         table = screen.query_one("#results", DataTable)
@@ -62,10 +55,7 @@ async def test_escape_steps_back_one_level_and_reviews_work_in_the_detail(
 async def test_escape_in_an_open_dropdown_closes_only_the_dropdown(tmp_path: Path, server: FakeOpenAIServer) -> None:
     app = await open_ran_project(tmp_path, server)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("enter")
-        await settle(app, pilot)
-        screen = app.screen
+        screen = await open_workspace(app, pilot)
         screen.query_one("#results", DataTable).focus()
         await pilot.press("s")  # the split picker opens
         await pilot.pause()
@@ -82,10 +72,7 @@ async def test_escape_in_an_open_dropdown_closes_only_the_dropdown(tmp_path: Pat
 async def test_tables_filter_and_move_with_the_keyboard(tmp_path: Path, server: FakeOpenAIServer) -> None:
     app = await open_ran_project(tmp_path, server)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("enter")
-        await settle(app, pilot)
-        screen = app.screen
+        screen = await open_workspace(app, pilot)
         table = screen.query_one("#results", DataTable)
         table.focus()
         await pilot.press("j", "j", "k")
@@ -114,10 +101,7 @@ async def test_tables_filter_and_move_with_the_keyboard(tmp_path: Path, server: 
 async def test_the_editor_goes_to_a_line_and_to_the_end(tmp_path: Path, server: FakeOpenAIServer) -> None:
     app = await open_ran_project(tmp_path, server)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("enter")
-        await settle(app, pilot)
-        editor = app.screen.query_one("#editor", TextArea)
+        editor = (await open_workspace(app, pilot)).query_one("#editor", TextArea)
         editor.focus()
         await pilot.press("ctrl+g")
         await pilot.press("4", "enter")
@@ -150,10 +134,7 @@ async def test_at_80x24_the_verdict_and_the_run_status_stay_visible_during_a_run
         root = make_project(tmp_path, server.base_url)
         app = WorkbenchApp(open_project(root), warm_up=False)
         async with app.run_test(size=(80, 24)) as pilot:
-            await settle(app, pilot)
-            await pilot.press("enter")
-            await settle(app, pilot)
-            screen = app.screen
+            screen = await open_workspace(app, pilot)
             await pilot.press("ctrl+r")
             while not any(str(screen.query_one("#results", DataTable).get_cell(f"q{i:02d}", "verdict"))
                           in ("pass", "fail") for i in range(12)):
@@ -177,10 +158,7 @@ async def test_run_only_the_failing_cases_then_the_rest_and_one_case_again(
     app = await open_ran_project(tmp_path, server)
     calls = len(server.requests)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("enter")
-        await settle(app, pilot)
-        screen = app.screen
+        screen = await open_workspace(app, pilot)
         editor = screen.query_one("#editor", TextArea)
         editor.text = editor.text.replace("Question:", "Q:")  # a new version, not run yet
         table = screen.query_one("#results", DataTable)

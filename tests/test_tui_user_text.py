@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Static
 
 from support.cli import invoke
 from support.openai_server import FakeOpenAIServer
+from support.tui import settle
 from workbench.cli import main
 from workbench.project import open_project
 from workbench.tui.app import WorkbenchApp
@@ -43,11 +44,6 @@ def tricky_project(root: Path, base_url: str) -> Path:
 
 def shown(widget: Static) -> str:
     return str(widget.render())
-
-
-async def settle(app: WorkbenchApp, pilot) -> None:  # noqa: ANN001
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def test_markup_looking_text_is_shown_literally_on_every_screen(tmp_path: Path) -> None:

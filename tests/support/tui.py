@@ -1,0 +1,21 @@
+"""Shared helpers of the TUI pilot tests: wait for the loads, open the selected prompt's workspace."""
+
+from __future__ import annotations
+
+from workbench.tui.app import WorkbenchApp
+from workbench.tui.screens.workspace import WorkspaceScreen
+
+
+async def settle(app: WorkbenchApp, pilot) -> None:  # noqa: ANN001
+    """Wait for every worker (loads, runs) to finish, then for the screen to catch up."""
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def open_workspace(app: WorkbenchApp, pilot) -> WorkspaceScreen:  # noqa: ANN001
+    """From the prompts screen, open the selected prompt and return its workspace."""
+    await settle(app, pilot)
+    await pilot.press("enter")
+    await settle(app, pilot)
+    assert isinstance(app.screen, WorkspaceScreen)
+    return app.screen
