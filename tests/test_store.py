@@ -65,6 +65,12 @@ def test_migrating_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
     assert store.prompt_names() == ["kept"]
     # m002 added the judged output to reviews; an old review keeps applying to any output.
     assert store.reviews(version_id=1)[0]["output"] is None and store.reviews(version_id=1)[0]["verdict"] == "good"
+    # Every table ends with exactly the columns of a database created new (m003 added finish_reason and
+    # tool_calls_json to results).
+    fresh = Store(tmp_path / "new.db")
+    for table in fresh.db.table_names():
+        assert store.db[table].columns_dict == fresh.db[table].columns_dict, table
+    assert {"finish_reason", "tool_calls_json"} <= set(store.db["results"].columns_dict)
 
 
 def test_versions_are_numbered_in_order_with_parents_and_identical_content_is_a_no_op() -> None:

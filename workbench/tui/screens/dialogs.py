@@ -1,5 +1,5 @@
-"""Provides the TUI's modal dialogs: the correction editor, the error box, the question with a few
-answers, and a flipped case of a comparison with both outputs side by side."""
+"""Provides the TUI's modal dialogs: the correction editor, a question with a few answers, and a flipped
+case of a comparison with both outputs side by side."""
 
 from __future__ import annotations
 
@@ -48,28 +48,6 @@ class CorrectionScreen(ModalScreen[str | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         """Leave without a correction."""
-        self.dismiss(None)
-
-
-class ErrorScreen(ModalScreen[None]):
-    """A problem the user must act on, in words (never a traceback)."""
-
-    BINDINGS = [Binding("escape,enter", "close", "Close", id="close-error")]
-
-    def __init__(self, title: str, message: str) -> None:
-        super().__init__()
-        self.title_text = title
-        self.message = message
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog error"):
-            yield Static(markup("[b]$title[/b]", title=self.title_text))
-            yield Static(self.message, markup=False)
-            yield Button("Close", variant="error", id="close")
-
-    @on(Button.Pressed, "#close")
-    def action_close(self) -> None:
-        """Close the box."""
         self.dismiss(None)
 
 
