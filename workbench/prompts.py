@@ -244,10 +244,9 @@ def _compile(source: str, path: Path, line: int) -> None:
 
 def variables(prompt: Prompt) -> set[str]:
     """Every variable the system and body templates read (defaults included)."""
-    env = _environment()
     names: set[str] = set()
     for source in [prompt.system or "", *(segment.source for segment in prompt.segments)]:
-        names |= meta.find_undeclared_variables(env.parse(source))
+        names |= _variables_of(source)
     return names
 
 
