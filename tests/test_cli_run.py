@@ -80,7 +80,13 @@ def test_show_lists_results_and_failures(tmp_path: Path, server: FakeOpenAIServe
     assert code == 0
     assert [line.split()[0] for line in out.splitlines() if line.startswith("q")] == ["q03", "q07", "q11"]
     code, out, _ = invoke(root, "show", "last", "--json")
-    assert len(json.loads(out)["results"]) == N_CASES
+    results = json.loads(out)["results"]
+    assert len(results) == N_CASES
+    # Rows come out typed: JSON columns decoded once (messages, scores), no raw *_json text.
+    first = results[0]
+    assert first["messages"][-1]["role"] == "user" and isinstance(first["scores"][0]["passed"], bool)
+    assert not [key for key in first if key.endswith("_json")]
+    assert {r["verdict"] for r in results} == {"pass", "fail"}
 
 
 def test_provider_errors_are_recorded_per_case_and_the_run_goes_on(tmp_path: Path) -> None:

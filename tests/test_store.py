@@ -64,7 +64,7 @@ def test_migrating_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
     assert migrations.pending(store.db) == []
     assert store.prompt_names() == ["kept"]
     # m002 added the judged output to reviews; an old review keeps applying to any output.
-    assert store.reviews(version_id=1)[0]["output"] is None and store.reviews(version_id=1)[0]["verdict"] == "good"
+    assert store.reviews(1)["c1"].output is None and store.reviews(1)["c1"].verdict == "good"
     # Every table ends with exactly the columns of a database created new (m003 added finish_reason and
     # tool_calls_json to results).
     fresh = Store(tmp_path / "new.db")
@@ -105,7 +105,7 @@ def test_results_are_written_per_case_and_an_unfinished_run_resumes() -> None:
     fresh, resumed = open_run(store)
     assert not resumed and fresh.id != run.id
     rows = store.results(run.id)
-    assert [(r["case_id"], r["output"], r["scores"][0]["scorer"]) for r in rows] == [("c1", "A", "exact_match")]
+    assert [(r.case_id, r.output, r.scores[0].scorer) for r in rows] == [("c1", "A", "exact_match")]
 
 
 def test_recording_a_case_twice_replaces_it() -> None:
@@ -114,7 +114,7 @@ def test_recording_a_case_twice_replaces_it() -> None:
     for output in ("first", "second"):
         store.record_result(run.id, CASES[0], messages=[], completion=Completion(output), scores=[],
                             passed=False, score=0.0)
-    assert [r["output"] for r in store.results(run.id)] == ["second"]
+    assert [r.output for r in store.results(run.id)] == ["second"]
 
 
 def test_results_follow_test_set_order_and_filter_failures() -> None:
@@ -123,8 +123,8 @@ def test_results_follow_test_set_order_and_filter_failures() -> None:
     for case, passed in ((CASES[2], False), (CASES[0], True), (CASES[1], False)):
         store.record_result(run.id, case, messages=[], completion=Completion("x"), scores=[], passed=passed,
                             score=float(passed))
-    assert [r["case_id"] for r in store.results(run.id)] == ["c1", "c2", "c3"]
-    assert [r["case_id"] for r in store.results(run.id, failures_only=True)] == ["c2", "c3"]
+    assert [r.case_id for r in store.results(run.id)] == ["c1", "c2", "c3"]
+    assert [r.case_id for r in store.results(run.id, failures_only=True)] == ["c2", "c3"]
 
 
 def test_testset_snapshot_round_trips_cases() -> None:
@@ -139,8 +139,9 @@ def test_reviews_are_kept_per_version_and_case() -> None:
     run, _ = open_run(store)
     store.set_review(run.version_id, "c1", "bad", correction="A!")
     store.set_review(run.version_id, "c1", "good")
-    reviews = store.reviews(version_id=run.version_id)
-    assert [(r["case_id"], r["verdict"], r["correction"]) for r in reviews] == [("c1", "good", None)]
+    reviews = store.reviews(run.version_id)
+    assert [(r.case_id, r.verdict, r.correction) for r in reviews.values()] == [("c1", "good", None)]
+    assert [r.case_id for r in store.prompt_reviews(run.prompt)] == ["c1"]
     with pytest.raises(StoreError):
         store.set_review(run.version_id, "c1", "maybe")
 

@@ -8,28 +8,26 @@ A review overrides the automatic verdict of its (version, case): ``good`` passes
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from workbench.cases import is_held_out
 from workbench.compare import CaseOutcome, Side, content_hash
 from workbench.plateau import VersionOutcome
 from workbench.reviews import review_applies, reviewed  # noqa: F401  (re-exported)
 from workbench.reports import TestsetHistory, history
-from workbench.store import Run, Store
+from workbench.store import Result, Run, Store
 
 
-def run_outcomes(store: Store, run: Run, rows: list[dict[str, Any]] | None = None) -> list[CaseOutcome]:
-    """Per-case outcomes of a run (its result ``rows`` when already read), reviews applied; errored cases
+def run_outcomes(store: Store, run: Run, results: list[Result] | None = None) -> list[CaseOutcome]:
+    """Per-case outcomes of a run (its ``results`` when already read), reviews applied; errored cases
     are failures."""
-    reviews = {r["case_id"]: r for r in store.reviews(version_id=run.version_id)}
+    reviews = store.reviews(run.version_id)
     cases = store.result_cases(run.id)
     outcomes = []
-    for row in store.results(run.id) if rows is None else rows:
-        passed, score = reviewed(row, reviews.get(row["case_id"]))
-        case = cases.get(row["case_id"])
-        outcomes.append(CaseOutcome(case_id=row["case_id"], passed=passed and not row["error"],
-                                    score=score if not row["error"] else 0.0, output=row["output"],
-                                    error=row["error"], content=content_hash(case) if case else None,
+    for result in store.results(run.id, scores=False) if results is None else results:
+        passed, score = reviewed(result, reviews.get(result.case_id))
+        case = cases.get(result.case_id)
+        outcomes.append(CaseOutcome(case_id=result.case_id, passed=passed, score=score, output=result.output,
+                                    error=result.error, content=content_hash(case) if case else None,
                                     # a result whose case is not stored cannot be shown not to be held out
                                     held_out=is_held_out(case) if case else True))
     return outcomes
@@ -50,12 +48,12 @@ def selection_rate(outcomes: list[CaseOutcome]) -> float | None:
 
 def run_side(store: Store, run: Run, label: str) -> Side:
     """A run as one side of a comparison, with its template, model, prices and latencies."""
-    rows = store.results(run.id)
-    answered = [row for row in rows if not row["error"]]
-    return Side(label=label, outcomes=run_outcomes(store, run, rows),
+    results = store.results(run.id, scores=False)
+    answered = [result for result in results if not result.error]
+    return Side(label=label, outcomes=run_outcomes(store, run, results),
                 template_text=store.version_by_id(run.version_id).text, model=run.model,
-                costs_usd=[row["cost_usd"] for row in answered if row["cost_usd"] is not None],
-                latencies_ms=[row["latency_ms"] for row in answered if row["latency_ms"]])
+                costs_usd=[result.cost_usd for result in answered if result.cost_usd is not None],
+                latencies_ms=[result.latency_ms for result in answered if result.latency_ms])
 
 
 @dataclass(frozen=True)

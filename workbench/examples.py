@@ -17,7 +17,7 @@ from typing import Any
 from workbench.cases import is_held_out
 from workbench.compare import content_hash
 from workbench.errors import PromptError
-from workbench.reviews import review_applies
+from workbench.reviews import reviewed
 from workbench.prompts import Prompt, parse_prompt, render
 from workbench.records import Case, Message, canonical_json
 from workbench.store import Run, Store, Version
@@ -115,29 +115,28 @@ def collect_examples(store: Store, version: Version, cases: list[Case], run: Run
     if train_prompt not in TRAIN_PROMPTS:
         raise ValueError(f"unknown training prompt mode {train_prompt!r}")
     prompt = version_prompt(version)
-    results = {row["case_id"]: row for row in store.results(run.id)} if run else {}
+    results = {result.case_id: result for result in store.results(run.id, scores=False)} if run else {}
     measured = store.result_cases(run.id) if run else {}
-    reviews = store.reviews(prompt=version.prompt)
-    corrections = {r["case_id"]: r["correction"] for r in reviews if r["correction"]}
-    verdicts = {r["case_id"]: r for r in reviews if r["version_id"] == version.id}
+    corrections = {r.case_id: r.correction for r in store.prompt_reviews(version.prompt) if r.correction}
+    verdicts = store.reviews(version.id)
     found = ExampleSet()
     candidates: list[Example] = []
     for case in cases:
         if not include_test and is_held_out(case):
             found.dropped["held out (test split or held_out)"] += 1
             continue
-        row = results.get(case.id)
+        result = results.get(case.id)
         then = measured.get(case.id)
         # An output is this case's only if the run measured this very case: not an earlier version of it
         # (other inputs or expected answer), and not while it was held out.
-        stale = row is not None and then is not None and content_hash(then) != content_hash(case)
-        if row is not None and (stale or (then is not None and is_held_out(then) and not include_test)):
-            row = None
-        passed = _passed(row, verdicts.get(case.id))
+        stale = result is not None and then is not None and content_hash(then) != content_hash(case)
+        if result is not None and (stale or (then is not None and is_held_out(then) and not include_test)):
+            result = None
+        passed = result is not None and reviewed(result, verdicts.get(case.id))[0]
         options = {
             "corrected": corrections.get(case.id),
             "gold": target_text(case.expected),
-            "passing": row["output"] if row is not None and passed else None,
+            "passing": result.output if result is not None and passed else None,
         }
         order = PREFERENCE if source == "mixed" else (source,)
         chosen = next((name for name in order if options.get(name)), None)
@@ -145,21 +144,13 @@ def collect_examples(store: Store, version: Version, cases: list[Case], run: Run
             why = f"no {source} target" if source != "mixed" else "no target"
             found.dropped[f"{why} (the run measured an earlier version of the case)" if stale else why] += 1
             continue
-        rejected = row["output"] if row is not None and not passed and not row["error"] else None
+        rejected = result.output if result is not None and not passed and not result.error else None
         messages = training_messages(prompt, case, train_prompt, instruction)
         candidates.append(Example(case.id, case.split, messages, str(options[chosen]), chosen,
-                                  version.number, row["score"] if row is not None else None, rejected,
+                                  version.number, result.score if result is not None else None, rejected,
                                   is_held_out(case)))
     _dedupe(candidates, found)
     return found
-
-
-def _passed(row: dict[str, Any] | None, review: dict[str, Any] | None) -> bool:
-    if row is None or row["error"]:
-        return False
-    if review is not None and review_applies(review, row):
-        return review["verdict"] == "good"
-    return bool(row["passed"])
 
 
 def _dedupe(candidates: list[Example], found: ExampleSet) -> None:

@@ -96,12 +96,10 @@ def _readiness(project: Project, store: Store, prompt: str, track: PromptTrack, 
     found = collect_examples(store, source.version, source.cases, source.run)
     failures: Counter[str] = Counter()
     errors: Counter[str] = Counter()
-    for row in store.results(run.id, failures_only=True):
-        if row["error"]:
-            errors[row["error_kind"] or "error"] += 1
-        for score in row["scores"]:
-            if not score["passed"]:
-                failures[score["scorer"]] += 1
+    for result in store.results(run.id, failures_only=True):
+        if result.error:
+            errors[result.error_kind or "error"] += 1
+        failures.update(score.scorer for score in result.scores if not score.passed)
     lengths = token_lengths(found.examples)
     return Readiness(
         prompt=prompt, dataset=track.dataset, split=track.split, model=track.model,

@@ -64,30 +64,29 @@ def summarize(store: Store, run: Run | int) -> RunSummary:
     """Summarise a run from its stored results (errored cases count as failures)."""
     run = store.run(run) if isinstance(run, int) else run
     version = store.version_by_id(run.version_id)
-    rows = list(store.db.query(
-        "SELECT case_id, output, passed, score, error, latency_ms, input_tokens, output_tokens, cost_usd, cached, "
-        "finish_reason FROM results WHERE run_id = ?", [run.id]))
-    completed = len(rows)
+    results = store.results(run.id, scores=False)
+    completed = len(results)
     # Human reviews override the automatic verdict here as everywhere (reviews.reviewed).
-    reviews = {review["case_id"]: review for review in store.reviews(version_id=run.version_id)}
-    verdicts = [reviewed(row, reviews.get(row["case_id"])) for row in rows]
+    reviews = store.reviews(run.version_id)
+    verdicts = [reviewed(result, reviews.get(result.case_id)) for result in results]
     passed = sum(1 for ok, _ in verdicts if ok)
     # Money actually spent: cached answers cost nothing this time.
-    costs = [row["cost_usd"] for row in rows if row["cost_usd"] is not None and not row["cached"]]
-    latencies = [row["latency_ms"] for row in rows if row["latency_ms"] is not None and not row["cached"]]
+    spent = [result for result in results if not result.cached]
+    costs = [result.cost_usd for result in spent if result.cost_usd is not None]
+    latencies = [result.latency_ms for result in spent if result.latency_ms is not None]
     return RunSummary(
         run_id=run.id, prompt=run.prompt, version=version.number, model=run.model, split=run.split,
         dataset=run.dataset, status=run.status, n_cases=run.n_cases, completed=completed, passed=passed,
-        errors=sum(1 for row in rows if row["error"]),
+        errors=sum(1 for result in results if result.error),
         pass_rate=passed / completed if completed else 0.0,
         mean_score=sum(score for _, score in verdicts) / completed if completed else 0.0,
-        input_tokens=sum(row["input_tokens"] or 0 for row in rows),
-        output_tokens=sum(row["output_tokens"] or 0 for row in rows),
-        cost_usd=sum(costs) if costs else (0.0 if rows and all(row["cached"] for row in rows) else None),
+        input_tokens=sum(result.input_tokens or 0 for result in results),
+        output_tokens=sum(result.output_tokens or 0 for result in results),
+        cost_usd=sum(costs) if costs else (0.0 if results and not spent else None),
         latency_p50_ms=percentile(latencies, 50), latency_p95_ms=percentile(latencies, 95),
-        cached=sum(1 for row in rows if row["cached"]), started_utc=run.started_utc,
-        truncated=sum(1 for row in rows if row["finish_reason"] == "length"),
-        filtered=sum(1 for row in rows if row["finish_reason"] == "content_filter"),
+        cached=completed - len(spent), started_utc=run.started_utc,
+        truncated=sum(1 for result in results if result.finish_reason == "length"),
+        filtered=sum(1 for result in results if result.finish_reason == "content_filter"),
         max_tokens=run.params.get("max_tokens") or run.params.get("max_completion_tokens"),
     )
 

@@ -4,20 +4,39 @@ summaries, ``show``, history, comparisons, plateau, examples, the TUI)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workbench.store import Result, Review
 
 
-def review_applies(review: dict[str, Any] | None, row: dict[str, Any]) -> bool:
-    """Whether ``review`` judges ``row``'s output: a review made before reviews kept their output
-    (``output`` NULL) judges any output of its version; otherwise only that very output."""
-    return review is not None and (review.get("output") is None or review["output"] == row["output"])
+def review_applies(review: Review | None, result: Result) -> bool:
+    """Whether ``review`` judges ``result``'s output: a review made before reviews kept their output
+    (``output`` None) judges any output of its version; otherwise only that very output."""
+    return review is not None and (review.output is None or review.output == result.output)
 
 
-def reviewed(row: dict[str, Any], review: dict[str, Any] | None) -> tuple[bool, float]:
-    """(passed, score) of a result row, with a human review taking precedence; an errored case fails."""
-    if row.get("error"):
+def reviewed(result: Result, review: Review | None) -> tuple[bool, float]:
+    """(passed, score) of a result, with a human review taking precedence; an errored case fails."""
+    if result.error:
         return False, 0.0
-    if review is not None and review_applies(review, row):
-        good = review["verdict"] == "good"
-        return good, 1.0 if good else 0.0
-    return bool(row["passed"]), float(row["score"] or 0.0)
+    if review is not None and review_applies(review, result):
+        return review.good, 1.0 if review.good else 0.0
+    return result.passed, result.score
+
+
+CUT_MARKS = {"length": " (cut)", "content_filter": " (filtered)"}
+"""How a verdict is marked when the provider stopped the answer early: at max_tokens, or by its content
+filter."""
+
+
+def verdict_word(result: Result, review: Review | None = None) -> str:
+    """A result's verdict as both front ends show it: ``error``, ``good (human)``/``bad (human)`` when a
+    review judges this output, else ``pass``/``fail``; marked when the answer was stopped early."""
+    if result.error:
+        word = "error"
+    elif review is not None and review_applies(review, result):
+        word = f"{review.verdict} (human)"
+    else:
+        word = "pass" if result.passed else "fail"
+    return word + CUT_MARKS.get(result.finish_reason or "", "")

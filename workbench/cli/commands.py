@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from workbench.cli import ThresholdFailed, cli
 from workbench.cli.output import Progress, echo_json, percent, table
 from workbench.errors import WorkbenchError
 from workbench.project import Project, open_project
-from workbench.store import Store
+from workbench.store import Result, Store
 from workbench.text import shorten
 
 
@@ -92,7 +93,7 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
         failures = store.results(run_id, failures_only=True)
         if failures:
             click.echo(f"\n{len(failures)} of {summary.completed} cases failed; the worst {min(5, len(failures))}:")
-            click.echo(failure_table(sorted(failures, key=lambda row: row["score"] or 0.0)[:5]))
+            click.echo(failure_table(sorted(failures, key=lambda result: result.score)[:5]))
     if fail_under is not None:
         threshold = fail_under / 100 if fail_under > 1 else fail_under
         if summary.pass_rate < threshold:
@@ -129,26 +130,13 @@ def format_summary(summary: Any) -> str:
     return text
 
 
-def verdict_word(row: dict[str, Any]) -> str:
-    """A result's verdict for tables: pass, fail or error (or a human review's good/bad), marked when
-    the provider stopped the answer early."""
-    word = row.get("verdict") or ("pass" if row["passed"] else ("error" if row["error"] else "fail"))
-    if row.get("human_review"):
-        word = f"{row['human_review']} (human)"
-    return word + CUT_MARKS.get(row.get("finish_reason") or "", "")
-
-
-CUT_MARKS = {"length": " (cut)", "content_filter": " (filtered)"}
-"""How a table marks an answer the provider stopped early: at max_tokens, or by its content filter."""
-
-
-def failure_table(rows: list[dict[str, Any]]) -> str:
+def failure_table(results: list[Result]) -> str:
     """Failing results: case, output (or error) and the first failing scorer's reason."""
     lines = []
-    for row in rows:
-        reasons = [s["reason"] for s in row["scores"] if not s["passed"] and s["reason"]]
-        lines.append([row["case_id"], shorten(row["error"] or row["output"], 40),
-                      shorten(row["error_kind"] or (reasons[0] if reasons else ""), 50)])
+    for result in results:
+        reasons = [s.reason for s in result.scores if not s.passed and s.reason]
+        lines.append([result.case_id, shorten(result.error or result.output, 40),
+                      shorten(result.error_kind or (reasons[0] if reasons else ""), 50)])
     return table(["case", "output", "why"], lines)
 
 
@@ -165,25 +153,26 @@ def show(ctx: click.Context, run_ref: str, failures: bool, as_json: bool) -> Non
     store = Store(project.db_path)
     from workbench.reports import resolve_run_ref
 
-    from workbench.reviews import review_applies, reviewed
+    from workbench.reviews import review_applies, reviewed, verdict_word
 
     run = resolve_run_ref(store, run_ref)
-    reviews = {review["case_id"]: review for review in store.reviews(version_id=run.version_id)}
-    results = []
-    for row in store.results(run.id):
-        review = reviews.get(row["case_id"])
-        passed, score = reviewed(row, review)
-        if failures and passed:
-            continue
-        human = review["verdict"] if review is not None and review_applies(review, row) else None
-        results.append({**row, "verdict": "error" if row["error"] else ("pass" if passed else "fail"),
-                        "reviewed_score": score, "human_review": human})
+    reviews = store.reviews(run.version_id)
+    shown = []
+    for result in store.results(run.id):
+        review = reviews.get(result.case_id)
+        passed, score = reviewed(result, review)
+        if not (failures and passed):
+            shown.append((result, review, passed, score))
     if as_json:
-        echo_json({"summary": summarize(store, run.id).to_dict(), "results": results})
+        echo_json({"summary": summarize(store, run.id).to_dict(), "results": [
+            {**asdict(result), "verdict": "error" if result.error else ("pass" if passed else "fail"),
+             "reviewed_score": score,
+             "human_review": review.verdict if review is not None and review_applies(review, result) else None}
+            for result, review, passed, score in shown]})
         return
     click.echo(format_summary(summarize(store, run.id)) + "\n")
-    rows = [[row["case_id"], verdict_word(row), f"{row['reviewed_score']:.2f}",
-             shorten(row["error"] or row["output"], 50)] for row in results]
+    rows = [[result.case_id, verdict_word(result, review), f"{score:.2f}", shorten(result.error or result.output, 50)]
+            for result, review, _, score in shown]
     click.echo(table(["case", "verdict", "score", "output"], rows))
 
 

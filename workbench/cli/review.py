@@ -9,21 +9,21 @@ import click
 
 from workbench.cli import cli
 from workbench.cli.commands import _project
-from workbench.store import Store
+from workbench.reviews import verdict_word
+from workbench.store import Result, Store
 
 KEYS = "[g]ood  [b]ad  [c]orrect  [s]kip  [q]uit"
 
 
-def _show_case(row: dict, expected: object, position: int, total: int) -> None:
-    verdict = "pass" if row["passed"] else ("error" if row["error"] else "fail")
-    click.echo(f"\n── case {row['case_id']} ({position}/{total}) · automatic verdict: {verdict} "
-               f"· score {row['score']:.2f}")
-    for message in json.loads(row["messages_json"] or "[]"):
+def _show_case(result: Result, expected: object, position: int, total: int) -> None:
+    click.echo(f"\n── case {result.case_id} ({position}/{total}) · automatic verdict: {verdict_word(result)} "
+               f"· score {result.score:.2f}")
+    for message in result.messages or []:
         click.echo(click.style(f"[{message['role']}] ", bold=True) + str(message.get("content", "")))
     click.echo(click.style("expected: ", bold=True) + json.dumps(expected, ensure_ascii=False))
-    click.echo(click.style("output:   ", bold=True) + str(row["error"] or row["output"]))
-    for score in row["scores"]:
-        click.echo(f"  {score['scorer']}: {score['value']:.2f} {score['reason'] or ''}".rstrip())
+    click.echo(click.style("output:   ", bold=True) + str(result.error or result.output))
+    for score in result.scores:
+        click.echo(f"  {score.scorer}: {score.value:.2f} {score.reason or ''}".rstrip())
 
 
 def _correction(output: str | None) -> str | None:
@@ -51,23 +51,23 @@ def review(ctx: click.Context, run_ref: str, failures: bool, unreviewed: bool) -
     store = Store(project.db_path)
     run = resolve_run_ref(store, run_ref)
     expected = {case.id: case.expected for case in store.testset_cases(run.testset_hash)}
-    done = {r["case_id"] for r in store.reviews(version_id=run.version_id)} if unreviewed else set()
-    rows = [row for row in store.results(run.id, failures_only=failures) if row["case_id"] not in done]
+    done = set(store.reviews(run.version_id)) if unreviewed else set()
+    rows = [result for result in store.results(run.id, failures_only=failures) if result.case_id not in done]
     counts = {"good": 0, "bad": 0, "corrected": 0}
-    for position, row in enumerate(rows, 1):
-        _show_case(row, expected.get(row["case_id"]), position, len(rows))
+    for position, result in enumerate(rows, 1):
+        _show_case(result, expected.get(result.case_id), position, len(rows))
         choice = click.prompt(KEYS, type=click.Choice(list("gbcsq")), show_choices=False, default="s")
         if choice == "q":
             break
         if choice == "g":
-            store.set_review(run.version_id, row["case_id"], "good", output=row["output"])
+            store.set_review(run.version_id, result.case_id, "good", output=result.output)
             counts["good"] += 1
         elif choice == "b":
-            store.set_review(run.version_id, row["case_id"], "bad", output=row["output"])
+            store.set_review(run.version_id, result.case_id, "bad", output=result.output)
             counts["bad"] += 1
         elif choice == "c":
-            text = _correction(row["output"])
+            text = _correction(result.output)
             if text:
-                store.set_review(run.version_id, row["case_id"], "bad", correction=text, output=row["output"])
+                store.set_review(run.version_id, result.case_id, "bad", correction=text, output=result.output)
                 counts["corrected"] += 1
     click.echo(f"\nreviewed: {counts['good']} good, {counts['bad']} bad, {counts['corrected']} corrected")

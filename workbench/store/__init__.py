@@ -1,5 +1,6 @@
-"""Provides the project database: ``Store`` and its records."""
+"""Provides the project database: ``Store`` and its typed rows."""
 
-from workbench.store.store import Run, Store, Version, utc_now
+from workbench.store.rows import Result, Review, Run, ScoreRow, Version
+from workbench.store.store import Store, utc_now
 
-__all__ = ["Run", "Store", "Version", "utc_now"]
+__all__ = ["Result", "Review", "Run", "ScoreRow", "Store", "Version", "utc_now"]

@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from workbench.names import nfc
 from workbench.records import Case, Completion, Score, canonical_json, sha256_hex
 from workbench.store.locks import RunLock, RunLocks
 from workbench.store.migrations import migrations
+from workbench.store.rows import Result, Review, Run, ScoreRow, Version
 
 if TYPE_CHECKING:
     from workbench.prompts import Prompt
@@ -35,44 +36,6 @@ INTERRUPTED = "interrupted"
 def utc_now() -> str:
     """The current UTC time as ISO text (the store's timestamp format)."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True)
-class Version:
-    """One stored version of a prompt."""
-
-    id: int
-    prompt: str
-    number: int
-    hash: str
-    text: str
-    parent_id: int | None
-    note: str | None
-    created_utc: str
-
-    @property
-    def label(self) -> str:
-        """``name@vN``."""
-        return f"{self.prompt}@v{self.number}"
-
-
-@dataclass(frozen=True)
-class Run:
-    """One run of a prompt version on a test set."""
-
-    id: int
-    prompt: str
-    version_id: int
-    model: str
-    params: dict[str, Any]
-    testset_hash: str
-    dataset: str
-    split: str
-    scorers: list[Any]
-    status: str
-    n_cases: int
-    started_utc: str
-    finished_utc: str | None
 
 
 class Store:
@@ -295,7 +258,7 @@ class Store:
         return self._run_from_row(row)
 
     def _run_from_row(self, row: dict[str, Any]) -> Run:
-        run = _run_from_row(row)
+        run = Run.from_row(row)
         # A run marked running whose lock nobody holds was left by a process that died: it is
         # interrupted (and resumable), never shown as in progress.
         if run.status == "running" and run.id not in self._held and not self._locks.is_held(row["run_key"]):
@@ -358,27 +321,29 @@ class Store:
             )
         return int(result_id)
 
-    def results(self, run_id: int, *, failures_only: bool = False) -> list[dict[str, Any]]:
-        """The per-case results of a run, in test-set order, each with its ``scores`` list."""
+    def results(self, run_id: int, *, failures_only: bool = False, scores: bool = True) -> list[Result]:
+        """The per-case results of a run, in test-set order, each with its scores (none read when
+        ``scores`` is False: a summary does not need them)."""
         sql = ("SELECT r.* FROM results r JOIN runs u ON u.id = r.run_id "
                "LEFT JOIN testset_cases t ON t.testset_hash = u.testset_hash AND t.case_key = r.case_key "
                "WHERE r.run_id = ?" + (" AND r.passed = 0" if failures_only else "") +
                " ORDER BY t.position, r.id")
-        rows = list(self.db.query(sql, [run_id]))
-        scores: dict[int, list[dict[str, Any]]] = {}
-        for score in self.db.query("SELECT s.* FROM scores s JOIN results r ON r.id = s.result_id "
-                                   "WHERE r.run_id = ?", [run_id]):
-            scores.setdefault(score["result_id"], []).append(score)
-        for row in rows:
-            row["scores"] = scores.get(row["id"], [])
-        return rows
+        by_result: dict[int, list[ScoreRow]] = {}
+        if scores:
+            for row in self.db.query("SELECT s.* FROM scores s JOIN results r ON r.id = s.result_id "
+                                     "WHERE r.run_id = ?", [run_id]):
+                by_result.setdefault(row["result_id"], []).append(ScoreRow.from_row(row))
+        return [Result.from_row(row, tuple(by_result.get(row["id"], ())))
+                for row in self.db.query(sql, [run_id])]
 
-    def result(self, run_id: int, case_id: str) -> dict[str, Any] | None:
-        """One case's result in a run, with its ``scores`` list, or None."""
+    def result(self, run_id: int, case_id: str) -> Result | None:
+        """One case's result in a run, with its scores, or None."""
         row = self._one("SELECT * FROM results WHERE run_id = ? AND case_id = ?", [run_id, case_id])
-        if row is not None:
-            row["scores"] = list(self.db.query("SELECT * FROM scores WHERE result_id = ?", [row["id"]]))
-        return row
+        if row is None:
+            return None
+        scores = tuple(ScoreRow.from_row(score) for score in
+                       self.db.query("SELECT * FROM scores WHERE result_id = ?", [row["id"]]))
+        return Result.from_row(row, scores)
 
     # Reviews --------------------------------------------------------------------------------------
 
@@ -397,11 +362,15 @@ class Store:
                                    "output": output, "created_utc": utc_now()}, pk=("version_id", "case_id"))
         self.db.conn.commit()
 
-    def reviews(self, *, version_id: int | None = None, prompt: str | None = None) -> list[dict[str, Any]]:
-        """Stored reviews of one version or of every version of a prompt."""
-        if version_id is not None:
-            return list(self.db.query("SELECT * FROM reviews WHERE version_id = ?", [version_id]))
-        return list(self.db.query("SELECT * FROM reviews WHERE prompt = ?", [nfc(prompt or "")]))
+    def reviews(self, version_id: int) -> dict[str, Review]:
+        """The stored reviews of one version, by case id."""
+        return {row["case_id"]: Review.from_row(row)
+                for row in self.db.query("SELECT * FROM reviews WHERE version_id = ?", [version_id])}
+
+    def prompt_reviews(self, prompt: str) -> list[Review]:
+        """The stored reviews of every version of ``prompt``, oldest version first."""
+        return [Review.from_row(row) for row in self.db.query(
+            "SELECT * FROM reviews WHERE prompt = ? ORDER BY version_id, case_id", [nfc(prompt)])]
 
     # Response cache (the ResponseCache protocol of the model client) ---------------------------------
 
@@ -423,11 +392,3 @@ class Store:
             return row
         return None
 
-
-def _run_from_row(row: dict[str, Any]) -> Run:
-    return Run(
-        id=row["id"], prompt=row["prompt"], version_id=row["version_id"], model=row["model"],
-        params=json.loads(row["params_json"]), testset_hash=row["testset_hash"], dataset=row["dataset"],
-        split=row["split"], scorers=json.loads(row["scorers_json"]), status=row["status"],
-        n_cases=row["n_cases"], started_utc=row["started_utc"], finished_utc=row["finished_utc"],
-    )

@@ -9,7 +9,8 @@ from typing import Any
 from textual.content import Content
 
 from workbench.records import Case
-from workbench.reviews import review_applies
+from workbench.reviews import verdict_word
+from workbench.store import Result, Review
 from workbench.text import shorten
 from workbench.tui.text import join, markup, plain
 
@@ -23,15 +24,9 @@ def expected_text(expected: Any) -> str:
     return expected if isinstance(expected, str) else json.dumps(expected, ensure_ascii=False)
 
 
-def verdict(row: dict[str, Any] | None, review: dict[str, Any] | None = None) -> str:
-    """A result's verdict as shown in tables; a human review (on that output) wins."""
-    if row is None:
-        return ""
-    if review is not None and review_applies(review, row):
-        return "good (human)" if review["verdict"] == "good" else "bad (human)"
-    if row["error"]:
-        return "error"
-    return "pass" if row["passed"] else "fail"
+def verdict(result: Result | None, review: Review | None = None) -> str:
+    """A result's verdict as shown in tables (``reviews.verdict_word``; empty when not run)."""
+    return "" if result is None else verdict_word(result, review)
 
 
 def messages_markup(messages: list[dict[str, Any]]) -> Content:
@@ -54,7 +49,7 @@ def output_diff(expected: str, output: str) -> Content:
     return join(parts, " ")
 
 
-def case_detail(case: Case, row: dict[str, Any] | None, review: dict[str, Any] | None,
+def case_detail(case: Case, row: Result | None, review: Review | None,
                 messages: list[dict[str, Any]] | None) -> Content:
     """Everything about one case: inputs, prompt, expected, output, scores with reasons, cost."""
     parts = [markup("[b]case $id[/b] · split $split" + (" · held out" if case.held_out else ""),
@@ -68,36 +63,34 @@ def case_detail(case: Case, row: dict[str, Any] | None, review: dict[str, Any] |
         parts.append(markup("[dim]not run yet with this version and split: ctrl+r runs it[/dim]"))
         return join(parts)
     parts.append(markup("[b]output[/b] ($verdict)\n$text", verdict=verdict(row, review),
-                        text=row["error"] or row["output"] or ""))
-    if row.get("tool_calls_json"):
-        calls = json.loads(row["tool_calls_json"])
+                        text=row.error or row.output or ""))
+    if row.tool_calls:
         parts.append(join([markup("[b]tool calls[/b]")] + [
             markup("  $name($arguments)", name=call.get("name"),
-                   arguments=json.dumps(call.get("arguments"), ensure_ascii=False)) for call in calls], "\n"))
-    if row.get("finish_reason") == "length":
+                   arguments=json.dumps(call.get("arguments"), ensure_ascii=False)) for call in row.tool_calls],
+            "\n"))
+    if row.finish_reason == "length":
         parts.append(markup("[b $warning]cut at max_tokens[/]: the answer stopped at the token limit; raise "
                             "max_tokens in the prompt's params"))
-    elif row.get("finish_reason") == "content_filter":
+    elif row.finish_reason == "content_filter":
         parts.append(markup("[b $warning]stopped by the content filter[/]: the provider withheld the rest"))
     expected = expected_text(case.expected)
-    if expected and row["output"] is not None and row["output"] != expected:
+    if expected and row.output is not None and row.output != expected:
         parts.append(join([markup("[b]diff against expected[/b] ([red strike]missing[/] [green]extra[/])"),
-                           output_diff(expected, row["output"])], "\n"))
-    for score in row["scores"]:
-        line = markup(("[green]✓[/]" if score["passed"] else "[red]✗[/]") + " $scorer $value (weight $weight)",
-                      scorer=score["scorer"], value=f"{score['value']:.2f}", weight=f"{score['weight']:g}")
-        if score["reason"]:
-            line = line + markup(": $reason", reason=score["reason"])
-        detail = json.loads(score["detail_json"]) if score.get("detail_json") else {}
-        if isinstance(detail, dict) and detail.get("reasoning"):
-            line = line + markup("\n      judge: $reasoning", reasoning=detail["reasoning"])
+                           output_diff(expected, row.output)], "\n"))
+    for score in row.scores:
+        line = markup(("[green]✓[/]" if score.passed else "[red]✗[/]") + " $scorer $value (weight $weight)",
+                      scorer=score.scorer, value=f"{score.value:.2f}", weight=f"{score.weight:g}")
+        if score.reason:
+            line = line + markup(": $reason", reason=score.reason)
+        if isinstance(score.detail, dict) and score.detail.get("reasoning"):
+            line = line + markup("\n      judge: $reasoning", reasoning=score.detail["reasoning"])
         parts.append(markup("  ") + line)
     if review is not None:
-        parts.append(markup("[b]review[/b] $verdict", verdict=review["verdict"]) +
-                     (markup("; correction:\n$text", text=review["correction"]) if review.get("correction")
-                      else plain("")))
-    cost = "-" if row["cost_usd"] is None else f"${row['cost_usd']:.5f}"
-    parts.append(plain(f"latency {row['latency_ms'] or 0:.0f} ms · tokens {row['input_tokens'] or 0} in / "
-                       f"{row['output_tokens'] or 0} out · cost {cost}" + (" · cached" if row["cached"] else "")
-                       + (f" · finish {row['finish_reason']}" if row.get("finish_reason") else "")))
+        parts.append(markup("[b]review[/b] $verdict", verdict=review.verdict) +
+                     (markup("; correction:\n$text", text=review.correction) if review.correction else plain("")))
+    cost = "-" if row.cost_usd is None else f"${row.cost_usd:.5f}"
+    parts.append(plain(f"latency {row.latency_ms or 0:.0f} ms · tokens {row.input_tokens or 0} in / "
+                       f"{row.output_tokens or 0} out · cost {cost}" + (" · cached" if row.cached else "")
+                       + (f" · finish {row.finish_reason}" if row.finish_reason else "")))
     return join(parts)

@@ -3,11 +3,12 @@ jump to the next failure. Reviews go through the core store; the verdict column 
 
 from __future__ import annotations
 
-from typing import Any
 
 from textual.widgets import DataTable
 
 from workbench.records import Case
+from workbench.reviews import reviewed
+from workbench.store import Result, Review
 from workbench.tui.formatting import verdict
 
 
@@ -15,11 +16,11 @@ class ReviewActions:
     """Mixed into the workspace screen, whose state (cases, results, reviews, version) it reads."""
 
     cases: list[Case]
-    results: dict[str, dict[str, Any]]
-    reviews: dict[str, dict[str, Any]]
+    results: dict[str, Result]
+    reviews: dict[str, Review]
     version_id: int | None
 
-    def _review_target(self) -> tuple[Case, dict[str, Any]] | None:
+    def _review_target(self) -> tuple[Case, Result] | None:
         case = self._selected_case()
         row = self.results.get(case.id) if case else None
         if case is None or row is None or self.version_id is None:
@@ -33,7 +34,7 @@ class ReviewActions:
         if target is None:
             return
         case, row = target
-        self._store_review(case.id, verdict_name, None, row["output"])
+        self._store_review(case.id, verdict_name, None, row.output)
         self.action_next_failure()
 
     def action_correct(self) -> None:
@@ -47,15 +48,15 @@ class ReviewActions:
 
         def keep(text: str | None) -> None:
             if text:
-                self._store_review(case.id, "bad", text, row["output"])
+                self._store_review(case.id, "bad", text, row.output)
 
-        self.app.push_screen(CorrectionScreen(case.id, row["output"] or ""), keep)
+        self.app.push_screen(CorrectionScreen(case.id, row.output or ""), keep)
 
     def _store_review(self, case_id: str, verdict_name: str, correction: str | None, output: str | None) -> None:
         store = self.app.store  # type: ignore[attr-defined]
         assert self.version_id is not None
         store.set_review(self.version_id, case_id, verdict_name, correction=correction, output=output)
-        self.reviews = {r["case_id"]: r for r in store.reviews(version_id=self.version_id)}
+        self.reviews = store.reviews(self.version_id)
         self.query_one("#results", DataTable).update_cell(
             case_id, "verdict", verdict(self.results.get(case_id), self.reviews.get(case_id)))
         self._status_from_results()
@@ -69,7 +70,8 @@ class ReviewActions:
         for step in range(1, count + 1):
             index = (table.cursor_row + step) % count
             case_id = listed[index]
-            if verdict(self.results.get(case_id), self.reviews.get(case_id)) in ("fail", "error"):
+            result = self.results.get(case_id)
+            if result is not None and not reviewed(result, self.reviews.get(case_id))[0]:
                 table.move_cursor(row=index)
                 return
         self.notify("No unreviewed failure left")

@@ -4,7 +4,6 @@ filling in live during a run, the case detail, and the review keys."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +30,8 @@ from workbench.cases import ALL, DEFAULT_SPLIT, RUN_SPLITS
 from workbench.errors import WorkbenchError
 from workbench.prompts import Prompt, parse_prompt, render
 from workbench.records import Case
+from workbench.reviews import reviewed
+from workbench.store import Result, Review
 from workbench.tui.formatting import case_detail, expected_text, messages_markup, verdict
 from workbench.tui.loading import load_in_thread, one_line
 from workbench.tui.messages import DataLoaded, RunEventArrived, RunFailed
@@ -82,9 +83,9 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
         self.prompt: Prompt | None = None
         """The last version of the editor text that parsed."""
         self.cases: list[Case] = []
-        self.results: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, Result] = {}
         """The shown results, by case id (the latest run of this version on the split and model)."""
-        self.reviews: dict[str, dict[str, Any]] = {}
+        self.reviews: dict[str, Review] = {}
         self.run_id: int | None = None
         self.version_id: int | None = None
         self._run_going = False
@@ -302,8 +303,8 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             if version is not None:
                 runs = [r for r in store.runs(version_id=version.id) if r.split == split and r.model == model]
                 run = runs[-1] if runs else None
-            results = {row["case_id"]: row for row in store.results(run.id)} if run else {}
-            reviews = {r["case_id"]: r for r in store.reviews(version_id=version.id)} if version else {}
+            results = {result.case_id: result for result in store.results(run.id)} if run else {}
+            reviews = store.reviews(version.id) if version else {}
             return cases, run, results, reviews, version
 
         load_in_thread(self, "cases", state)
@@ -338,7 +339,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             row = self.results.get(case.id)
             # During a run, a case with no result yet is pending.
             word = verdict(row, self.reviews.get(case.id)) if row or not self.running else "…"
-            output = (row["error"] or row["output"]) if row else ""
+            output = (row.error or row.output) if row else ""
             if self.filter_text and self.filter_text not in " ".join(
                     [case.id, expected_text(case.expected), output or "", word]).casefold():
                 continue
@@ -400,8 +401,8 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
 
     def _status_from_results(self) -> None:
         done = [self.results[c.id] for c in self.cases if c.id in self.results]
-        passed = sum(1 for c in self.cases if verdict(self.results.get(c.id), self.reviews.get(c.id))
-                     in ("pass", "good (human)"))
+        passed = sum(1 for c in self.cases if c.id in self.results
+                     and reviewed(self.results[c.id], self.reviews.get(c.id))[0])
         text = f"{len(self.cases)} cases"
         if done:
             text += f" · {passed}/{len(done)} pass ({passed / len(done) * 100:.0f}%)"
@@ -438,8 +439,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             detail.update("[dim]no case selected[/dim]")
             return
         row = self.results.get(case.id)
-        messages = json.loads(row["messages_json"]) if row and row.get("messages_json") else None
-        detail.update(case_detail(case, row, self.reviews.get(case.id), messages))
+        detail.update(case_detail(case, row, self.reviews.get(case.id), row.messages if row else None))
         self.refresh_preview()
 
     @on(DataTable.RowSelected, "#results")
@@ -472,7 +472,7 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
 
     def _failing(self) -> set[str]:
         return {case.id for case in self.cases
-                if verdict(self.results.get(case.id), self.reviews.get(case.id)) in ("fail", "error")}
+                if case.id in self.results and not reviewed(self.results[case.id], self.reviews.get(case.id))[0]}
 
     def _start_run(self, only: set[str] | None = None) -> None:
         if self.running or self.prompt is None:
@@ -530,16 +530,16 @@ class WorkspaceScreen(ReviewActions, Screen[None]):
             self.run_id, self.version_id = event.run.id, event.run.version_id
             self._show_version(self.app.store.version_by_id(event.run.version_id).number)  # type: ignore[attr-defined]
             self.results, self._done, self._passed = {}, event.already_done, 0
-            kept = {row["case_id"]: row for row in self.app.store.results(event.run.id)}  # type: ignore[attr-defined]
-            self.reviews = {r["case_id"]: r for r in self.app.store.reviews(version_id=event.run.version_id)}  # type: ignore[attr-defined]
+            kept = {result.case_id: result for result in self.app.store.results(event.run.id)}  # type: ignore[attr-defined]
+            self.reviews = self.app.store.reviews(event.run.version_id)  # type: ignore[attr-defined]
             table = self.query_one("#results", DataTable)
             for case in self.cases:
                 row = kept.get(case.id)
                 if row is not None:
                     self.results[case.id] = row
-                    self._passed += row["passed"]
+                    self._passed += row.passed
                 if case.id in table.rows:
-                    table.update_cell(case.id, "output", literal(row["output"], 30) if row else "",
+                    table.update_cell(case.id, "output", literal(row.output, 30) if row else "",
                                       update_width=True)
                     table.update_cell(case.id, "verdict", verdict(row, self.reviews.get(case.id)) if row else "…",
                                       update_width=True)
