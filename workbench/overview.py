@@ -12,7 +12,7 @@ from workbench.names import prompt_name
 from workbench.plateau import plateau
 from workbench.project import Project
 from workbench.prompts import list_prompts, load_prompt
-from workbench.reports import history
+from workbench.reports import history, main_track
 from workbench.store import Store
 
 TESTSET_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
@@ -58,11 +58,9 @@ def prompt_rows(project: Project, store: Store) -> list[PromptRow]:
 
 def _row(project: Project, store: Store, name: str, description: str, problem: str | None) -> PromptRow:
     versions = store.versions(name)
-    tracks = history(store, name)
-    if not tracks:
+    track = main_track(history(store, name))
+    if track is None:
         return PromptRow(name, description, len(versions), problem=problem)
-    # The track with the most versions run is the one the user iterates on.
-    track = max(tracks, key=lambda t: (sum(1 for r in t.rows if r.summary and r.summary.completed), t.model))
     points = [r for r in track.rows if r.summary and r.summary.completed]
     rates = [r.summary.pass_rate for r in points]  # type: ignore[union-attr]
     best = next((r for r in track.rows if r.version.number == track.best_version), None)

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from workbench.cases import is_held_out_split
 from workbench.compare import content_hash
-from workbench.errors import WorkbenchError
-from workbench.names import nfc
 from workbench.reviews import reviewed
 from workbench.stats import percentile
 from workbench.store import Run, Store, Version
-
-
-class RunRefError(WorkbenchError):
-    """A run or version reference that names nothing."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +178,16 @@ def history(store: Store, prompt: str) -> list[TestsetHistory]:
     return histories
 
 
+def main_track(histories: list[TestsetHistory]) -> TestsetHistory | None:
+    """The track the user iterates on, the one every view opens on: the (test set, split, model) with the
+    most versions measured; of equals, the one run most recently. None when nothing was run."""
+    def weight(track: TestsetHistory) -> tuple[int, int]:
+        measured = sum(1 for row in track.rows if row.summary is not None and row.summary.completed)
+        return measured, max((run for row in track.rows for run in row.runs), default=0)
+
+    return max(histories, key=weight, default=None)
+
+
 def drift_notes(rows: list[VersionHistory]) -> list[str]:
     """One footnote line per marked point: ``† v1: measured on an earlier version of the test set: ...``."""
     return [f"{DRIFT_MARK} v{row.version.number}: {row.drift.footnote}" for row in rows if row.drift is not None]
@@ -220,32 +223,3 @@ def sparkline(values: list[float], low: float = 0.0, high: float = 1.0) -> str:
     span = (high - low) or 1.0
     return "".join(SPARK_BARS[min(len(SPARK_BARS) - 1, max(0, int((v - low) / span * (len(SPARK_BARS) - 1) + 0.5)))]
                    for v in values)
-
-
-def resolve_run_ref(store: Store, ref: str, *, like: Run | None = None,
-                    prefer: Callable[[Run], bool] | None = None) -> Run:
-    """A run from ``ID``, ``last`` or ``PROMPT@vN`` (that version's latest finished run, preferring one
-    on the same test set, split and model as ``like``, and one for which ``prefer`` holds)."""
-    if ref.isdigit():
-        return store.run(int(ref))
-    runs = store.runs()
-    if ref == "last":
-        if not runs:
-            raise RunRefError("no run yet", hint="run a prompt first: workbench run PROMPT")
-        return runs[-1]
-    name, sep, number = nfc(ref).partition("@v")
-    if not sep or not number.isdigit():
-        raise RunRefError(f"not a run: {ref!r}", hint="give a run id, 'last', or PROMPT@vN")
-    version = store.version(name, int(number))
-    candidates = store.runs(version_id=version.id)
-    if not candidates:
-        raise RunRefError(f"version {ref} has no run yet", hint=f"workbench run {name}")
-    if like is not None:
-        # Never the other side itself (a tuned model's run of this version is still a run of it).
-        candidates = [r for r in candidates if r.id != like.id] or candidates
-        same = [r for r in candidates if (r.testset_hash, r.split) == (like.testset_hash, like.split)]
-        candidates = same or candidates
-    if prefer is not None:
-        candidates = [r for r in candidates if prefer(r)] or candidates
-    finished = [r for r in candidates if r.status == "finished"]
-    return (finished or candidates)[-1]

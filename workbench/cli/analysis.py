@@ -36,7 +36,8 @@ def compare(ctx: click.Context, run_a: str, run_b: str, shared: bool, fail_on_re
     """
     from workbench.compare import compare as build
     from workbench.evaluation import run_side
-    from workbench.reports import resolve_run_ref, run_label
+    from workbench.refs import resolve_run_ref
+    from workbench.reports import run_label
 
     store = Store(_project(ctx).db_path)
     first = resolve_run_ref(store, run_a)
@@ -105,7 +106,7 @@ def status(ctx: click.Context, prompt: str | None, run_ref: str | None, model: s
     from workbench.evaluation import can_be_chosen
     from workbench.names import nfc
     from workbench.readiness import describe, prompt_status
-    from workbench.reports import resolve_run_ref
+    from workbench.refs import resolve_run_ref
 
     project = _project(ctx)
     store = Store(project.db_path)

@@ -151,7 +151,7 @@ def show(ctx: click.Context, run_ref: str, failures: bool, as_json: bool) -> Non
 
     project = _project(ctx)
     store = Store(project.db_path)
-    from workbench.reports import resolve_run_ref
+    from workbench.refs import resolve_run_ref
 
     from workbench.reviews import review_applies, reviewed, verdict_word
 

@@ -12,21 +12,11 @@ import click
 from workbench.cli import cli
 from workbench.cli.commands import _project
 from workbench.cli.output import echo_json, table
-from workbench.errors import ExportError
 from workbench.store import Store
 
 # Spelled out rather than read from the registry so that --help imports nothing of the export package.
 FORMAT_NAMES = ("openai-chat (default), openai-completion, openai-dpo, hf, trl, together, vertex, bedrock, "
                 "alpaca")
-
-
-def _version_number(ref: str | None) -> int | None:
-    if ref is None:
-        return None
-    text = ref.lower().removeprefix("v")
-    if not text.isdigit():
-        raise ExportError(f"not a version: {ref!r}", hint="write it as vN or N, e.g. --version v3")
-    return int(text)
 
 
 @cli.command("export")
@@ -66,7 +56,7 @@ def export(ctx: click.Context, prompt: str, version_ref: str | None, run_ref: st
     from workbench.evaluation import can_be_chosen
     from workbench.export import ExportOptions, build_export, write_export
     from workbench.names import nfc
-    from workbench.reports import resolve_run_ref
+    from workbench.refs import RefError, parse_version_ref, resolve_run_ref
 
     project = _project(ctx)
     prompt = nfc(prompt)
@@ -74,7 +64,11 @@ def export(ctx: click.Context, prompt: str, version_ref: str | None, run_ref: st
     # PROMPT@vN names a version: its latest run that can be a source (not one of held-out cases only).
     run_id = resolve_run_ref(store, run_ref, prefer=lambda run: can_be_chosen(store, run)).id \
         if run_ref is not None else None
-    options = ExportOptions(version=_version_number(version_ref), run=run_id, model=model, source=source,
+    version = parse_version_ref(version_ref) if version_ref is not None else None
+    if version is not None and version.prompt not in (None, prompt):
+        raise RefError(f"--version {version_ref} names another prompt than {prompt}",
+                       hint=f"write it as vN, e.g. --version v{version.number}")
+    options = ExportOptions(version=version.number if version else None, run=run_id, model=model, source=source,
                             train_prompt=train_prompt, instruction=instruction,
                             formats=formats or ("openai-chat",), valid_fraction=valid_fraction, seed=seed,
                             include_test=include_test, redact_pii=redact_pii)

@@ -45,7 +45,7 @@ def review(ctx: click.Context, run_ref: str, failures: bool, unreviewed: bool) -
     Reviews are kept per (case, version): they override the automatic verdict as the `human`
     scorer and corrections feed the fine-tuning export.
     """
-    from workbench.reports import resolve_run_ref
+    from workbench.refs import resolve_run_ref
 
     project = _project(ctx)
     store = Store(project.db_path)

@@ -1,0 +1,84 @@
+"""Provides the one parser for what users type to name a version or a run, shared by the CLI and the TUI.
+
+A version: ``vN`` or ``N`` (of a prompt given elsewhere), or ``PROMPT@vN``. A run: its id, ``last`` (the
+newest run), or ``PROMPT@vN`` (that version's latest run, see :func:`resolve_run_ref`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from workbench.errors import WorkbenchError
+from workbench.names import nfc
+from workbench.store import Run, Store
+
+LAST = "last"
+"""The run reference naming the newest run."""
+
+
+class RefError(WorkbenchError):
+    """A version or run reference that is malformed or names nothing."""
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """A parsed version reference: ``number`` of ``prompt`` (None when the reference named no prompt)."""
+
+    prompt: str | None
+    number: int
+
+
+def parse_version_ref(text: str) -> VersionRef:
+    """``vN``, ``N`` or ``PROMPT@vN`` (spaces around it ignored, ``V`` as ``v``).
+
+    Raises ``RefError`` (one line with the accepted forms) for anything else, or a number below 1.
+    """
+    cleaned = nfc(text.strip())
+    prompt, sep, number = cleaned.rpartition("@")
+    digits = number[1:] if number[:1] in ("v", "V") else number
+    if not digits.isascii() or not digits.isdigit() or int(digits) < 1 or (sep and not prompt):
+        raise RefError(f"not a version: {text!r}", hint="write it as vN or N (e.g. v3), or PROMPT@vN")
+    return VersionRef(prompt if sep else None, int(digits))
+
+
+def parse_version_number(text: str | None) -> int | None:
+    """A version number from ``vN``/``N`` (None for None or blank, meaning "the best version")."""
+    if text is None or not text.strip():
+        return None
+    return parse_version_ref(text).number
+
+
+def resolve_run_ref(store: Store, ref: str, *, like: Run | None = None,
+                    prefer: Callable[[Run], bool] | None = None) -> Run:
+    """The run named by ``ref``: an id, ``last``, or ``PROMPT@vN`` (that version's latest finished run,
+    preferring one on the same test set, split and model as ``like``, and one for which ``prefer``
+    holds). Raises ``RefError`` when the reference is malformed or names no run, ``StoreError`` for an
+    unknown id or version."""
+    text = ref.strip()
+    if text.isascii() and text.isdigit():
+        return store.run(int(text))
+    if text == LAST:
+        runs = store.runs()
+        if not runs:
+            raise RefError("no run yet", hint="run a prompt first: workbench run PROMPT")
+        return runs[-1]
+    try:
+        version_ref = parse_version_ref(text)
+    except RefError:
+        raise RefError(f"not a run: {ref!r}", hint="give a run id, 'last', or PROMPT@vN") from None
+    if version_ref.prompt is None:
+        raise RefError(f"not a run: {ref!r}", hint="name the prompt too: PROMPT@vN (or give a run id or 'last')")
+    version = store.version(version_ref.prompt, version_ref.number)
+    candidates = store.runs(version_id=version.id)
+    if not candidates:
+        raise RefError(f"version {version.label} has no run yet", hint=f"workbench run {version.prompt}")
+    if like is not None:
+        # Never the other side itself (a tuned model's run of this version is still a run of it).
+        candidates = [r for r in candidates if r.id != like.id] or candidates
+        same = [r for r in candidates if (r.testset_hash, r.split) == (like.testset_hash, like.split)]
+        candidates = same or candidates
+    if prefer is not None:
+        candidates = [r for r in candidates if prefer(r)] or candidates
+    finished = [r for r in candidates if r.status == "finished"]
+    return (finished or candidates)[-1]
