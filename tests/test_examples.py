@@ -71,3 +71,21 @@ def test_a_good_review_makes_a_failing_output_a_passing_one_only_for_that_output
 def test_target_text() -> None:
     assert target_text("x") == "x" and target_text(["a", "b"]) == "a" and target_text(3) == "3"
     assert target_text(None) is None
+
+
+def test_an_input_that_shows_nothing_is_refused_in_every_training_prompt_mode() -> None:
+    # Zero-width characters are no input, by the same test render applies to a message (text.visible).
+    import pytest
+
+    from workbench.errors import PromptError
+    from workbench.examples import training_messages
+
+    blank = Case("z", {"q": "\u200b\u2060 "}, "x")
+    for mode in ("short", "none"):
+        with pytest.raises(PromptError, match="input is empty"):
+            training_messages(PROMPT, blank, mode)
+    with pytest.raises(PromptError, match="renders"):
+        training_messages(parse_prompt("---\n---\n{{ q }}\n", "prompts/bare.prompt"), blank, "version")
+    # An instruction of invisible characters is no system message.
+    assert training_messages(PROMPT, Case("y", {"q": "hi"}, "x"), "short", "\u200b") == [
+        {"role": "user", "content": training_messages(PROMPT, Case("y", {"q": "hi"}, "x"), "none")[0]["content"]}]

@@ -21,6 +21,7 @@ from workbench.reviews import reviewed
 from workbench.prompts import Prompt, parse_prompt, render
 from workbench.records import Case, Message, canonical_json
 from workbench.store import Run, Store, Version
+from workbench.text import visible
 
 SOURCES = ("gold", "passing", "corrected", "mixed")
 # For ``mixed``: a human correction beats a gold answer, which beats a model's passing output.
@@ -88,14 +89,14 @@ def training_messages(prompt: Prompt, case: Case, train_prompt: str = "version",
     if train_prompt == "version":
         return render(prompt, case)  # refuses a message that renders empty
     user: Message = {"role": "user", "content": bare_input(case)}
-    if not user["content"].strip():
+    if not visible(user["content"]):
         raise PromptError(f"case {case.id!r}: its input is empty, so the training prompt would be empty",
                           path=case.source or None, line=case.line or None,
                           hint="fill in the input or remove the case")
     if train_prompt == "none":
         return [user]
     if instruction is not None:
-        return [{"role": "system", "content": instruction.strip()}, user] if instruction.strip() else [user]
+        return [{"role": "system", "content": instruction.strip()}, user] if visible(instruction) else [user]
     # The system text is a template too: render it alone (no body segments) with the case's variables.
     return [*render(replace(prompt, segments=()), case), user]
 

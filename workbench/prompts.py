@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +22,7 @@ from workbench.cases import RUN_SPLITS, or_list
 from workbench.errors import PromptError, ScorerError
 from workbench.names import nfc
 from workbench.records import Case, Message, public_params, sha256_hex
+from workbench.text import visible
 
 ROLE_MARKER = re.compile(r"^\[\[(user|assistant|system)\]\]$")
 
@@ -301,9 +301,9 @@ def render(prompt: Prompt, case: Case) -> list[Message]:
                               hint="check the types the template expects (a CSV value is text)") from None
         if role == "system" and not content:
             continue
-        if not _visible(content):
+        if not visible(content):
             empty = sorted(name for name in _variables_of(source) if name in case.vars
-                           and not _visible(str(context[name])))
+                           and not visible(str(context[name])))
             what = f" (empty variable: {', '.join(map(repr, empty))})" if empty else ""
             raise PromptError(f"case {case.id!r}: the {role} message of {prompt.path.name} (line {line}) renders "
                               f"empty{what}", path=case.source or None, line=case.line or None,
@@ -314,11 +314,6 @@ def render(prompt: Prompt, case: Case) -> list[Message]:
         raise PromptError(f"case {case.id!r}: the prompt has no user message", path=prompt.path,
                           hint="write the user message in the body (a system message alone is not a prompt)")
     return messages
-
-
-def _visible(text: str) -> bool:
-    """Whether ``text`` shows anything: not only spaces and invisible format characters (zero-width)."""
-    return any(not char.isspace() and unicodedata.category(char) != "Cf" for char in text)
 
 
 def _no_nulls(value: Any) -> Any:

@@ -5,6 +5,7 @@ use these, each with its own width.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 ELLIPSIS = "…"
@@ -21,3 +22,9 @@ def shorten(text: Any, width: int) -> str:
     if text is None:
         return ""
     return clip(" ".join(str(text).split()), width)
+
+
+def visible(text: str) -> bool:
+    """Whether ``text`` shows anything: not only spaces and invisible format characters (Unicode
+    category Cf, e.g. zero-width spaces). The one test of "empty" for a rendered message or input."""
+    return any(not char.isspace() and unicodedata.category(char) != "Cf" for char in text)
