@@ -1,0 +1,191 @@
+"""Provides the cost model of the escalation decision: what a case costs on each path, what fine-tuning
+costs once, and the volume at which it pays (the break-even).
+
+- A case on a hosted model costs what the provider charges for its measured tokens (litellm's cost map,
+  fine-tuned model ids included: recorded per call as ``cost_usd``).
+- A case on a local model costs its measured compute time at ``[costs] local_usd_per_hour``.
+- Fine-tuning costs, once: hosted, trained tokens x epochs x the provider's training price per million
+  tokens (OpenAI's formula; validation tokens are free); local, the measured training time at the same
+  hourly rate.
+- Break-even: training cost / (prompt cost per case - tuned cost per case), in cases; never, when the
+  tuned path is not cheaper per case.
+
+Defaults (all overridable in ``workbench.toml``):
+
+- ``local_usd_per_hour = 0.09``: about an on-demand 2-vCPU cloud machine (AWS c7i.large in us-east-1
+  is $0.0893 an hour), the size this tool's local models run on.
+- ``payback_months = 6``: the horizon over which a training cost should be won back.
+- Training prices per million tokens, OpenAI's published prices: gpt-4.1 $25, gpt-4.1-mini $5,
+  gpt-4.1-nano $1.50, gpt-4o $25, gpt-4o-mini $3, gpt-3.5-turbo $8 (``[costs.training]`` adds or
+  replaces entries, keyed by the base model's name).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.errors import ConfigError
+
+LOCAL_USD_PER_HOUR = 0.09
+PAYBACK_MONTHS = 6
+TRAINING_USD_PER_MILLION_TOKENS: Mapping[str, float] = {
+    "gpt-4.1": 25.0, "gpt-4.1-mini": 5.0, "gpt-4.1-nano": 1.5, "gpt-4o": 25.0, "gpt-4o-mini": 3.0,
+    "gpt-3.5-turbo": 8.0,
+}
+"""OpenAI's training prices in US dollars per million trained tokens, by base model."""
+PER = 1000
+"""Costs are shown per this many cases."""
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    """The ``[costs]`` table of ``workbench.toml``."""
+
+    local_usd_per_hour: float = LOCAL_USD_PER_HOUR
+    """What an hour of this machine costs: local inference and local training are charged at it."""
+    payback_months: int = PAYBACK_MONTHS
+    """The horizon of "pays back within N months"."""
+    training: Mapping[str, float] = field(default_factory=lambda: dict(TRAINING_USD_PER_MILLION_TOKENS))
+    """Training price in USD per million tokens, by base model name."""
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], where: str = "[costs]") -> CostSettings:
+        """Settings from a parsed ``[costs]`` table; raises ``ConfigError`` naming a bad key or value."""
+        unknown = set(table) - {"local_usd_per_hour", "payback_months", "training"}
+        if unknown:
+            raise ConfigError(f"unknown setting {where} {sorted(unknown)[0]}",
+                              hint="known: local_usd_per_hour, payback_months, [costs.training]")
+        rate = _number(table.get("local_usd_per_hour", LOCAL_USD_PER_HOUR), f"{where} local_usd_per_hour")
+        months = table.get("payback_months", PAYBACK_MONTHS)
+        if not isinstance(months, int) or isinstance(months, bool) or months < 1:
+            raise ConfigError(f"{where} payback_months must be a whole number of months, at least 1, "
+                              f"not {months!r}")
+        prices = table.get("training", {})
+        if not isinstance(prices, Mapping):
+            raise ConfigError(f"{where} training must be a table: MODEL = USD per million tokens")
+        training = dict(TRAINING_USD_PER_MILLION_TOKENS)
+        training.update({str(name): _number(value, f"{where}.training {name}") for name, value in prices.items()})
+        return cls(rate, months, training)
+
+    def training_price(self, base: str) -> float | None:
+        """The training price per million tokens of ``base`` (``openai/`` and a dated suffix ignored),
+        or None when unknown."""
+        name = base.split("/", 1)[1] if "/" in base else base
+        # The longest known name the model id starts with: gpt-4.1-mini-2025-04-14 is gpt-4.1-mini.
+        known = sorted((key for key in self.training if name == key or name.startswith(key + "-")), key=len)
+        return self.training[known[-1]] if known else None
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or math.isnan(value):
+        raise ConfigError(f"{where} must be a number of US dollars, 0 or more, not {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class CaseCost:
+    """What one case costs on one path (model and prompt), from a run's measured calls."""
+
+    usd: float | None
+    """Mean cost of a case in US dollars; None when no price is known."""
+    basis: str
+    """How it was computed, in words: ``provider price`` or ``local compute at $0.09/h``."""
+    input_tokens: float | None = None
+    """Mean prompt tokens per case (few-shot prompts are long: this is where it shows)."""
+    output_tokens: float | None = None
+
+    @property
+    def per_1k(self) -> float | None:
+        """Cost of ``PER`` cases in US dollars."""
+        return None if self.usd is None else self.usd * PER
+
+
+def case_cost(*, local: bool, costs_usd: Sequence[float], latencies_ms: Sequence[float],
+              input_tokens: Sequence[int], output_tokens: Sequence[int], settings: CostSettings) -> CaseCost:
+    """The mean cost of a case from the answered calls of a run: the provider's charge for a hosted
+    model, ``latencies_ms`` (compute time) at ``settings.local_usd_per_hour`` for a local one."""
+    tokens_in = sum(input_tokens) / len(input_tokens) if input_tokens else None
+    tokens_out = sum(output_tokens) / len(output_tokens) if output_tokens else None
+    if local:
+        if not latencies_ms:
+            return CaseCost(None, "no measured compute time", tokens_in, tokens_out)
+        hours = sum(latencies_ms) / len(latencies_ms) / 3_600_000
+        return CaseCost(hours * settings.local_usd_per_hour,
+                        f"local compute at ${settings.local_usd_per_hour:g}/h", tokens_in, tokens_out)
+    if not costs_usd:
+        return CaseCost(None, "no price known for this model", tokens_in, tokens_out)
+    return CaseCost(sum(costs_usd) / len(costs_usd), "provider price", tokens_in, tokens_out)
+
+
+@dataclass(frozen=True)
+class TrainingCost:
+    """The one-time cost of a fine-tune."""
+
+    usd: float | None
+    basis: str
+
+
+def hosted_training_cost(base: str, trained_tokens: int, epochs: int, settings: CostSettings) -> TrainingCost:
+    """``trained_tokens`` (one pass over the training file) x ``epochs`` x ``base``'s price per million."""
+    price = settings.training_price(base)
+    if price is None:
+        return TrainingCost(None, f"no training price for {base}: set [costs.training] \"{base}\" = USD per "
+                                  "million tokens")
+    usd = trained_tokens * epochs * price / 1_000_000
+    return TrainingCost(usd, f"{trained_tokens:,} tokens x {epochs} epochs at ${price:g} per million")
+
+
+def local_training_cost(duration_s: float, settings: CostSettings) -> TrainingCost:
+    """Measured training time at ``settings.local_usd_per_hour``."""
+    return TrainingCost(duration_s / 3600 * settings.local_usd_per_hour,
+                        f"{duration_s / 60:.1f} min of training at ${settings.local_usd_per_hour:g}/h")
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """When fine-tuning pays for itself on cost alone."""
+
+    cases: int | None
+    """Cases after which the tuned path has cost less in all (None: never)."""
+    saving_per_case: float | None
+    """Prompt cost per case minus tuned cost per case, USD (None when either is unknown)."""
+    monthly_cases: int | None
+    """Cases a month at which it pays back within ``months`` (None: never)."""
+    months: int
+
+    @property
+    def pays(self) -> bool:
+        """Whether the tuned path ever pays back."""
+        return self.cases is not None
+
+    @property
+    def text(self) -> str:
+        """The verdict in words."""
+        if self.saving_per_case is None:
+            return "break-even unknown: a price is missing"
+        if self.cases is None:
+            return (f"never pays on cost: the tuned path costs ${-self.saving_per_case * PER:.4f} more per "
+                    f"{PER:,} cases" if self.saving_per_case < 0 else "never pays on cost: no cheaper per case")
+        if self.cases == 0:
+            return "pays at once: it is cheaper per case and cost nothing to train"
+        return (f"pays back after {self.cases:,} cases ({self.monthly_cases:,} a month pays it back in "
+                f"{self.months} months)")
+
+
+def break_even(training: TrainingCost, prompt: CaseCost, tuned: CaseCost, months: int = PAYBACK_MONTHS) -> BreakEven:
+    """Training cost / (prompt cost per case - tuned cost per case), rounded up to whole cases."""
+    if training.usd is None or prompt.usd is None or tuned.usd is None:
+        return BreakEven(None, None, None, months)
+    saving = prompt.usd - tuned.usd
+    if saving <= 0:
+        return BreakEven(None, saving, None, months)
+    cases = _whole(training.usd / saving) if training.usd > 0 else 0
+    return BreakEven(cases, saving, _whole(cases / months), months)
+
+
+def _whole(value: float) -> int:
+    """``value`` rounded up to a whole number, ignoring float noise (1000.0000000001 is 1000)."""
+    return math.ceil(round(value, 6))
