@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11+, make, a C compiler):
 #   make demo   installs the workbench with its offline model and opens it on the example project
-#   make test   installs everything (fine-tuning and test tools too) and runs the whole test suite
+#   make test   installs everything (fine-tuning and test tools too), runs the checks (make lint), then
+#               the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test bench install install-dev clean
+.PHONY: demo test lint bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +31,17 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed-app
 	$(BIN)/workbench demo
 
-test: $(VENV)/.installed-dev
+# The fast checks first: lint style and mistakes, the import contracts (pyproject.toml), the types.
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check workbench tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy workbench
+
+test: lint
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-dev
 	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .workbench .pytest_cache
+	rm -rf $(VENV) .workbench .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache

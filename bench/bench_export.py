@@ -34,9 +34,9 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the workbench package, when run without an editable install
 
-WORDS = ("invoice refund password login shipping delay broken screen account billing charge order cancel "
-         "upgrade plan discount crash error export report api token limit team support urgent please "
-         "thanks").split()
+WORDS = ["invoice", "refund", "password", "login", "shipping", "delay", "broken", "screen", "account", "billing",
+         "charge", "order", "cancel", "upgrade", "plan", "discount", "crash", "error", "export", "report", "api",
+         "token", "limit", "team", "support", "urgent", "please", "thanks"]
 TEAMS = ["billing", "accounts", "shipping", "technical", "sales"]
 
 

@@ -106,7 +106,7 @@ class ServerProcess:
     def chat_requests(self) -> int:
         """How many chat requests the server has received so far."""
         stats_url = self.base_url.removesuffix("/v1") + "/_fake/stats"
-        with urllib.request.urlopen(stats_url, timeout=10) as response:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(stats_url, timeout=10) as response:  # loopback only
             return int(json.loads(response.read())["chat_requests"])
 
     def stop(self) -> None:
@@ -156,10 +156,9 @@ def make_project(root: Path, base_url: str, n_cases: int, concurrency: int) -> N
 def timed_run(label: str, root: Path, server: ServerProcess, concurrency: int, latency: float | None,
               use_cache: bool = True) -> RunFigures:
     """Plan and execute the benchmark prompt once through the real core; returns its figures."""
-    from workbench.runner import make_client
     from workbench.project import open_project
     from workbench.prompts import load_prompt
-    from workbench.runner import CaseDone, execute, plan_run
+    from workbench.runner import CaseDone, execute, make_client, plan_run
     from workbench.store import Store
 
     requests_before = server.chat_requests()

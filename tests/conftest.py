@@ -37,7 +37,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
 
 
 @pytest.fixture
-def server():  # noqa: ANN201
+def server():
     """The loopback OpenAI-compatible server answering like ``support.cli.answer_by_question``."""
     from support.cli import answer_by_question
     from support.openai_server import FakeOpenAIServer

@@ -118,7 +118,7 @@ def test_review_records_verdicts_and_corrections_that_override_the_scorers(
     assert data["by_source"] == {"corrected": 1, "gold": 11}
 
 
-def _cli():  # noqa: ANN202
+def _cli():
     from workbench.cli import analysis, cli, commands, review  # noqa: F401
 
     return cli

@@ -190,7 +190,7 @@ def test_nothing_to_export_without_gold_or_passing_outputs(tmp_path: Path, serve
     path.write_text("\n".join(lines) + "\n")
     # exact_match cannot score cases without an expected answer: the run is refused before any call.
     assert invoke(root, "run", "yesno")[0] == 2
-    code, out, err = invoke(root, "export", "yesno")
+    code, _, err = invoke(root, "export", "yesno")
     assert code == 2 and "nothing to export from yesno@v1 with source 'mixed' (5 no target)" in err
     assert exports(root) == []
 

@@ -17,8 +17,6 @@ from support.cli import N_CASES, answer_by_question, invoke, make_project, write
 from support.openai_server import FakeOpenAIServer
 
 
-
-
 def test_run_scores_every_case_and_stores_it(tmp_path: Path, server: FakeOpenAIServer) -> None:
     root = make_project(tmp_path, server.base_url)
     code, out, err = invoke(root, "run", "yesno")
@@ -96,7 +94,7 @@ def test_provider_errors_are_recorded_per_case_and_the_run_goes_on(tmp_path: Pat
 
     with FakeOpenAIServer(reply=answer_by_question, failures=fail_one) as srv:
         root = make_project(tmp_path, srv.base_url)
-        code, out, err = invoke(root, "run", "yesno", "--json")
+        code, out, _ = invoke(root, "run", "yesno", "--json")
     summary = json.loads(out)
     assert code == 0
     assert summary["errors"] == 1 and summary["completed"] == N_CASES and summary["passed"] == 8
@@ -117,7 +115,8 @@ def test_a_missing_api_key_is_one_clear_line(tmp_path: Path, server: FakeOpenAIS
      ["run", "yesno"], "q.jsonl:2:"),
     (lambda root: (root / "prompts" / "yesno.prompt").write_text("---\nscorers: [no_such]\n---\nhi\n"),
      ["run", "yesno"], "no_such"),
-    (lambda root: (root / "prompts" / "yesno.prompt").write_text("---\ndataset: datasets/q.jsonl\n---\n{{ missing }}\n"),
+    (lambda root: (root / "prompts" / "yesno.prompt").write_text(
+        "---\ndataset: datasets/q.jsonl\n---\n{{ missing }}\n"),
      ["run", "yesno"], "missing"),
     (lambda root: None, ["run", "yesno", "--split", "test"], "no cases in split 'test'"),
     (lambda root: None, ["show", "99"], "no run 99"),

@@ -64,17 +64,15 @@ def test_a_timeout_is_retried() -> None:
 
 @pytest.mark.parametrize(("failure", "kind"), [("401", "auth"), ("400", "bad_request"), ("404", "not_found")])
 def test_client_errors_are_never_retried(failure: str, kind: str) -> None:
-    with FakeOpenAIServer(failures=lambda i, b: failure) as srv:
-        with pytest.raises(ProviderError) as caught:
-            ask(client_for(srv.base_url))
+    with FakeOpenAIServer(failures=lambda i, b: failure) as srv, pytest.raises(ProviderError) as caught:
+        ask(client_for(srv.base_url))
     assert caught.value.kind == kind and len(srv.requests) == 1
     assert "\n" not in str(caught.value)
 
 
 def test_retries_give_up_with_the_kind_and_the_count() -> None:
-    with FakeOpenAIServer(failures=lambda i, b: "429") as srv:
-        with pytest.raises(ProviderError) as caught:
-            ask(client_for(srv.base_url, retries=2))
+    with FakeOpenAIServer(failures=lambda i, b: "429") as srv, pytest.raises(ProviderError) as caught:
+        ask(client_for(srv.base_url, retries=2))
     assert caught.value.kind == "rate_limit" and "after 3 attempts" in str(caught.value)
     assert len(srv.requests) == 3
 
@@ -157,5 +155,5 @@ def test_aliases_resolve_and_models_lists_key_state(monkeypatch: pytest.MonkeyPa
 
 
 def test_classify_maps_exception_types() -> None:
-    assert classify(asyncio.TimeoutError())[0] == "timeout"
+    assert classify(TimeoutError())[0] == "timeout"
     assert classify(ValueError("Expecting value: line 1"))[0] == "bad_response"

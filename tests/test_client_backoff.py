@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from support.openai_server import FakeOpenAIServer
 
+from support.openai_server import FakeOpenAIServer
 from workbench.errors import ProviderError
 from workbench.providers.client import ModelClient
 from workbench.providers.pacing import AdaptiveLimit, retry_after_seconds

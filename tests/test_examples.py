@@ -21,7 +21,7 @@ CASES = [
 ]
 
 
-def stored_run(store: Store, outputs: dict[str, tuple[str, bool]]):  # noqa: ANN201
+def stored_run(store: Store, outputs: dict[str, tuple[str, bool]]):
     version = store.save_version(PROMPT)
     store.save_testset("d.jsonl", CASES, "h")
     run, _ = store.start_run(version=version, model="m", params={}, testset_hash="h", dataset="d.jsonl",

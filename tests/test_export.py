@@ -32,7 +32,8 @@ TEAMS = ["billing", "shipping", "technical"]
 
 def make_cases() -> list[Case]:
     cases = [Case(f"c{i:02d}", {"text": f"ticket {i} about the café order"}, TEAMS[i % 3]) for i in range(20)]
-    return cases + [
+    return [
+        *cases,
         Case("c20", {"text": "ticket 20 kept for the test"}, "billing", split="test"),
         Case("c21", {"text": "ticket 21 held out"}, "billing", held_out=True),
         Case("c22", {"text": "ticket 0 about the café order"}, "billing"),       # exact duplicate of c00
@@ -74,7 +75,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
-def plan_for(project: Project, store: Store, **options: Any):  # noqa: ANN201
+def plan_for(project: Project, store: Store, **options: Any):
     return build_export(project, store, "route", ExportOptions(**options))
 
 
@@ -111,7 +112,7 @@ def test_include_test_brings_the_held_out_cases_back(project: Project, store: St
 def test_a_version_without_a_run_exports_gold_from_its_test_set(project: Project, store: Store) -> None:
     text = "---\ndataset: datasets/new.jsonl\n---\nT: {{ text }}\n"
     store.save_version(parse_prompt(text, "prompts/route.prompt"))
-    with pytest.raises(ExportError, match="nothing to export from route@v2 .*no run of route@v2 yet"):
+    with pytest.raises(ExportError, match=r"nothing to export from route@v2 .*no run of route@v2 yet"):
         plan_for(project, store, version=2)
     (project.root / "datasets").mkdir()
     case = '{"id": "n1", "text": "hi", "expected": "billing"}\n'
@@ -407,7 +408,7 @@ def test_include_test_is_said_loudly(project: Project, store: Store) -> None:
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["includes_test_cases"] is True
     assert "INCLUDES 2 TEST-SPLIT OR HELD-OUT" in manifest["WARNING"]
-    assert list(manifest)[0] == "WARNING"
+    assert next(iter(manifest)) == "WARNING"
     assert "**Warning:**" in (folder / "README.md").read_text(encoding="utf-8")
 
 
@@ -495,7 +496,7 @@ def test_importing_the_export_package_loads_no_datasets() -> None:
 
 
 @pytest.fixture(scope="module")
-def smollm2_tokenizer():  # noqa: ANN201
+def smollm2_tokenizer():
     """SmolLM2's real tokenizer and chat template, read offline from the bundled GGUF."""
     from transformers import AutoTokenizer
 
@@ -505,7 +506,7 @@ def smollm2_tokenizer():  # noqa: ANN201
     return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
 
 
-def tiny_model(tokenizer: Any):  # noqa: ANN201
+def tiny_model(tokenizer: Any):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,

@@ -94,7 +94,7 @@ def test_no_import_cycle() -> None:
 
     def visit(module: str, path: tuple[str, ...]) -> None:
         if module in path:
-            raise AssertionError("import cycle: " + " -> ".join(path[path.index(module):] + (module,)))
+            raise AssertionError("import cycle: " + " -> ".join((*path[path.index(module):], module)))
         if module in done:
             return
         for target in sorted(graph.get(module, ())):

@@ -86,7 +86,7 @@ def test_scorers_that_need_no_expected_answer_run_on_an_unlabelled_set(
         tmp_path: Path, server: FakeOpenAIServer) -> None:
     root = project(tmp_path, server.base_url, "q.jsonl", '{"question": "x"}\n{"question": "y"}\n',
                    scorers="[{regex: {pattern: 'Q'}}, {contains: {value: 'Q:'}}, json_valid]")
-    code, out, err = invoke(root, "run", "p")
+    code, _, err = invoke(root, "run", "p")
     assert code == 0, err
     assert chat_calls(server) == 2
 
@@ -322,7 +322,8 @@ def test_reviews_count_in_show_and_history_as_in_status(tmp_path: Path) -> None:
 
     with FakeOpenAIServer(reply=lambda m, b: "Q: x" if "x" in m[-1]["content"] else "no") as server:
         root = project(tmp_path, server.base_url, "q.jsonl",
-                       '{"id": "a", "question": "x", "expected": "Q: x"}\n{"id": "b", "question": "y", "expected": "Q: y"}\n')
+                       '{"id": "a", "question": "x", "expected": "Q: x"}\n'
+                       '{"id": "b", "question": "y", "expected": "Q: y"}\n')
         assert invoke(root, "run", "p")[0] == 0
     store = Store(root / ".workbench" / "workbench.db")
     run = store.runs()[-1]

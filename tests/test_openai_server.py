@@ -239,7 +239,7 @@ def test_stop_returns_promptly_while_a_request_hangs() -> None:
 def test_start_and_stop_without_context_manager() -> None:
     srv = FakeOpenAIServer()
     with pytest.raises(RuntimeError):
-        srv.base_url
+        _ = srv.base_url  # the property raises before start()
     srv.start()
     try:
         assert srv.base_url.startswith("http://127.0.0.1:") and srv.base_url.endswith("/v1")

@@ -34,7 +34,7 @@ def statuses(root: Path) -> list[str]:
     return [row[0] for row in db.execute("SELECT status FROM runs ORDER BY id")]
 
 
-async def wait_until(predicate, seconds: float = 60.0) -> None:  # noqa: ANN001
+async def wait_until(predicate, seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
         assert time.monotonic() < deadline, "timed out"

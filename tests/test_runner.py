@@ -68,7 +68,7 @@ async def test_a_fatal_error_stops_the_run_marks_it_failed_and_keeps_the_results
     with FakeOpenAIServer(reply=answer_by_question, failures=refuse_later) as server:
         store, plan, client = _plan(make_project(tmp_path, server.base_url))
         seen = []
-        with pytest.raises(ProviderError) as caught:
+        with pytest.raises(ProviderError) as caught:  # noqa: PT012 (the events before the failure are kept)
             async for event in execute(plan, store, client, concurrency=1):
                 seen.append(event)
         assert caught.value.kind == "auth"

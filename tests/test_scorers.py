@@ -22,10 +22,10 @@ from workbench.scorers import (
     build_scorers,
     check_spec,
     combine,
+    registry,
     scorer,
     scorer_names,
 )
-from workbench.scorers import registry
 from workbench.scorers.text import normalize
 
 SOURCE = "prompts/route.prompt"
@@ -565,7 +565,7 @@ async def test_an_unreadable_judge_reply_is_a_judge_error_not_a_failing_score(re
 
 async def test_the_reasoning_is_kept_in_full_in_the_detail() -> None:
     reasoning = "Long reasoning. " * 40
-    reply = '{"reasoning": "%s", "score": 1}' % reasoning
+    reply = f'{{"reasoning": "{reasoning}", "score": 1}}'
     result = await build(JUDGE).score(context("out", judge=FakeJudge(reply)))
     assert result.detail is not None and result.detail["reasoning"] == reasoning
     assert len(result.reason) <= 200 and "\n" not in result.reason

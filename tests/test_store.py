@@ -32,7 +32,7 @@ EXPECTED_TABLES = {"prompts", "versions", "cases", "testsets", "testset_cases", 
                    "reviews", "cache", "_sqlite_migrations"}
 
 
-def open_run(store: Store, text: str = "v1 text", split: str = "dev"):  # noqa: ANN201
+def open_run(store: Store, text: str = "v1 text", split: str = "dev"):
     version = store.save_version(FakePrompt("p", text.upper(), text))
     store.save_testset("d.jsonl", CASES, "hash1")
     return store.start_run(version=version, model="echo", params={"temperature": 0}, testset_hash="hash1",

@@ -18,7 +18,7 @@ def test_the_fast_bpe_matches_llama_cpp_and_is_cached() -> None:
     assert tokens._smollm2_bpe()[1](TEXTS) == fast(TEXTS)  # rebuilt from the cache file
 
 
-def test_count_many_chunks_long_batches(monkeypatch) -> None:  # noqa: ANN001
+def test_count_many_chunks_long_batches(monkeypatch) -> None:
     monkeypatch.setattr(tokens, "CHUNK", 4)
     _, fast = tokens._smollm2_bpe()  # type: ignore[misc]
     assert fast(TEXTS * 3) == fast(TEXTS) * 3

@@ -56,8 +56,9 @@ class ScorerError(WorkbenchError):
 class ProviderError(WorkbenchError):
     """A model call that failed for good (after any retries)."""
 
-    def __init__(self, message: str, *, kind: str = "error", retryable: bool = False, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, kind: str = "error", retryable: bool = False,
+                 path: str | Path | None = None, line: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, path=path, line=line, hint=hint)
         self.kind = kind
         self.retryable = retryable
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from workbench.cases import is_held_out
 from workbench.compare import CaseOutcome, Side, content_hash
 from workbench.plateau import VersionOutcome
-from workbench.reviews import review_applies, reviewed  # noqa: F401  (re-exported)
 from workbench.reports import TestsetHistory, history
+from workbench.reviews import review_applies, reviewed  # noqa: F401  (re-exported)
 from workbench.store import Result, Run, Store
 
 

@@ -17,9 +17,9 @@ from typing import Any
 from workbench.cases import is_held_out
 from workbench.compare import content_hash
 from workbench.errors import PromptError
-from workbench.reviews import reviewed
 from workbench.prompts import Prompt, parse_prompt, render
 from workbench.records import Case, Message, canonical_json
+from workbench.reviews import reviewed
 from workbench.store import Run, Store, Version
 from workbench.text import visible
 

@@ -61,8 +61,8 @@ def _row(project: Project, store: Store, name: str, description: str, problem: s
     track = main_track(history(store, name))
     if track is None:
         return PromptRow(name, description, len(versions), problem=problem)
-    points = [r for r in track.rows if r.summary and r.summary.completed]
-    rates = [r.summary.pass_rate for r in points]  # type: ignore[union-attr]
+    points = [(r, r.summary) for r in track.rows if r.summary and r.summary.completed]
+    rates = [summary.pass_rate for _, summary in points]
     best = next((r for r in track.rows if r.version.number == track.best_version), None)
     plateau_tracks = prompt_tracks(store, name, [track])  # that track's outcomes only, history not rebuilt
     on_plateau = bool(plateau_tracks) and plateau(plateau_tracks[0].versions, project.settings.plateau).on_plateau
@@ -70,7 +70,7 @@ def _row(project: Project, store: Store, name: str, description: str, problem: s
         name=name, description=description, versions=len(versions),
         latest_pass_rate=rates[-1] if rates else None,
         best_pass_rate=best.summary.pass_rate if best and best.summary else None,
-        best_version=track.best_version, trend=rates, earlier_testset=[r.drift is not None for r in points],
+        best_version=track.best_version, trend=rates, earlier_testset=[r.drift is not None for r, _ in points],
         on_plateau=on_plateau,
         track=f"{track.dataset} [{track.split}] · {track.model}", problem=problem,
     )

@@ -84,9 +84,9 @@ def plateau(versions: list[VersionOutcome], rule: PlateauSettings | None = None,
         return PlateauVerdict(False, f"still improving: v{top.number} beats v{baseline.number} by "
                                      f"{top.gain * 100:+.1f} points (95% CI {top.low * 100:+.1f} to "
                                      f"{top.high * 100:+.1f})", best_number, baseline.number, attempts)
-    top = max(attempts, key=lambda a: a.gain, default=None)
-    detail = (f"; the best try, v{top.number}, moved {top.gain * 100:+.1f} points (95% CI {top.low * 100:+.1f} "
-              f"to {top.high * 100:+.1f})" if top else "")
+    best_try = max(attempts, key=lambda a: a.gain, default=None)
+    detail = (f"; the best try, v{best_try.number}, moved {best_try.gain * 100:+.1f} points "
+              f"(95% CI {best_try.low * 100:+.1f} to {best_try.high * 100:+.1f})" if best_try else "")
     return PlateauVerdict(True, f"on a plateau: none of the last {rule.k} versions beat v{baseline.number} by "
                                 f"{rule.min_gain * 100:.0f}+ points with a CI above 0{detail}",
                           best_number, baseline.number, attempts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def _coerce(value: Any, kind: type, where: str, path: Path | None) -> Any:
     return value
 
 
-def load_settings(root: Path, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Read ``workbench.toml`` under ``root``, then the environment, then ``overrides`` (flags)."""
     env = os.environ if env is None else env
     path = root / CONFIG_NAME
@@ -97,7 +98,7 @@ def load_settings(root: Path, env: dict[str, str] | None = None, **overrides: An
         known = {f.name: f.type for f in fields(PlateauSettings)}
         if key not in known:
             raise ConfigError(f"unknown setting [plateau] {key}", path=path, hint="known: k, min_gain, alpha")
-        kind = int if key == "k" else float
+        kind: type = int if key == "k" else float
         plateau = replace(plateau, **{key: _coerce(value, kind, f"[plateau] {key}", path)})
     models = data.get("models", {})
     for name, table in models.items():

@@ -220,7 +220,8 @@ def _validate(header: dict[str, Any], key_lines: dict[str, int], path: Path) -> 
 def _segments(body: str, first_line: int) -> list[Segment]:
     """Split the body at role markers; a body without markers is one user message."""
     segments: list[Segment] = []
-    role, start, buffer = "user", first_line, []
+    buffer: list[str] = []
+    role, start = "user", first_line
     for offset, line in enumerate(body.split("\n")):
         marker = ROLE_MARKER.match(line.strip())
         if marker:

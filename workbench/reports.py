@@ -170,11 +170,11 @@ def history(store: Store, prompt: str) -> list[TestsetHistory]:
                 for version, latest, runs in points]
         # The best is chosen among points measured on the same (newest) test set, and never on held-out
         # cases: the test split measures a choice, it does not make one.
-        scored = [row for row in rows if row.summary and row.summary.completed and row.drift is None
-                  and not is_held_out_split(split)]
-        best = max(scored, key=lambda row: (row.summary.pass_rate, row.summary.mean_score,  # type: ignore[union-attr]
-                                            row.version.number), default=None)
-        histories.append(TestsetHistory(dataset, split, model, rows, best.version.number if best else None))
+        scored = [(row, row.summary) for row in rows if row.summary and row.summary.completed
+                  and row.drift is None and not is_held_out_split(split)]
+        best = max(scored, key=lambda scored_row: (scored_row[1].pass_rate, scored_row[1].mean_score,
+                                                   scored_row[0].version.number), default=None)
+        histories.append(TestsetHistory(dataset, split, model, rows, best[0].version.number if best else None))
     return histories
 
 

@@ -133,8 +133,8 @@ def _bpe_from_gguf(path: Path) -> Any:
         return [bytes(field.parts[index]).decode("utf-8") for index in field.data]
 
     vocabulary = {token: index for index, token in enumerate(strings("tokenizer.ggml.tokens"))}
-    merges = [tuple(pair.split(" ", 1)) for pair in strings("tokenizer.ggml.merges")]
-    bpe = Tokenizer(models.BPE(vocab=vocabulary, merges=merges))  # type: ignore[arg-type]
+    merges = [(first, second) for first, second in (pair.split(" ", 1) for pair in strings("tokenizer.ggml.merges"))]
+    bpe = Tokenizer(models.BPE(vocab=vocabulary, merges=merges))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     return bpe
 

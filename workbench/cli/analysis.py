@@ -3,6 +3,8 @@ the readiness report, as tables or JSON."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from workbench.cli import ThresholdFailed, cli
@@ -10,6 +12,9 @@ from workbench.cli.commands import _project
 from workbench.cli.output import echo_json, percent, table
 from workbench.store import Store
 from workbench.text import shorten
+
+if TYPE_CHECKING:
+    from workbench.compare import Comparison
 
 
 def _money(value: float | None) -> str:
@@ -54,7 +59,7 @@ def compare(ctx: click.Context, run_a: str, run_b: str, shared: bool, fail_on_re
         raise ThresholdFailed(f"regression: {result.verdict}")
 
 
-def format_comparison(result) -> str:  # noqa: ANN001
+def format_comparison(result: Comparison) -> str:
     """The comparison as text: figures, flip table, verdict, flips, template diff."""
     rows = []
     for side in (result.a, result.b):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,12 +17,15 @@ from workbench.project import Project, open_project
 from workbench.store import Result, Store
 from workbench.text import shorten
 
+if TYPE_CHECKING:
+    from workbench.prompts import Prompt
+
 
 def _project(ctx: click.Context, **overrides: Any) -> Project:
     return open_project(ctx.obj.get("project_dir"), **overrides)
 
 
-def _load_prompt(project: Project, name: str):  # noqa: ANN202
+def _load_prompt(project: Project, name: str) -> Prompt:
     from workbench.names import prompt_name
     from workbench.prompts import list_prompts, load_prompt
 
@@ -152,7 +155,6 @@ def show(ctx: click.Context, run_ref: str, failures: bool, as_json: bool) -> Non
     project = _project(ctx)
     store = Store(project.db_path)
     from workbench.refs import resolve_run_ref
-
     from workbench.reviews import review_applies, reviewed, verdict_word
 
     run = resolve_run_ref(store, run_ref)

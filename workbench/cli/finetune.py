@@ -120,7 +120,10 @@ def _train_local(export: Any, folder: Path, settings: Any, models_dir: Path, as_
     from workbench.finetune.local import stop_on_sigint, train_local
 
     stop = threading.Event()
-    say = (lambda message: click.echo(message, err=True))
+
+    def say(message: str) -> None:
+        click.echo(message, err=True)
+
     try:
         with stop_on_sigint(stop):
             result = train_local(export, folder, settings, models_dir=models_dir, progress=ProgressLine(),
@@ -151,7 +154,9 @@ def _train_local(export: Any, folder: Path, settings: Any, models_dir: Path, as_
 def _train_hosted(export: Any, folder: Path, settings: Any, as_json: bool) -> dict[str, Any]:
     from workbench.finetune.hosted import run_hosted
 
-    say = (lambda message: click.echo(message, err=True))
+    def say(message: str) -> None:
+        click.echo(message, err=True)
+
     try:
         info = asyncio.run(run_hosted(export, folder, settings, status=say))
     except KeyboardInterrupt:

@@ -58,7 +58,7 @@ def _chat_files(folder: Path, manifest: dict[str, Any]) -> tuple[Path | None, Pa
 
 
 def _read(path: Path) -> list[Conversation]:
-    conversations = []
+    conversations: list[Conversation] = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -68,9 +68,8 @@ def _read(path: Path) -> list[Conversation]:
             except ValueError:
                 raise FinetuneError("not a JSON line", path=path, line=number) from None
             messages = record.get("messages") if isinstance(record, dict) else None
-            well_formed = isinstance(messages, list) and bool(messages) and all(
-                isinstance(m, dict) for m in messages)
-            if not well_formed or messages[-1].get("role") != "assistant":
+            if not (isinstance(messages, list) and messages and all(isinstance(m, dict) for m in messages)
+                    and messages[-1].get("role") == "assistant"):
                 raise FinetuneError("expected {\"messages\": [...]} ending with an assistant message",
                                     path=path, line=number)
             conversations.append(messages)

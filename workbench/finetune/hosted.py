@@ -176,8 +176,8 @@ async def run_hosted(export: ExportData, folder: Path, settings: HostedSettings,
             raise provider_error(provider, f"polling job {job_id}", error) from None
     info["duration_s"] = round(time.perf_counter() - started, 2)
     if state != "succeeded" or not _field(job, "fine_tuned_model"):
-        error = _field(job, "error")
-        reason = _field(error, "message") if error else None
+        failure = _field(job, "error")
+        reason = _field(failure, "message") if failure else None
         write_model_json(folder, info)
         because = f": {reason}" if reason else ""
         raise FinetuneError(f"{provider} fine-tuning job {job_id} {state}{because}")

@@ -157,7 +157,9 @@ def load_base(kind: str, path: Path) -> tuple[Any, Any]:
                                                              dtype=torch.float32)
             # The weights are plain float32 now; without this transformers refuses to save them
             # ("quantized with gguf and is not serializable").
-            model.hf_quantizer = None
+            # transformers sets hf_quantizer at load time without declaring it, so mypy sees torch's
+            # Module.__setattr__ (tensors and modules only).
+            model.hf_quantizer = None  # type: ignore[assignment]
             if hasattr(model.config, "quantization_config"):
                 del model.config.quantization_config
             _base_cache[path] = (model, tokenizer)

@@ -43,7 +43,7 @@ def classify(error: BaseException) -> tuple[str, str]:
     name = type(error).__name__
     status = getattr(error, "status_code", None)
     text = shorten(str(error), 200)
-    if "LLM Provider NOT provided" in text or name == "UnsupportedParamsError" and "provider" in text.lower():
+    if "LLM Provider NOT provided" in text or (name == "UnsupportedParamsError" and "provider" in text.lower()):
         return "unknown_model", text
     if isinstance(error, asyncio.TimeoutError) or name in ("Timeout", "APITimeoutError", "TimeoutError"):
         return "timeout", f"timed out: {text}" if text else "timed out"
@@ -56,12 +56,12 @@ def classify(error: BaseException) -> tuple[str, str]:
     if name in ("ContextWindowExceededError", "ContentPolicyViolationError", "BadRequestError") or status in (
             400, 413, 422):
         return "bad_request", text
-    if name in ("APIConnectionError", "ConnectError", "RemoteProtocolError", "ReadError") or status is None and (
-            "connect" in text.lower() or "disconnected" in text.lower()):
+    if name in ("APIConnectionError", "ConnectError", "RemoteProtocolError", "ReadError") or (status is None and (
+            "connect" in text.lower() or "disconnected" in text.lower())):
         if "json" in text.lower() or "decode" in text.lower() or "expecting value" in text.lower():
             return "bad_response", text
         return "connection", text
-    if isinstance(status, int) and status >= 500 or name in ("InternalServerError", "ServiceUnavailableError"):
+    if (isinstance(status, int) and status >= 500) or name in ("InternalServerError", "ServiceUnavailableError"):
         if "json" in text.lower() or "expecting value" in text.lower():
             return "bad_response", text
         return "server", text

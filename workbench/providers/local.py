@@ -92,7 +92,7 @@ def quiet_llama() -> None:
     import ctypes
 
     import llama_cpp
-    import llama_cpp._logger  # noqa: F401  (installs its callback first; ours replaces it)
+    import llama_cpp._logger  # installs its callback first; ours replaces it
 
     @llama_cpp.llama_log_callback
     def ignore(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
@@ -183,7 +183,9 @@ def make_handler() -> Any:
             for index, chunk in enumerate(stream_sync(name, messages, params)):
                 yield _generic_chunk(GenericStreamingChunk, chunk, index)
 
-        async def astreaming(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        # litellm declares astreaming as a coroutine (``async def`` returning an AsyncIterator) but
+        # iterates what it returns: an async generator, as its own examples write it, is what works.
+        async def astreaming(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:  # type: ignore[override]
             name, messages, params = arguments(kwargs)
             queue: asyncio.Queue[Any] = asyncio.Queue()
             loop = asyncio.get_running_loop()

@@ -47,9 +47,9 @@ def retry_after_seconds(headers: Mapping[str, Any] | None, now: float | None = N
         seconds = _seconds(values["retry-after"], now)
         if seconds is not None:
             return seconds
-    resets = {limit: _seconds(values[f"x-ratelimit-reset-{limit}"], now) for limit in ("requests", "tokens")
+    parsed = {limit: _seconds(values[f"x-ratelimit-reset-{limit}"], now) for limit in ("requests", "tokens")
               if f"x-ratelimit-reset-{limit}" in values}
-    resets = {limit: seconds for limit, seconds in resets.items() if seconds is not None}
+    resets = {limit: seconds for limit, seconds in parsed.items() if seconds is not None}
     exhausted = [seconds for limit, seconds in resets.items()
                  if (_number(values.get(f"x-ratelimit-remaining-{limit}")) or 0.0) <= 0]
     candidates = exhausted or list(resets.values())

@@ -182,6 +182,7 @@ def check_spec(spec: Any) -> None:
 
 def _resolve(spec: Any) -> tuple[ScorerType, dict[str, Any]]:
     """Split a spec into its scorer type and its validated options, defaults filled in."""
+    given: Any
     if isinstance(spec, str):
         name, given = spec, {}
     elif isinstance(spec, dict) and len(spec) == 1 and isinstance(next(iter(spec)), str):

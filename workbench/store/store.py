@@ -106,11 +106,11 @@ class Store:
             row = self._one("SELECT * FROM versions WHERE prompt = ? AND hash = ?", [name, prompt.hash])
             if row is None:
                 if not self._one("SELECT name FROM prompts WHERE name = ?", [name]):
-                    self.db["prompts"].insert(
+                    self.db.table("prompts").insert(
                         {"name": name, "path": str(prompt.path), "created_utc": utc_now()})
                 last = self._one("SELECT id, number FROM versions WHERE prompt = ? ORDER BY number DESC LIMIT 1",
                                  [name])
-                self.db["versions"].insert({
+                self.db.table("versions").insert({
                     "prompt": name, "number": (last["number"] + 1) if last else 1,
                     "hash": prompt.hash, "text": prompt.text, "parent_id": last["id"] if last else None,
                     "note": note, "created_utc": utc_now(),
@@ -159,15 +159,15 @@ class Store:
         with self._write():
             if self._one("SELECT hash FROM testsets WHERE hash = ?", [testset_hash]):
                 return
-            self.db["cases"].insert_all(
+            self.db.table("cases").insert_all(
                 ({"key": case.fingerprint(), "case_id": case.id, "vars_json": canonical_json(case.vars),
                   "expected_json": canonical_json(case.expected), "split": case.split,
                   "held_out": int(case.held_out)} for case in cases),
                 ignore=True,
             )
-            self.db["testsets"].insert({"hash": testset_hash, "path": nfc(path), "n_cases": len(cases),
+            self.db.table("testsets").insert({"hash": testset_hash, "path": nfc(path), "n_cases": len(cases),
                                         "created_utc": utc_now()})
-            self.db["testset_cases"].insert_all(
+            self.db.table("testset_cases").insert_all(
                 {"testset_hash": testset_hash, "case_key": case.fingerprint(), "position": index}
                 for index, case in enumerate(cases)
             )
@@ -225,7 +225,7 @@ class Store:
                 self.db.execute("UPDATE runs SET status = 'running' WHERE id = ?", [row["id"]])
                 run_id, resumed = row["id"], True
             else:
-                run_id = self.db["runs"].insert({
+                run_id = self.db.table("runs").insert({
                     "prompt": version.prompt, "version_id": version.id, "model": model,
                     "params_json": canonical_json(params), "testset_hash": testset_hash, "dataset": nfc(dataset),
                     "split": split, "scorers_json": canonical_json(scorers), "run_key": run_key,
@@ -267,7 +267,8 @@ class Store:
 
     def runs(self, prompt: str | None = None, version_id: int | None = None) -> list[Run]:
         """Runs, oldest first, optionally of one prompt or one version."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | int] = []
         if prompt is not None:
             where.append("prompt = ?")
             args.append(nfc(prompt))
@@ -299,7 +300,7 @@ class Store:
             self.db.execute("DELETE FROM scores WHERE result_id IN "
                             "(SELECT id FROM results WHERE run_id = ? AND case_id = ?)", [run_id, case.id])
             self.db.execute("DELETE FROM results WHERE run_id = ? AND case_id = ?", [run_id, case.id])
-            result_id = self.db["results"].insert({
+            result_id = self.db.table("results").insert({
                 "run_id": run_id, "case_id": case.id, "case_key": case.fingerprint(),
                 "messages_json": canonical_json(messages) if messages is not None else None,
                 "output": completion.text if completion else None, "passed": int(passed), "score": score,
@@ -313,7 +314,8 @@ class Store:
                 "tool_calls_json": canonical_json(completion.tool_calls) if completion and completion.tool_calls
                 else None,
             }).last_pk
-            self.db["scores"].insert_all(
+            assert result_id is not None  # sqlite-utils types last_pk as optional; an insert always sets it
+            self.db.table("scores").insert_all(
                 {"result_id": result_id, "scorer": s.scorer, "value": s.value, "passed": int(s.passed),
                  "weight": s.weight, "reason": s.reason,
                  "detail_json": canonical_json(s.detail) if s.detail is not None else None}
@@ -357,9 +359,9 @@ class Store:
         if verdict not in ("good", "bad"):
             raise StoreError(f"a review verdict is 'good' or 'bad', not {verdict!r}")
         version = self.version_by_id(version_id)
-        self.db["reviews"].upsert({"version_id": version_id, "case_id": case_id, "prompt": version.prompt,
-                                   "verdict": verdict, "correction": correction, "note": note,
-                                   "output": output, "created_utc": utc_now()}, pk=("version_id", "case_id"))
+        self.db.table("reviews").upsert({"version_id": version_id, "case_id": case_id, "prompt": version.prompt,
+                                         "verdict": verdict, "correction": correction, "note": note,
+                                         "output": output, "created_utc": utc_now()}, pk=("version_id", "case_id"))
         self.db.conn.commit()
 
     def reviews(self, version_id: int) -> dict[str, Review]:
