@@ -70,3 +70,18 @@ def test_init_never_overwrites(tmp_path: Path) -> None:
     create_project(tmp_path)
     with pytest.raises(WorkbenchError, match="already exists"):
         create_project(tmp_path)
+
+
+def test_the_costs_table_is_read_with_defaults_and_a_bad_value_names_the_file(tmp_path: Path) -> None:
+    from workbench.costs import LOCAL_USD_PER_HOUR
+
+    assert load_settings(tmp_path, env={}).costs.local_usd_per_hour == LOCAL_USD_PER_HOUR
+    (tmp_path / "workbench.toml").write_text(
+        "[costs]\nlocal_usd_per_hour = 0.5\npayback_months = 3\n[costs.training]\n\"my-base\" = 2.5\n",
+        encoding="utf-8")
+    costs = load_settings(tmp_path, env={}).costs
+    assert (costs.local_usd_per_hour, costs.payback_months, costs.training_price("my-base")) == (0.5, 3, 2.5)
+    (tmp_path / "workbench.toml").write_text("[costs]\nlocal_usd_per_hour = \"free\"\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, env={})
+    assert "workbench.toml" in str(caught.value) and "local_usd_per_hour" in str(caught.value)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from workbench.costs import CostSettings
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.names import nfc, on_disk, prompt_name
 
@@ -50,6 +51,8 @@ class Settings:
     """The TUI theme."""
     plateau: PlateauSettings = field(default_factory=PlateauSettings)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    costs: CostSettings = field(default_factory=CostSettings)
+    """The ``[costs]`` table: local compute rate, payback horizon, training prices (``workbench.costs``)."""
     """Model aliases: ``[models.NAME]`` tables with ``model``, ``api_base``, ``api_key_env``, ``params``."""
 
 
@@ -82,10 +85,10 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides:
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"not valid TOML: {error}", path=path) from None
     values: dict[str, Any] = {}
-    unknown = set(data) - {"defaults", "plateau", "models", "ui"}
+    unknown = set(data) - {"defaults", "plateau", "models", "ui", "costs"}
     if unknown:
         raise ConfigError(f"unknown section {sorted(unknown)[0]!r}", path=path,
-                          hint="sections: [defaults], [plateau], [models.NAME], [ui]")
+                          hint="sections: [defaults], [plateau], [models.NAME], [costs], [ui]")
     for key, value in data.get("defaults", {}).items():
         if key not in _DEFAULTS_KEYS:
             raise ConfigError(f"unknown setting [defaults] {key}", path=path,
@@ -114,7 +117,14 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides:
     values.update({key: value for key, value in overrides.items() if value is not None})
     if values.get("concurrency", 1) < 1:
         raise ConfigError("concurrency must be at least 1")
-    return Settings(plateau=plateau, models=dict(models), **values)
+    costs_table = data.get("costs", {})
+    if not isinstance(costs_table, dict):
+        raise ConfigError("[costs] must be a table", path=path)
+    try:
+        costs = CostSettings.from_table(costs_table)
+    except ConfigError as error:
+        raise ConfigError(error.message, path=path, hint=error.hint) from None
+    return Settings(plateau=plateau, models=dict(models), costs=costs, **values)
 
 
 @dataclass(frozen=True)
