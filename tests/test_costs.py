@@ -86,3 +86,55 @@ def test_the_costs_table_is_read_and_checked() -> None:
                            ({"training": 3}, "must be a table"), ({"rate": 1}, "unknown setting")):
         with pytest.raises(ConfigError, match=message):
             CostSettings.from_table(table)
+
+
+def test_a_tuned_models_training_cost_comes_from_its_model_json() -> None:
+    from workbench.costs import training_cost
+
+    # OpenAI bills trained_tokens with every epoch counted: 1,000,000 tokens of gpt-4o-mini cost $3.
+    hosted = training_cost({"backend": "hosted", "base": "openai/gpt-4o-mini", "trained_tokens": 1_000_000},
+                           SETTINGS)
+    assert hosted.usd == pytest.approx(3.0) and "epochs" not in hosted.basis
+    assert training_cost({"backend": "hosted", "base": "gpt-4o-mini"}, SETTINGS).usd is None
+    local = training_cost({"backend": "transformers", "duration_s": 720}, CostSettings(local_usd_per_hour=1.0))
+    assert local.usd == pytest.approx(0.2) and "12.0 min" in local.basis
+    assert training_cost({}, SETTINGS).usd is None
+
+
+def test_status_states_each_paths_cost_the_training_cost_and_the_break_even(tmp_path, monkeypatch) -> None:
+    import json
+
+    from support.cli import answer_by_question, invoke, make_project
+    from support.openai_server import FakeOpenAIServer
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+    def reply(messages: list[dict], body: dict) -> str:
+        return "yes" if body["model"] == "ft-fake" else answer_by_question(messages, body)
+
+    with FakeOpenAIServer(reply=reply) as server:
+        root = make_project(tmp_path, server.base_url)
+        with (root / "workbench.toml").open("a", encoding="utf-8") as toml:
+            toml.write("[costs.training]\nfake = 10\n")
+        lines = [json.dumps({"id": f"t{i:02d}", "question": f"case {i} {'odd' if i % 4 == 3 else 'even'}",
+                             "expected": "yes", "split": "test"}) for i in range(20)]
+        (root / "datasets" / "q.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        folder = root / ".workbench" / "models" / "tuned"
+        folder.mkdir(parents=True)
+        (folder / "model.json").write_text(json.dumps({
+            "backend": "hosted", "provider": "openai", "base": "fake", "provider_model": "ft-fake",
+            "litellm_model": "openai/ft-fake", "api_base": server.base_url, "status": "succeeded",
+            "trained_tokens": 200_000}), encoding="utf-8")
+        for model in ("fake", "tuned"):
+            code, _, err = invoke(root, "run", "yesno", "--split", "test", "--model", model)
+            assert code == 0, err
+        code, out, err = invoke(root, "status", "yesno")
+        assert code == 0, err
+        # 200,000 billed tokens at the configured $10 per million: $2.00; no inference price is known for
+        # the loopback models, so the break-even cannot be told (never shown as free).
+        assert "training  $2.00 (200,000 tokens at $10 per million); break-even unknown: a price is missing" in out
+        assert "cost unknown prompt (no price known for this model, " in out
+        code, out, _ = invoke(root, "status", "yesno", "--json")
+        verdict = next(r for r in json.loads(out) if r["model"] == "fake")["tuned"][0]
+        assert verdict["training_cost_usd"] == pytest.approx(2.0) and verdict["break_even_cases"] is None
+        assert verdict["prompt_tokens_per_case"] > 0

@@ -11,6 +11,7 @@ import difflib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workbench.costs import CaseCost
 from workbench.errors import WorkbenchError
 from workbench.records import Case, canonical_json, sha256_hex
 from workbench.stats import (
@@ -72,6 +73,8 @@ class Side:
     """The provider's price of each answer whose price is known (cached answers included)."""
     latencies_ms: list[float] = field(default_factory=list)
     """Each answer's latency when it was made (cached answers keep their original one)."""
+    cost: CaseCost | None = None
+    """What a case costs on this side (``workbench.costs``); None: the mean of ``costs_usd``."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,10 @@ class SideFigures:
     cost_per_1k_usd: float | None
     latency_p50_ms: float | None
     latency_p95_ms: float | None
+    cost_basis: str = "provider price"
+    """How the cost was computed: the provider's price, or local compute time at an hourly rate."""
+    input_tokens_per_case: float | None = None
+    """Mean prompt tokens per case: a long few-shot prompt shows here."""
 
 
 @dataclass(frozen=True)
@@ -214,12 +221,16 @@ def _figures(side: Side, outcomes: list[CaseOutcome]) -> SideFigures:
     passed = sum(1 for o in outcomes if o.passed)
     low, high = wilson_interval(passed, n)
     per_case_cost = sum(side.costs_usd) / len(side.costs_usd) if side.costs_usd else None
+    if side.cost is not None:
+        per_case_cost = side.cost.usd
     return SideFigures(
         label=side.label, model=side.model, n=n, passed=passed, errors=sum(1 for o in outcomes if o.error),
         pass_rate=passed / n, pass_rate_low=low, pass_rate_high=high,
         mean_score=sum(o.score for o in outcomes) / n,
         cost_per_1k_usd=None if per_case_cost is None else per_case_cost * 1000,
         latency_p50_ms=percentile(side.latencies_ms, 50), latency_p95_ms=percentile(side.latencies_ms, 95),
+        cost_basis=side.cost.basis if side.cost is not None else "provider price",
+        input_tokens_per_case=side.cost.input_tokens if side.cost is not None else None,
     )
 
 

@@ -85,6 +85,15 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
+def is_local_model(model: str) -> bool:
+    """Whether ``model`` runs on this machine (``local/NAME``): its cases cost compute time, not a price.
+
+    A model behind a local server (Ollama, vLLM) is named by the user's alias and priced by litellm's cost
+    map (or not at all): set its price there, or serve it as ``local/NAME``.
+    """
+    return model.startswith("local/")
+
+
 @dataclass(frozen=True)
 class CaseCost:
     """What one case costs on one path (model and prompt), from a run's measured calls."""
@@ -129,13 +138,32 @@ class TrainingCost:
 
 
 def hosted_training_cost(base: str, trained_tokens: int, epochs: int, settings: CostSettings) -> TrainingCost:
-    """``trained_tokens`` (one pass over the training file) x ``epochs`` x ``base``'s price per million."""
+    """``trained_tokens`` (one pass over the training file) x ``epochs`` x ``base``'s price per million
+    (pass ``epochs=1`` with the provider's billed total, which already counts every epoch)."""
     price = settings.training_price(base)
     if price is None:
         return TrainingCost(None, f"no training price for {base}: set [costs.training] \"{base}\" = USD per "
                                   "million tokens")
     usd = trained_tokens * epochs * price / 1_000_000
-    return TrainingCost(usd, f"{trained_tokens:,} tokens x {epochs} epochs at ${price:g} per million")
+    times = f" x {epochs} epochs" if epochs != 1 else ""
+    return TrainingCost(usd, f"{trained_tokens:,} tokens{times} at ${price:g} per million")
+
+
+def training_cost(info: Mapping[str, Any], settings: CostSettings) -> TrainingCost:
+    """The one-time cost of the tuned model described by ``info`` (its ``model.json``): the provider's
+    billed tokens (``trained_tokens``, every epoch counted) for a hosted fine-tune, the measured
+    ``duration_s`` for a local one."""
+    from workbench.providers.tuned import HOSTED_BACKEND
+
+    if info.get("backend") == HOSTED_BACKEND:
+        tokens = info.get("trained_tokens")
+        if isinstance(tokens, int) and not isinstance(tokens, bool):
+            return hosted_training_cost(str(info.get("base", "")), tokens, 1, settings)
+        return TrainingCost(None, "the provider has not reported the trained tokens")
+    duration = info.get("duration_s")
+    if isinstance(duration, int | float) and not isinstance(duration, bool):
+        return local_training_cost(float(duration), settings)
+    return TrainingCost(None, "the training time was not recorded")
 
 
 def local_training_cost(duration_s: float, settings: CostSettings) -> TrainingCost:

@@ -124,7 +124,7 @@ def _tuned(project: Project, store: Store, track: PromptTrack, run: Run,
         return []
     from workbench.finetune.verdict import tuned_verdicts
 
-    return tuned_verdicts(store, track, run, tracks, models_dir)
+    return tuned_verdicts(store, track, run, tracks, models_dir, project.settings.costs)
 
 
 def _recommend(prompt: str, verdict: PlateauVerdict, examples: int, errors: Counter[str]) -> str:
@@ -137,6 +137,16 @@ def _recommend(prompt: str, verdict: PlateauVerdict, examples: int, errors: Coun
         return (f"collect more cases: {examples} training examples are available, about {MIN_EXAMPLES} are "
                 "needed for a fine-tune to beat the prompt reliably")
     return f"export and fine-tune: workbench export {prompt}"
+
+
+def money_per_1k(usd: float | None) -> str:
+    """``$0.0123/1k cases``, or ``cost unknown``."""
+    return "cost unknown" if usd is None else f"${usd:.4f}/1k cases"
+
+
+def tokens_text(tokens: float | None) -> str:
+    """``, 412 prompt tokens a case`` (empty when unknown)."""
+    return "" if tokens is None else f", {tokens:.0f} prompt tokens a case"
 
 
 def describe(report: Readiness) -> str:
@@ -171,5 +181,10 @@ def describe(report: Readiness) -> str:
                      f"v{tuned.prompt_version} on {report.model}: {percent(tuned.prompt_pass_rate)} "
                      f"({tuned.n} {tuned.split} cases)")
         lines.append(f"            {tuned.sentence}")
+        lines.append(f"  cost      {money_per_1k(tuned.prompt_cost_per_1k_usd)} prompt ({tuned.prompt_cost_basis}"
+                     f"{tokens_text(tuned.prompt_tokens_per_case)}), {money_per_1k(tuned.tuned_cost_per_1k_usd)} "
+                     f"tuned ({tuned.tuned_cost_basis}{tokens_text(tuned.tuned_tokens_per_case)})")
+        training = "unknown" if tuned.training_cost_usd is None else f"${tuned.training_cost_usd:.2f}"
+        lines.append(f"  training  {training} ({tuned.training_cost_basis}); {tuned.break_even}")
     lines.append(f"  next      {report.recommendation}")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from typing import Any
 
 from workbench.cases import is_held_out_split
 from workbench.compare import CompareError, Comparison, compare
+from workbench.costs import CostSettings, break_even, training_cost
 from workbench.evaluation import PromptTrack, run_side
 from workbench.providers.tuned import HOSTED_BACKEND, TunedModel, list_tuned
 from workbench.store import Run, Store
@@ -43,6 +44,17 @@ class TunedVerdict:
     tuned_latency_p50_ms: float | None
     trained_on_test: bool
     sentence: str
+    prompt_cost_basis: str = ""
+    tuned_cost_basis: str = ""
+    prompt_tokens_per_case: float | None = None
+    """Mean prompt tokens a case sends to the base model (a few-shot prompt is long)."""
+    tuned_tokens_per_case: float | None = None
+    training_cost_usd: float | None = None
+    training_cost_basis: str = ""
+    break_even_cases: int | None = None
+    """Cases after which fine-tuning has paid for itself on cost (None: never, or unknown)."""
+    break_even: str = ""
+    """The break-even in words (``workbench.costs.BreakEven.text``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -102,8 +114,10 @@ def _tuned_track(tracks: list[PromptTrack], track: PromptTrack, tuned: TunedMode
 
 
 def tuned_verdicts(store: Store, track: PromptTrack, best_run: Run, tracks: list[PromptTrack],
-                   models_dir: Path | None) -> list[TunedVerdict]:
-    """Verdicts of every tuned model of ``track``'s base run on ``track``'s held-out cases."""
+                   models_dir: Path | None, costs: CostSettings | None = None) -> list[TunedVerdict]:
+    """Verdicts of every tuned model of ``track``'s base run on ``track``'s held-out cases, with what each
+    path costs per case (``costs``: the project's ``[costs]``, defaults when None) and the break-even."""
+    costs = costs or CostSettings()
     if not is_held_out_split(track.split):
         return []
     prompt_version = store.version_by_id(best_run.version_id).number
@@ -119,13 +133,16 @@ def tuned_verdicts(store: Store, track: PromptTrack, best_run: Run, tracks: list
         index = numbers.index(prompt_version) if prompt_version in numbers else max(
             range(len(other.versions)), key=lambda i: (other.versions[i].pass_rate, other.versions[i].number))
         tuned_run = store.run(other.run_ids[index])
-        prompt_side = run_side(store, best_run, f"v{prompt_version} on {track.model}")
-        tuned_side = run_side(store, tuned_run, f"v{numbers[index]} on {other.model}")
+        prompt_side = run_side(store, best_run, f"v{prompt_version} on {track.model}", costs)
+        tuned_side = run_side(store, tuned_run, f"v{numbers[index]} on {other.model}", costs)
         try:
             result = compare(prompt_side, tuned_side, shared_only=True)
         except CompareError:  # no shared case (another revision of the test set): nothing to say
             continue
         trained_on_test = bool(tuned.info.get("includes_test_cases"))
+        training = training_cost(tuned.info, costs)
+        assert prompt_side.cost is not None and tuned_side.cost is not None  # run_side always sets it
+        pays = break_even(training, prompt_side.cost, tuned_side.cost, costs.payback_months)
         verdicts.append(TunedVerdict(
             tuned_model=other.model, base=tuned.base, prompt_version=prompt_version,
             tuned_version=numbers[index],
@@ -135,5 +152,9 @@ def tuned_verdicts(store: Store, track: PromptTrack, best_run: Run, tracks: list
             prompt_cost_per_1k_usd=result.a.cost_per_1k_usd, tuned_cost_per_1k_usd=result.b.cost_per_1k_usd,
             prompt_latency_p50_ms=result.a.latency_p50_ms, tuned_latency_p50_ms=result.b.latency_p50_ms,
             trained_on_test=trained_on_test,
-            sentence=sentence(tuned.name, tuned.base, prompt_version, result, track.split, trained_on_test)))
+            sentence=sentence(tuned.name, tuned.base, prompt_version, result, track.split, trained_on_test),
+            prompt_cost_basis=prompt_side.cost.basis, tuned_cost_basis=tuned_side.cost.basis,
+            prompt_tokens_per_case=prompt_side.cost.input_tokens, tuned_tokens_per_case=tuned_side.cost.input_tokens,
+            training_cost_usd=training.usd, training_cost_basis=training.basis, break_even_cases=pays.cases,
+            break_even=pays.text))
     return verdicts
