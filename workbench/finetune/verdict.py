@@ -24,6 +24,8 @@ class TunedVerdict:
 
     tuned_model: str
     """The model the tuned run used (``local/NAME`` or a hosted alias)."""
+    tuned_name: str
+    """The tuned model's folder name under ``.workbench/models/``."""
     base: str
     prompt_version: int
     tuned_version: int
@@ -35,6 +37,12 @@ class TunedVerdict:
     tuned_pass_rate: float
     points: float
     """Tuned minus prompt pass rate, in percentage points."""
+    points_low: float
+    points_high: float
+    """The paired bootstrap 95% interval of ``points``."""
+    prompt_interval: tuple[float, float]
+    tuned_interval: tuple[float, float]
+    """Wilson 95% intervals of the two pass rates."""
     p_value: float
     direction: str
     """``better``, ``worse`` or ``none``: the tuned model against the prompt, significant at 5%."""
@@ -42,6 +50,8 @@ class TunedVerdict:
     tuned_cost_per_1k_usd: float | None
     prompt_latency_p50_ms: float | None
     tuned_latency_p50_ms: float | None
+    prompt_latency_p95_ms: float | None
+    tuned_latency_p95_ms: float | None
     trained_on_test: bool
     sentence: str
     prompt_cost_basis: str = ""
@@ -144,13 +154,18 @@ def tuned_verdicts(store: Store, track: PromptTrack, best_run: Run, tracks: list
         assert prompt_side.cost is not None and tuned_side.cost is not None  # run_side always sets it
         pays = break_even(training, prompt_side.cost, tuned_side.cost, costs.payback_months)
         verdicts.append(TunedVerdict(
-            tuned_model=other.model, base=tuned.base, prompt_version=prompt_version,
+            tuned_model=other.model, tuned_name=tuned.name, base=tuned.base, prompt_version=prompt_version,
             tuned_version=numbers[index],
             prompt_run=best_run.id, tuned_run=tuned_run.id, split=track.split, n=result.n,
             prompt_pass_rate=result.a.pass_rate, tuned_pass_rate=result.b.pass_rate,
-            points=result.pass_diff.estimate * 100, p_value=result.mcnemar_p, direction=result.direction,
+            points=result.pass_diff.estimate * 100, points_low=result.pass_diff.low * 100,
+            points_high=result.pass_diff.high * 100,
+            prompt_interval=(result.a.pass_rate_low, result.a.pass_rate_high),
+            tuned_interval=(result.b.pass_rate_low, result.b.pass_rate_high),
+            p_value=result.mcnemar_p, direction=result.direction,
             prompt_cost_per_1k_usd=result.a.cost_per_1k_usd, tuned_cost_per_1k_usd=result.b.cost_per_1k_usd,
             prompt_latency_p50_ms=result.a.latency_p50_ms, tuned_latency_p50_ms=result.b.latency_p50_ms,
+            prompt_latency_p95_ms=result.a.latency_p95_ms, tuned_latency_p95_ms=result.b.latency_p95_ms,
             trained_on_test=trained_on_test,
             sentence=sentence(tuned.name, tuned.base, prompt_version, result, track.split, trained_on_test),
             prompt_cost_basis=prompt_side.cost.basis, tuned_cost_basis=tuned_side.cost.basis,

@@ -1,0 +1,265 @@
+"""Provides the decision report: the best prompt against every tuned model of its base, on the same
+held-out cases, on the three things the choice rests on (accuracy, cost, ease of deployment), and a
+recommendation in words that follows from the numbers.
+
+The best prompt version is chosen on the cases that are not held out (``selection.select_version``);
+both sides are then measured on the held-out split (``test`` by default), so the choice and the measure
+never share a case. ``workbench decide`` prints it, as JSON or as a Markdown file for a pull request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.cases import TEST, is_held_out_split
+from workbench.errors import WorkbenchError
+from workbench.evaluation import prompt_tracks, run_side
+from workbench.finetune.verdict import TunedVerdict, tuned_verdicts
+from workbench.names import nfc
+from workbench.project import Project
+from workbench.providers.tuned import HOSTED_BACKEND, find_model
+from workbench.selection import best_index, select_version
+from workbench.stats import percentile, wilson_interval
+from workbench.store import Store
+
+
+class DecisionError(WorkbenchError):
+    """A decision report that cannot be made yet (nothing measured on the held-out split)."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What must run to serve one side, and how."""
+
+    model: str
+    runtime: str
+    """``hosted API (openai)``, ``llama.cpp (GGUF)`` or ``transformers (fallback)``."""
+    artefact: str
+    """The hosted model id, or the file or folder that holds the weights."""
+    size_bytes: int | None
+    """Size on disk of the weights (None for a hosted model)."""
+    serve: str
+    """How to serve it, as a command or a sentence."""
+
+
+@dataclass(frozen=True)
+class PromptSide:
+    """The best prompt version's measure on the held-out split."""
+
+    version: int
+    model: str
+    run: int
+    n: int
+    pass_rate: float
+    interval: tuple[float, float]
+    cost_per_1k_usd: float | None
+    cost_basis: str
+    prompt_tokens_per_case: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Everything ``workbench decide`` reports."""
+
+    prompt: str
+    dataset: str
+    split: str
+    prompt_side: PromptSide
+    tuned: list[TunedVerdict]
+    deployments: dict[str, Deployment]
+    """By model name: the prompt's model and every tuned model."""
+    recommendation: str
+    chosen_by: str
+    """How the prompt version was chosen (never on the held-out cases)."""
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def decide(project: Project, store: Store, prompt: str, split: str = TEST) -> Decision:
+    """The decision report of ``prompt`` on the held-out ``split``.
+
+    Raises ``DecisionError`` (one line, with the command to run) when ``split`` is not held out or the
+    best version has no run on it.
+    """
+    prompt = nfc(prompt)
+    if not is_held_out_split(split):
+        raise DecisionError(f"--test-split {split} is not held out: the decision is measured on cases that "
+                            "never chose a version", hint="use --test-split test")
+    versions = store.versions(prompt)
+    if not versions:
+        raise DecisionError(f"no stored version of prompt {prompt!r}", hint=f"run it first: workbench run {prompt}")
+    tracks = prompt_tracks(store, prompt)
+    selection = select_version(project, store, prompt, tracks=tracks)
+    model = selection.run.model if selection.run is not None else project.settings.model
+    held = [t for t in tracks if t.split == split and t.model == model]
+    if not held:
+        raise DecisionError(f"{prompt} has no run on the {split} split with {model}",
+                            hint=f"workbench run {prompt} --split {split}")
+    track = max(held, key=lambda t: max(t.run_ids))
+    index, _ = best_index(track, selection.version.number)
+    best_run = store.run(track.run_ids[index])
+    notes = []
+    if track.versions[index].number != selection.version.number:
+        used = track.versions[index].number
+        notes.append(f"v{selection.version.number} is the best on the cases that are not held out but has no "
+                     f"{split} run; v{used}'s is used: run v{selection.version.number} with --split {split}")
+    costs = project.settings.costs
+    side = run_side(store, best_run, f"v{track.versions[index].number}", costs)
+    outcomes = side.outcomes
+    passed = sum(o.passed for o in outcomes)
+    assert side.cost is not None  # run_side always sets it
+    prompt_side = PromptSide(
+        version=track.versions[index].number, model=model, run=best_run.id, n=len(outcomes),
+        pass_rate=passed / len(outcomes) if outcomes else 0.0, interval=wilson_interval(passed, len(outcomes)),
+        cost_per_1k_usd=side.cost.per_1k, cost_basis=side.cost.basis,
+        prompt_tokens_per_case=side.cost.input_tokens, latency_p50_ms=percentile(side.latencies_ms, 50),
+        latency_p95_ms=percentile(side.latencies_ms, 95))
+    models_dir = project.state_dir / "models"
+    verdicts = tuned_verdicts(store, track, best_run, tracks, models_dir, costs)
+    deployments = {model: deployment(project, model)}
+    for verdict in verdicts:
+        deployments[verdict.tuned_model] = deployment(project, verdict.tuned_model, verdict.tuned_name)
+    return Decision(prompt=prompt, dataset=track.dataset, split=split, prompt_side=prompt_side, tuned=verdicts,
+                    deployments=deployments, recommendation=recommend(prompt_side, verdicts),
+                    chosen_by=f"v{selection.version.number}: {selection.chosen_by}", notes=notes)
+
+
+def recommend(prompt_side: PromptSide, verdicts: list[TunedVerdict]) -> str:
+    """The recommendation in words, from the numbers: accuracy first (significant at 5%), then cost."""
+    if not verdicts:
+        return (f"keep the prompt (v{prompt_side.version}): no tuned model of {prompt_side.model} was measured on "
+                f"these cases; fine-tune and run it on the {TEST} split to compare")
+    fair = [v for v in verdicts if not v.trained_on_test] or verdicts
+    best = max(fair, key=lambda v: (v.direction == "better", v.points))
+    gain = f"{best.points:+.0f} points ({best.p_value:.2g} McNemar p)"
+    if best.trained_on_test:
+        return f"no fair verdict: {best.tuned_model} was trained on test cases; export without --include-test"
+    if best.direction == "better":
+        if best.break_even_cases is not None:
+            return f"fine-tune ({best.tuned_model}): {gain}, {best.break_even}"
+        if best.training_cost_usd is not None and best.break_even.startswith("never"):
+            return f"fine-tune for accuracy ({best.tuned_model}): {gain}, though it {best.break_even}"
+        return f"fine-tune ({best.tuned_model}): {gain}; {best.break_even}"
+    if best.direction == "worse":
+        return f"keep the prompt (v{prompt_side.version}): {best.tuned_model} is worse by {-best.points:.0f} points"
+    cheaper = best.break_even_cases is not None
+    tail = f"; on cost alone {best.tuned_model} {best.break_even}" if cheaper else ""
+    return f"keep the prompt (v{prompt_side.version}): no significant gain from fine-tuning ({gain}){tail}"
+
+
+def deployment(project: Project, model: str, tuned_name: str | None = None) -> Deployment:
+    """What serving ``model`` takes: a hosted model id, or the local weights and their runtime."""
+    tuned = find_model(project.state_dir / "models", tuned_name or model)
+    if tuned is not None and tuned.backend == HOSTED_BACKEND:
+        model_id = str(tuned.info.get("provider_model") or "?")
+        provider = str(tuned.info.get("provider") or "provider")
+        return Deployment(model, f"hosted API ({provider})", model_id, None,
+                          f"call {model_id} through {provider}'s API (litellm: {tuned.info.get('litellm_model')})")
+    if tuned is not None:
+        gguf = _gguf_of(tuned.folder, tuned.info)
+        if gguf is not None:
+            return Deployment(model, "llama.cpp (GGUF)", str(gguf), gguf.stat().st_size,
+                              f"llama-server -m {gguf}  (or: workbench models export {tuned.name} --ollama DIR)")
+        return Deployment(model, "transformers (fallback)", str(tuned.folder), _folder_size(tuned.folder),
+                          "load the folder with transformers AutoModelForCausalLM; no GGUF was written")
+    if model.startswith("local/"):
+        from workbench.providers import local
+
+        try:
+            path = local.model_path(model.split("/", 1)[1])
+        except WorkbenchError:
+            return Deployment(model, "llama.cpp (GGUF)", "not found", None, "install the model")
+        return Deployment(model, "llama.cpp (GGUF)", str(path), path.stat().st_size, f"llama-server -m {path}")
+    return Deployment(model, "hosted API", model, None, f"call {model} through its provider's API (litellm)")
+
+
+def _gguf_of(folder: Path, info: dict[str, Any]) -> Path | None:
+    """The GGUF file a tuned model is served from: ``model.json``'s ``gguf`` entry, else one in its folder."""
+    named = info.get("gguf")
+    if isinstance(named, str) and (folder / named).is_file():
+        return folder / named
+    found = sorted(folder.glob("*.gguf"))
+    return found[0] if found else None
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the report: a title, a table and the sentences under it (both front ends render it)."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    lines: list[str] = field(default_factory=list)
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def _money(usd: float | None) -> str:
+    return "unknown" if usd is None else f"${usd:.4f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+def _size(size: int | None) -> str:
+    return "-" if size is None else f"{size / 1_000_000:.1f} MB"
+
+
+def sections(decision: Decision) -> list[Section]:
+    """The report's parts in order: accuracy, cost, latency, deployment."""
+    p = decision.prompt_side
+    prompt_label = f"prompt v{p.version} on {p.model}"
+    accuracy = Section("Accuracy", ["", "pass rate", "95% CI (Wilson)", "cases"], [
+        [prompt_label, _percent(p.pass_rate), f"{_percent(p.interval[0])} to {_percent(p.interval[1])}", str(p.n)]])
+    cost = Section("Cost", ["", "per 1,000 cases", "prompt tokens a case", "basis"], [
+        [prompt_label, _money(p.cost_per_1k_usd), _tokens(p.prompt_tokens_per_case), p.cost_basis]])
+    latency = Section("Latency (measured here)", ["", "p50", "p95"],
+                      [[prompt_label, _ms(p.latency_p50_ms), _ms(p.latency_p95_ms)]])
+    for v in decision.tuned:
+        accuracy.rows.append([v.tuned_model, _percent(v.tuned_pass_rate),
+                              f"{_percent(v.tuned_interval[0])} to {_percent(v.tuned_interval[1])}", str(v.n)])
+        accuracy.lines.append(f"{v.tuned_model} - prompt: {v.points:+.1f} points (paired bootstrap 95% CI "
+                              f"{v.points_low:+.1f} to {v.points_high:+.1f}), exact McNemar p = {v.p_value:.3g}: "
+                              f"{v.sentence}")
+        cost.rows.append([v.tuned_model, _money(v.tuned_cost_per_1k_usd), _tokens(v.tuned_tokens_per_case),
+                          v.tuned_cost_basis])
+        training = "unknown" if v.training_cost_usd is None else f"${v.training_cost_usd:.2f}"
+        cost.lines.append(f"{v.tuned_model}: training cost {training} ({v.training_cost_basis}); {v.break_even}")
+        latency.rows.append([v.tuned_model, _ms(v.tuned_latency_p50_ms), _ms(v.tuned_latency_p95_ms)])
+    deploy = Section("Deployment", ["", "runtime", "weights", "size", "how to serve"], [
+        [name, d.runtime, d.artefact, _size(d.size_bytes), d.serve] for name, d in decision.deployments.items()])
+    return [accuracy, cost, latency, deploy]
+
+
+def _tokens(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def markdown(decision: Decision) -> str:
+    """The report as a Markdown document, for a pull request or a design doc."""
+    out = [f"# Prompting or fine-tuning: {decision.prompt}", "",
+           f"Measured on the same {decision.prompt_side.n} held-out cases of `{decision.dataset}` "
+           f"(split `{decision.split}`). The prompt version was chosen on other cases ({decision.chosen_by}).", "",
+           f"**Recommendation:** {decision.recommendation}", ""]
+    for section in sections(decision):
+        out += [f"## {section.title}", "", "| " + " | ".join(section.headers) + " |",
+                "|" + "---|" * len(section.headers)]
+        out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in section.rows]
+        out += [""] + [f"- {line}" for line in section.lines] + ([""] if section.lines else [])
+    if decision.notes:
+        out += ["## Notes", ""] + [f"- {note}" for note in decision.notes] + [""]
+    return "\n".join(out)
