@@ -124,15 +124,15 @@ async def streaming(root: Path, events: int) -> tuple[float, float]:
             last = now
 
         timer = app.set_interval(0.01, tick)
-        cases = screen.cases[:events]
+        cases = screen.results.cases[:events]
         started = time.perf_counter()
         for index, case in enumerate(cases, 1):
             result = CaseResult(Case(case.id, case.vars, case.expected), "yes", True, 1.0,
                                 completion=Completion("yes"))
-            screen.post_message(RunEventArrived(CaseDone(run, result, index, len(cases))))
+            screen.run_panel.post_message(RunEventArrived(CaseDone(run, result, index, len(cases))))
             if index % 50 == 0:
                 await asyncio.sleep(0)  # a real run yields to the loop between results
-        while screen._done < len(cases):
+        while screen.run_panel.done < len(cases):
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - started
         timer.stop()

@@ -14,6 +14,7 @@ import pytest
 
 from support.cli import invoke, make_project
 from support.openai_server import FakeOpenAIServer
+from support.tui import settle
 from workbench.names import nfc, on_disk
 from workbench.project import open_project
 
@@ -120,16 +121,13 @@ async def test_the_tui_opens_a_decomposed_prompt_by_its_name(tmp_path: Path, ser
     assert (await asyncio.to_thread(invoke, root, "run", NFC))[0] == 0
     app = WorkbenchApp(open_project(root), warm_up=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         table = app.screen.query_one("#prompts", DataTable)
         assert table.row_count == 1 and str(table.get_row_at(0)[0]) == NFC
         app.open_prompt(NFD)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         assert isinstance(app.screen, WorkspaceScreen) and app.screen.prompt_name == NFC
         assert "Question:" in app.screen.query_one("#editor").text
         app.push_screen(HistoryScreen(NFD))
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         assert app.screen.query_one("#versions", DataTable).row_count == 1

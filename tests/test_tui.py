@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static, TextArea
 
 from support.cli import answer_by_question, invoke, make_project
 from support.openai_server import FakeOpenAIServer
-from support.tui import settle, open_workspace
+from support.tui import open_workspace, settle
 from workbench.project import open_project
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.compare import CompareScreen
@@ -195,7 +195,7 @@ async def test_an_unexpected_worker_failure_is_one_notification_not_a_crash(
         tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
     import workbench.overview
 
-    def boom(project, store):  # noqa: ANN001, ANN202
+    def boom(project, store):
         raise RuntimeError("disk on fire\nsecond line")
 
     monkeypatch.setattr(workbench.overview, "prompt_rows", boom)

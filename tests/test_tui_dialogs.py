@@ -35,7 +35,7 @@ def shown(widget: Static) -> str:
     return str(widget.render())
 
 
-async def open_export(app: WorkbenchApp, pilot) -> ExportScreen:  # noqa: ANN001
+async def open_export(app: WorkbenchApp, pilot) -> ExportScreen:
     await settle(app, pilot)
     await pilot.press("enter")
     await settle(app, pilot)
@@ -46,7 +46,7 @@ async def open_export(app: WorkbenchApp, pilot) -> ExportScreen:  # noqa: ANN001
     return app.screen
 
 
-async def choose_format(app: WorkbenchApp, pilot, name: str) -> ExportScreen:  # noqa: ANN001
+async def choose_format(app: WorkbenchApp, pilot, name: str) -> ExportScreen:
     screen = app.screen
     assert isinstance(screen, ExportScreen)
     screen.query_one("#format", Select).value = name
@@ -245,7 +245,7 @@ def pixels(widget: Widget) -> list:
     return [list(strip) for strip in widget.render_lines(Region(0, 0, *widget.outer_size))]
 
 
-async def assert_focus_is_visible(app: WorkbenchApp, pilot, widget: Widget, away: Widget,  # noqa: ANN001
+async def assert_focus_is_visible(app: WorkbenchApp, pilot, widget: Widget, away: Widget,
                                   part: Widget | None = None) -> tuple[tuple, tuple]:
     """Focus ``away``, then ``widget``: ``part`` (the widget itself unless given) looks and is drawn
     differently. Returns its looks blurred and focused."""
@@ -276,7 +276,7 @@ async def test_every_focusable_widget_shows_its_focus_in_every_theme(tmp_path: P
     app = WorkbenchApp(open_project(root), warm_up=False, cursor_blink=False)
     assert set(THEMES) <= set(app.available_themes)
 
-    async def each_theme():  # noqa: ANN202
+    async def each_theme():
         for theme in THEMES:
             app.theme = theme
             await pilot.pause()

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Static, TextArea
 
 from support.cli import invoke, make_project
 from support.openai_server import FakeOpenAIServer
-from support.tui import settle, open_workspace
+from support.tui import open_workspace, settle
 from workbench.project import open_project
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.dialogs import ChoiceScreen
@@ -24,7 +24,7 @@ def label(screen: WorkspaceScreen) -> str:
     return str(screen.query_one("#version-label", Static).render())
 
 
-async def edit(screen: WorkspaceScreen, pilot, old: str, new: str) -> None:  # noqa: ANN001
+async def edit(screen: WorkspaceScreen, pilot, old: str, new: str) -> None:
     editor = screen.query_one("#editor", TextArea)
     editor.text = editor.text.replace(old, new)
     await pilot.pause()

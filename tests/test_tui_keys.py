@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Input, Select, TabbedContent, TextArea
 
 from support.cli import invoke, make_project
 from support.openai_server import FakeOpenAIServer
-from support.tui import settle, open_workspace
+from support.tui import open_workspace, settle
 from workbench.project import open_project
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.prompts import PromptsScreen

@@ -49,10 +49,10 @@ def app_for(root: Path) -> WorkbenchApp:
     return WorkbenchApp(open_project(root), warm_up=False, cursor_blink=False)
 
 
-def steps(*keys: str):  # noqa: ANN201
+def steps(*keys: str):
     """A run_before that waits for the loads and presses ``keys``, waiting after each."""
 
-    async def run_before(pilot) -> None:  # noqa: ANN001
+    async def run_before(pilot) -> None:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         for key in keys:
@@ -102,7 +102,7 @@ def running_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
 def test_workspace_during_a_run(snap_compare, running_project: Path, size: tuple[int, int]) -> None:
-    async def run_before(pilot) -> None:  # noqa: ANN001
+    async def run_before(pilot) -> None:
         await pilot.app.workers.wait_for_complete()
         await pilot.press("enter")
         await pilot.app.workers.wait_for_complete()

@@ -119,7 +119,7 @@ async def test_markup_looking_text_is_shown_literally_on_every_screen(tmp_path: 
             assert app.is_running
 
 
-def test_an_unexpected_exception_exits_non_zero_with_one_line(tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_an_unexpected_exception_exits_non_zero_with_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
     (tmp_path / "prompts").mkdir()
 
     def explode(self: PromptsScreen) -> None:

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
+from textual.message import Message
 from textual.widget import Widget
 
 from workbench.errors import WorkbenchError
 from workbench.store import Store
 from workbench.text import clip
-from workbench.tui.messages import DataLoaded, RunFailed
+from workbench.tui.access import workbench_app
+from workbench.tui.messages import LoadFailed
 
 
-def load_in_thread(widget: Widget, what: str, compute: Callable[[Store], Any]) -> None:
-    """Run ``compute`` with a connection of this thread's own (a ``Database`` may not cross threads)
-    and post its result as ``DataLoaded(what, ...)``, or any failure as a one-line ``RunFailed``."""
-    store = Store(widget.app.project.db_path)  # type: ignore[attr-defined]
+def load_in_thread(widget: Widget, load: Callable[[Store], Message]) -> None:
+    """Run ``load`` with a connection of this thread's own (a ``Database`` may not cross threads) and post
+    the message it returns (``CasesLoaded``, ``HistoryLoaded``, ...), or any failure as a one-line
+    ``LoadFailed``."""
+    store = Store(workbench_app(widget).project.db_path)
     try:
-        widget.post_message(DataLoaded(what, compute(store)))
+        widget.post_message(load(store))
     except WorkbenchError as error:
-        widget.post_message(RunFailed(str(error)))
+        widget.post_message(LoadFailed(str(error)))
     except Exception as error:  # anything else still reaches the user as one line, never a traceback
-        widget.post_message(RunFailed(one_line(error)))
+        widget.post_message(LoadFailed(one_line(error)))
     finally:
         store.close()
 

@@ -1,30 +1,82 @@
-"""Provides the messages the TUI's workers post; handlers on the screens own every state change."""
+"""Provides the messages the TUI's workers post, one class per flow: what a screen's thread worker loaded
+(or the one line it failed with), and a run's progress events. Handlers on the screens and widgets own
+every state change."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
+if TYPE_CHECKING:
+    from workbench.compare import CaseOutcome, Comparison
+    from workbench.export import ExportPlan
+    from workbench.overview import PromptRow
+    from workbench.readiness import Readiness
+    from workbench.records import Case
+    from workbench.reports import TestsetHistory
+    from workbench.runner import RunEvent
+    from workbench.tui.cases_state import CasesState
+
 
 @dataclass
-class RunEventArrived(Message):
-    """A progress event of a running prompt (``workbench.runner`` RunStarted, CaseDone or RunFinished)."""
-
-    event: Any
-
-
-@dataclass
-class RunFailed(Message):
-    """A run stopped on an error the user must fix (one line)."""
+class LoadFailed(Message):
+    """A thread worker's load failed (one line, for the user)."""
 
     error: str
 
 
 @dataclass
-class DataLoaded(Message):
-    """A background load finished: ``what`` names it, ``data`` carries it."""
+class PromptsLoaded(Message):
+    """The home screen's overview: every prompt with its figures."""
 
-    what: str
-    data: Any
+    rows: list[PromptRow]
+
+
+@dataclass
+class CasesLoaded(Message):
+    """A workspace's cases, with the results and reviews of the version and run they are shown for."""
+
+    state: CasesState
+
+
+@dataclass
+class HistoryLoaded(Message):
+    """A prompt's history on each (test set, split, model), and its readiness report on each."""
+
+    tracks: list[TestsetHistory]
+    reports: list[Readiness]
+
+
+@dataclass
+class ComparisonLoaded(Message):
+    """A comparison of two runs, with what its flipped cases show beyond the ``Flip`` records."""
+
+    comparison: Comparison
+    cases: dict[str, Case]
+    """Each flipped case as it was measured (inputs and expected answer), by case id."""
+    outcomes: dict[str, tuple[CaseOutcome, CaseOutcome]]
+    """Each flipped case's outcome on side A and side B (reviews applied), by case id."""
+
+
+@dataclass
+class ExportPlanned(Message):
+    """An export plan, built for the export dialog's ``number``-th set of options."""
+
+    plan: ExportPlan
+    number: int
+
+
+@dataclass
+class RunEventArrived(Message):
+    """A progress event of a running prompt."""
+
+    event: RunEvent
+
+
+@dataclass
+class RunFailed(Message):
+    """A run stopped on an error the user must fix, or was cancelled (one line)."""
+
+    error: str

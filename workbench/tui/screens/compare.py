@@ -4,8 +4,7 @@ opens its inputs, expected answer and both outputs in full."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.syntax import Syntax
 from textual import on, work
@@ -15,23 +14,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from workbench.records import Case
+from workbench.store import Store
 from workbench.tui.loading import load_in_thread
-from workbench.tui.messages import DataLoaded, RunFailed
+from workbench.tui.messages import ComparisonLoaded, LoadFailed
 from workbench.tui.screens.dialogs import FlipScreen, FlipSide
 from workbench.tui.text import join, literal, markup, plain
 
-
-@dataclass(frozen=True)
-class Loaded:
-    """A comparison with what its flipped cases show beyond the ``Flip`` record, read in the loader."""
-
-    comparison: Any
-    """The ``workbench.compare.Comparison``."""
-    cases: dict[str, Case] = field(default_factory=dict)
-    """Each flipped case as it was measured (inputs and expected answer), by case id."""
-    outcomes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-    """Each flipped case's ``CaseOutcome`` on side A and side B (reviews applied), by case id."""
+if TYPE_CHECKING:
+    from workbench.compare import CaseOutcome
 
 
 def _percent(value: float) -> str:
@@ -52,7 +42,8 @@ class CompareScreen(Screen[None]):
         super().__init__()
         self.run_a = run_a
         self.run_b = run_b
-        self.loaded: Loaded | None = None
+        self.loaded: ComparisonLoaded | None = None
+        """The comparison shown, with its flipped cases' inputs and outcomes (None until loaded)."""
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -79,7 +70,7 @@ class CompareScreen(Screen[None]):
         from workbench.evaluation import run_side
         from workbench.reports import run_label
 
-        def comparison(store: Any) -> Loaded:
+        def comparison(store: Store) -> ComparisonLoaded:
             runs = [store.run(run_id) for run_id in (self.run_a, self.run_b)]
             sides = [run_side(store, run, run_label(store, run)) for run in runs]
             result = compare(sides[0], sides[1], shared_only=True)
@@ -89,21 +80,21 @@ class CompareScreen(Screen[None]):
             cases = {**store.result_cases(self.run_b), **store.result_cases(self.run_a)}
             by_a = {o.case_id: o for o in sides[0].outcomes if o.case_id in flipped}
             by_b = {o.case_id: o for o in sides[1].outcomes if o.case_id in flipped}
-            return Loaded(result, {case_id: cases[case_id] for case_id in flipped if case_id in cases},
-                          {case_id: (by_a[case_id], by_b[case_id]) for case_id in flipped})
+            return ComparisonLoaded(result, {case_id: cases[case_id] for case_id in flipped if case_id in cases},
+                                    {case_id: (by_a[case_id], by_b[case_id]) for case_id in flipped})
 
-        load_in_thread(self, "compare", comparison)
+        load_in_thread(self, comparison)
 
-    @on(RunFailed)
-    def show_failure(self, message: RunFailed) -> None:
+    @on(LoadFailed)
+    def show_failure(self, message: LoadFailed) -> None:
         summary = self.query_one("#compare-summary", Static)
         summary.loading = False
         summary.update(markup("[b $error]✗[/] $error", error=message.error))
 
-    @on(DataLoaded)
-    def show_comparison(self, message: DataLoaded) -> None:
-        self.loaded = message.data
-        result = self.loaded.comparison
+    @on(ComparisonLoaded)
+    def show_comparison(self, message: ComparisonLoaded) -> None:
+        self.loaded = message
+        result = message.comparison
         lines = []
         for name, side in (("A", result.a), ("B", result.b)):
             cost = "-" if side.cost_per_1k_usd is None else f"${side.cost_per_1k_usd:.4f}/1k"
@@ -178,7 +169,7 @@ class CompareScreen(Screen[None]):
         self.app.push_screen(FlipScreen(case_id, flip.regression, self.loaded.cases.get(case_id), *sides))
 
 
-def _side(name: str, label: str, outcome: Any) -> FlipSide:
+def _side(name: str, label: str, outcome: CaseOutcome) -> FlipSide:
     """One side of a flipped case: its verdict (a human review already applied) and output or error."""
     verdict = "error" if outcome.error else ("pass" if outcome.passed else "fail")
     return FlipSide(name=name, label=label, passed=outcome.passed,

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static, TextArea
 
 from workbench.records import Case
+from workbench.tui.access import workbench_app
 from workbench.tui.formatting import expected_text
 from workbench.tui.text import join, markup
 
@@ -31,9 +32,10 @@ class CorrectionScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(markup("Corrected output for case [b]$case[/b] (ctrl+s saves, escape cancels)", case=self.case_id))
+            yield Static(markup("Corrected output for case [b]$case[/b] (ctrl+s saves, escape cancels)",
+                                case=self.case_id))
             editor = TextArea(self.output, id="correction", soft_wrap=True)
-            editor.cursor_blink = getattr(self.app, "cursor_blink", True)
+            editor.cursor_blink = workbench_app(self).cursor_blink
             yield editor
             with Horizontal(classes="buttons"):
                 yield Button("Save", variant="primary", id="save")

@@ -6,7 +6,7 @@ went."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,9 +16,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from workbench.errors import WorkbenchError
+from workbench.tui.access import workbench_app
 from workbench.tui.loading import load_in_thread
-from workbench.tui.messages import DataLoaded, RunFailed
+from workbench.tui.messages import ExportPlanned, LoadFailed
 from workbench.tui.text import join, markup, plain
+
+if TYPE_CHECKING:
+    from workbench.export import ExportOptions, ExportPlan
 
 PREVIEW_ROWS = 2
 KEYS_VALID = "ctrl+s write · escape close"
@@ -39,7 +43,7 @@ class ExportScreen(ModalScreen[str | None]):
     def __init__(self, prompt_name: str) -> None:
         super().__init__()
         self.prompt_name = prompt_name
-        self.plan: Any = None
+        self.plan: ExportPlan | None = None
         self.planning = 0
         """The number of the latest plan asked for: a thread still building an older one is not shown."""
 
@@ -88,7 +92,7 @@ class ExportScreen(ModalScreen[str | None]):
     def rebuild(self) -> None:
         self.build()
 
-    def _options(self) -> Any:
+    def _options(self) -> ExportOptions:
         from workbench.export import ExportOptions
 
         version = self.query_one("#version", Input).value.strip().lstrip("v")
@@ -121,31 +125,32 @@ class ExportScreen(ModalScreen[str | None]):
         self.plan_export(options, self.planning)
 
     @work(thread=True, exclusive=True, group="export-plan", exit_on_error=False)
-    def plan_export(self, options: Any, number: int) -> None:
+    def plan_export(self, options: ExportOptions, number: int) -> None:
         """Build the plan with a connection of this thread's own."""
         from workbench.export import build_export
 
-        project = self.app.project  # type: ignore[attr-defined]
-        load_in_thread(self, f"export-plan {number}",
-                       lambda store: build_export(project, store, self.prompt_name, options))
+        project = workbench_app(self).project
+        load_in_thread(self, lambda store: ExportPlanned(build_export(project, store, self.prompt_name, options),
+                                                         number))
 
-    @on(RunFailed)
-    def show_error(self, message: RunFailed) -> None:
+    @on(LoadFailed)
+    def show_error(self, message: LoadFailed) -> None:
         self.plan = None
         self.query_one("#export-report", Static).update(markup("[b $error]✗[/] $error", error=message.error))
         self._show_buttons(valid=True, rows=0)
 
-    @on(DataLoaded)
-    def show_plan(self, message: DataLoaded) -> None:
+    @on(ExportPlanned)
+    def show_plan(self, message: ExportPlanned) -> None:
         from workbench.export import get_format
 
-        if message.what != f"export-plan {self.planning}":
-            return
-        plan = self.plan = message.data
+        if message.number != self.planning:
+            return  # built with options changed since: a newer plan is on its way
+        plan = self.plan = message.plan
         counts = ", ".join(f"{len(rows)} {split}" for split, rows in plan.by_split.items())
         origin = plan.origin
         source = f"{origin.get('version_label')}" + (
-            f" (run {origin['run_id']} on {origin.get('model')}, {origin.get('dataset')})" if origin.get("run_id") else "")
+            f" (run {origin['run_id']} on {origin.get('model')}, {origin.get('dataset')})"
+            if origin.get("run_id") else "")
         lines = [plain(f"{count(len(plan.rows), 'example')} ({counts}) from {source}")]
         pairs = sum(1 for row in plan.rows if row.has_pair)
         if pairs:
@@ -204,7 +209,7 @@ class ExportScreen(ModalScreen[str | None]):
             if not anyway.disabled:
                 anyway.focus()
             return
-        self._write(force=False)
+        self._write(self.plan, force=False)
 
     @on(Button.Pressed, "#write-anyway")
     def write_anyway(self) -> None:
@@ -212,14 +217,13 @@ class ExportScreen(ModalScreen[str | None]):
         if self.plan is None:
             self.notify("Nothing to write yet", severity="warning")
             return
-        self._write(force=True)
+        self._write(self.plan, force=True)
 
-    def _write(self, *, force: bool) -> None:
+    def _write(self, plan: ExportPlan, *, force: bool) -> None:
         from workbench.export import write_export
 
-        project = self.app.project  # type: ignore[attr-defined]
         try:
-            folder = write_export(self.plan, project.exports_dir, force=force)
+            folder = write_export(plan, workbench_app(self).project.exports_dir, force=force)
         except WorkbenchError as error:
             self.notify(str(error), severity="error", timeout=10)
             return

@@ -3,7 +3,7 @@ version marked, the plateau verdict and readiness report; mark two versions to c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,10 +14,16 @@ from textual.widgets import DataTable, Footer, Header, Select, Static
 from textual_plotext import PlotextPlot
 
 from workbench.names import nfc
+from workbench.store import Store
+from workbench.tui.access import workbench_app
 from workbench.tui.loading import load_in_thread
-from workbench.tui.messages import DataLoaded, RunFailed
-from workbench.tui.widgets import Table
+from workbench.tui.messages import HistoryLoaded, LoadFailed
 from workbench.tui.text import markup, plain
+from workbench.tui.widgets import Table
+
+if TYPE_CHECKING:
+    from workbench.readiness import Readiness
+    from workbench.reports import TestsetHistory
 
 
 class HistoryScreen(Screen[None]):
@@ -32,8 +38,8 @@ class HistoryScreen(Screen[None]):
     def __init__(self, prompt_name: str) -> None:
         super().__init__()
         self.prompt_name = nfc(prompt_name)
-        self.tracks: list[Any] = []
-        self.reports: list[Any] = []
+        self.tracks: list[TestsetHistory] = []
+        self.reports: list[Readiness] = []
         self.marked: list[int] = []
         """Run ids marked for comparison (at most two)."""
 
@@ -64,18 +70,20 @@ class HistoryScreen(Screen[None]):
         from workbench.readiness import prompt_status
         from workbench.reports import history
 
-        project = self.app.project  # type: ignore[attr-defined]
-        def load(store: Any) -> tuple[Any, Any]:
+        project = workbench_app(self).project
+
+        def load(store: Store) -> HistoryLoaded:
             histories = history(store, self.prompt_name)
-            return histories, prompt_status(project, store, self.prompt_name, histories)
+            return HistoryLoaded(histories, prompt_status(project, store, self.prompt_name, histories))
 
-        load_in_thread(self, "history", load)
+        load_in_thread(self, load)
 
-    @on(DataLoaded)
-    def show_history(self, message: DataLoaded) -> None:
-        self.tracks, self.reports = message.data
+    @on(HistoryLoaded)
+    def show_history(self, message: HistoryLoaded) -> None:
+        self.tracks, self.reports = message.tracks, message.reports
         select = self.query_one("#track", Select)
-        select.set_options([(plain(f"{t.dataset} [{t.split}] · {t.model}"), index) for index, t in enumerate(self.tracks)])
+        select.set_options([(plain(f"{t.dataset} [{t.split}] · {t.model}"), index)
+                            for index, t in enumerate(self.tracks)])
         if self.tracks:
             # The track with the most versions is the one being iterated on; then the latest one run.
             select.value = max(range(len(self.tracks)), key=lambda i: (
@@ -84,8 +92,8 @@ class HistoryScreen(Screen[None]):
             self.query_one("#versions", DataTable).loading = False
             self.query_one("#readiness", Static).update("No run yet: open the prompt and press ctrl+r.")
 
-    @on(RunFailed)
-    def show_failure(self, message: RunFailed) -> None:
+    @on(LoadFailed)
+    def show_failure(self, message: LoadFailed) -> None:
         self.query_one("#versions", DataTable).loading = False
         self.notify(message.error, severity="error")
 
@@ -122,7 +130,7 @@ class HistoryScreen(Screen[None]):
         elif track.rows and any(row.drift for row in track.rows):
             self.query_one("#readiness", Static).update(plain("\n".join(drift_notes(track.rows))))
 
-    def _plot(self, track: Any) -> None:
+    def _plot(self, track: TestsetHistory) -> None:
         plot = self.query_one("#trend", PlotextPlot)
         points = [(row.version.number, row.summary.pass_rate * 100) for row in track.rows if row.summary]
         plt = plot.plt

@@ -11,10 +11,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.reports import DRIFT_MARK, percent, sparkline
+from workbench.tui.access import workbench_app
 from workbench.tui.loading import load_in_thread
-from workbench.tui.messages import DataLoaded, RunFailed
-from workbench.tui.widgets import Table
+from workbench.tui.messages import LoadFailed, PromptsLoaded
 from workbench.tui.text import literal, markup, plain
+from workbench.tui.widgets import Table
 
 
 class PromptsScreen(Screen[None]):
@@ -56,7 +57,7 @@ class PromptsScreen(Screen[None]):
     def _show_project(self) -> None:
         from workbench.overview import testset_files
 
-        project = self.app.project  # type: ignore[attr-defined]
+        project = workbench_app(self).project
         self.query_one("#project-info", Static).update(markup(
             "project [b]$project[/b]\ndefault model [b]$model[/b]", project=project.root.name,
             model=project.settings.model))
@@ -69,15 +70,15 @@ class PromptsScreen(Screen[None]):
         """Compute the overview in a thread (with its own database connection)."""
         from workbench.overview import prompt_rows
 
-        project = self.app.project  # type: ignore[attr-defined]
-        load_in_thread(self, "prompt-rows", lambda store: prompt_rows(project, store))
+        project = workbench_app(self).project
+        load_in_thread(self, lambda store: PromptsLoaded(prompt_rows(project, store)))
 
-    @on(DataLoaded)
-    def show_rows(self, message: DataLoaded) -> None:
+    @on(PromptsLoaded)
+    def show_rows(self, message: PromptsLoaded) -> None:
         table = self.query_one("#prompts", DataTable)
         selected = table.cursor_row
         table.clear()
-        for row in message.data:
+        for row in message.rows:
             badge = "[b $warning]plateau[/]" if row.on_plateau else ("[b $error]error[/]" if row.problem else "")
             best = f"{percent(row.best_pass_rate)} v{row.best_version}" if row.best_version else "-"
             # † when a shown point was measured on an earlier version of the test set (see the history).
@@ -85,13 +86,13 @@ class PromptsScreen(Screen[None]):
             table.add_row(literal(row.name), percent(row.latest_pass_rate), best, str(row.versions), trend,
                           badge, key=row.name)
         table.loading = False
-        if message.data:
-            table.move_cursor(row=min(selected, len(message.data) - 1))
+        if message.rows:
+            table.move_cursor(row=min(selected, len(message.rows) - 1))
         else:
             self.notify("No prompt yet: add a .prompt file under prompts/", severity="warning")
 
-    @on(RunFailed)
-    def show_failure(self, message: RunFailed) -> None:
+    @on(LoadFailed)
+    def show_failure(self, message: LoadFailed) -> None:
         self.query_one("#prompts", DataTable).loading = False
         self.notify(message.error, severity="error", timeout=10)
 
@@ -109,7 +110,7 @@ class PromptsScreen(Screen[None]):
         """Open the selected prompt."""
         name = self._selected()
         if name:
-            self.app.open_prompt(name)  # type: ignore[attr-defined]
+            workbench_app(self).open_prompt(name)
 
     def action_history(self) -> None:
         """Open the selected prompt's history."""

@@ -1,26 +1,11 @@
-"""Provides the TUI's custom widgets: the Jinja template editor and the row table."""
+"""Provides ``jinja_editor``: the template editor (a code editor with Jinja highlighting when available)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
-from textual.binding import Binding
-from textual.widgets import DataTable, TextArea
-
-
-class Table(DataTable):
-    """A row table with the keys a lazygit or harlequin user expects: ``j``/``k`` move, ``G`` goes to the
-    last row (``home``/``end`` and ``ctrl+home``/``ctrl+end`` as in every DataTable)."""
-
-    BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("G", "scroll_bottom", "Last row", show=False),
-    ]
-
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+from textual.widgets import TextArea
 
 
 @lru_cache(maxsize=1)
