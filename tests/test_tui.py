@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Static, TextArea
+from textual.widgets import DataTable, Input, Static, TextArea
 
 from support.cli import answer_by_question, invoke, make_project
 from support.openai_server import FakeOpenAIServer
@@ -181,6 +181,14 @@ async def test_the_export_dialog_previews_validates_and_writes(tmp_path: Path, s
         assert isinstance(app.screen, ExportScreen)
         report = str(app.screen.query_one("#export-report", Static).render())
         assert "12 examples" in report and "openai-chat: valid" in report and '"messages"' in report
+        # The version field reads references as the CLI does (refs.parse_version_ref): a bad one is refused
+        # inline, v1 and 1 both name version 1.
+        version = app.screen.query_one("#version", Input)
+        for text, expected in (("latest", "not a version: 'latest'"), ("v1", "12 examples"), ("1", "12 examples")):
+            version.value = text
+            await version.action_submit()
+            await settle(app, pilot)
+            assert expected in str(app.screen.query_one("#export-report", Static).render())
         await pilot.click("#write")
         await settle(app, pilot)
         assert isinstance(app.screen, WorkspaceScreen)

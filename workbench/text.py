@@ -28,3 +28,8 @@ def visible(text: str) -> bool:
     """Whether ``text`` shows anything: not only spaces and invisible format characters (Unicode
     category Cf, e.g. zero-width spaces). The one test of "empty" for a rendered message or input."""
     return any(not char.isspace() and unicodedata.category(char) != "Cf" for char in text)
+
+
+def one_line(error: BaseException) -> str:
+    """An unexpected exception as one short line: its type and the first line of its message, clipped."""
+    return clip(f"{type(error).__name__}: {error}".splitlines()[0], 300)

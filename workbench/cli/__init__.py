@@ -46,7 +46,7 @@ def open_tui(project_dir: str | None) -> None:
     app = WorkbenchApp(open_project(project_dir))
     app.run()
     if app.crash is not None:
-        from workbench.tui.loading import one_line
+        from workbench.text import one_line
 
         where = f" (traceback in {app.crash_log})" if app.crash_log else ""
         raise AppCrashed(f"error: the workbench stopped on an unexpected error: {one_line(app.crash)}{where}")
@@ -64,7 +64,7 @@ def tui(ctx: click.Context, project_dir: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn user-fixable errors into one line on stderr and exit code 2."""
-    from workbench.cli import analysis, commands, decide, export, finetune, review  # noqa: F401  (registers the commands)
+    from workbench.cli import analysis, commands, decide, export, finetune, optimize, review  # noqa: F401  (registers the commands)
 
     try:
         cli.main(args=argv, prog_name="workbench", standalone_mode=False)

@@ -9,7 +9,7 @@ from textual.widget import Widget
 
 from workbench.errors import WorkbenchError
 from workbench.store import Store
-from workbench.text import clip
+from workbench.text import one_line
 from workbench.tui.access import workbench_app
 from workbench.tui.messages import LoadFailed
 
@@ -27,8 +27,3 @@ def load_in_thread(widget: Widget, load: Callable[[Store], Message]) -> None:
         widget.post_message(LoadFailed(one_line(error)))
     finally:
         store.close()
-
-
-def one_line(error: BaseException) -> str:
-    """An unexpected exception as one short line."""
-    return clip(f"{type(error).__name__}: {error}".splitlines()[0], 300)

@@ -94,17 +94,16 @@ class ExportScreen(ModalScreen[str | None]):
 
     def _options(self) -> ExportOptions:
         from workbench.export import ExportOptions
+        from workbench.refs import parse_version_number
 
-        version = self.query_one("#version", Input).value.strip().lstrip("v")
+        version = parse_version_number(self.query_one("#version", Input).value)
         try:
             fraction = float(self.query_one("#valid-fraction", Input).value or 0.1)
             seed = int(self.query_one("#seed", Input).value or 0)
         except ValueError:
             raise WorkbenchError("validation fraction and seed must be numbers") from None
-        if version and not version.isdigit():
-            raise WorkbenchError(f"version must be a number such as 3, not {version!r}")
         return ExportOptions(
-            version=int(version) if version else None, source=str(self.query_one("#source", Select).value),
+            version=version, source=str(self.query_one("#source", Select).value),
             train_prompt=str(self.query_one("#train-prompt", Select).value),
             formats=(str(self.query_one("#format", Select).value),), valid_fraction=fraction, seed=seed,
             include_test=self.query_one("#include-test", Checkbox).value,

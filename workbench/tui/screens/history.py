@@ -84,10 +84,11 @@ class HistoryScreen(Screen[None]):
         select = self.query_one("#track", Select)
         select.set_options([(plain(f"{t.dataset} [{t.split}] · {t.model}"), index)
                             for index, t in enumerate(self.tracks)])
-        if self.tracks:
-            # The track with the most versions is the one being iterated on; then the latest one run.
-            select.value = max(range(len(self.tracks)), key=lambda i: (
-                len(self.tracks[i].rows), max(run for row in self.tracks[i].rows for run in row.runs)))
+        from workbench.reports import main_track
+
+        main = main_track(self.tracks)
+        if main is not None:
+            select.value = self.tracks.index(main)
         else:
             self.query_one("#versions", DataTable).loading = False
             self.query_one("#readiness", Static).update("No run yet: open the prompt and press ctrl+r.")

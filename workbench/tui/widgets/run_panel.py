@@ -15,8 +15,8 @@ from textual.widgets import ProgressBar, Static
 
 from workbench.errors import WorkbenchError
 from workbench.prompts import Prompt
+from workbench.text import one_line
 from workbench.tui.access import workbench_app
-from workbench.tui.loading import one_line
 from workbench.tui.messages import RunEventArrived, RunFailed
 from workbench.tui.widgets.results import ResultsTable
 
