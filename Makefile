@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench install install-dev clean
+.PHONY: demo test check lint bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check workbench tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy workbench
+
+# The inner loop: the checks and the core's fast tests (no model loaded, no TUI), in about a minute.
+check: lint
+	$(BIN)/python -m pytest -q -m "not slow" tests/core
 
 test: lint
 	$(BIN)/python -m pytest

@@ -18,6 +18,7 @@ from workbench.errors import WorkbenchError
 from workbench.evaluation import prompt_tracks, run_side
 from workbench.finetune.verdict import TunedVerdict, tuned_verdicts
 from workbench.names import nfc
+from workbench.optimize.report import SearchSummary, latest_search
 from workbench.project import Project
 from workbench.providers.tuned import HOSTED_BACKEND, find_model
 from workbench.selection import best_index, select_version
@@ -76,10 +77,26 @@ class Decision:
     chosen_by: str
     """How the prompt version was chosen (never on the held-out cases)."""
     notes: list[str] = field(default_factory=list)
+    search: SearchSummary | None = None
+    """The latest prompt search of the prompt on its model (None: none was run)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return asdict(self)
+
+
+def search_note(prompt: str, model: str, search: SearchSummary | None) -> str:
+    """What the prompt search says about the prompt side: none was run, found nothing, or found a winner."""
+    if search is None:
+        return (f"no prompt search was run on {model}: the prompt side is the best hand-made version; "
+                f"'workbench optimize {prompt}' searches prompts within a budget before you fine-tune")
+    text = f"prompt search: {search.verdict}"
+    if search.found_gain and not search.applied:
+        return (f"{text}; its winner is not adopted, so the prompt side is not the best prompt found "
+                f"('workbench optimize {prompt} --apply', then run it on the {TEST} split)")
+    if search.applied:
+        return f"{text}; the winner was adopted"
+    return text + (": the prompt side is a fair opponent" if search.exhausted else "")
 
 
 def decide(project: Project, store: Store, prompt: str, split: str = TEST) -> Decision:
@@ -126,9 +143,11 @@ def decide(project: Project, store: Store, prompt: str, split: str = TEST) -> De
     deployments = {model: deployment(project, model)}
     for verdict in verdicts:
         deployments[verdict.tuned_model] = deployment(project, verdict.tuned_model, verdict.tuned_name)
+    search = latest_search(store, prompt, model=model, dataset=track.dataset)
+    notes.append(search_note(prompt, model, search))
     return Decision(prompt=prompt, dataset=track.dataset, split=split, prompt_side=prompt_side, tuned=verdicts,
                     deployments=deployments, recommendation=recommend(prompt_side, verdicts),
-                    chosen_by=f"v{selection.version.number}: {selection.chosen_by}", notes=notes)
+                    chosen_by=f"v{selection.version.number}: {selection.chosen_by}", notes=notes, search=search)
 
 
 def recommend(prompt_side: PromptSide, verdicts: list[TunedVerdict]) -> str:

@@ -14,6 +14,7 @@ from workbench.errors import WorkbenchError
 from workbench.evaluation import PromptTrack, prompt_tracks
 from workbench.examples import collect_examples
 from workbench.names import nfc
+from workbench.optimize.report import SearchSummary, latest_search
 from workbench.plateau import PlateauVerdict, plateau
 from workbench.project import Project
 from workbench.reports import TestsetHistory
@@ -57,6 +58,8 @@ class Readiness:
     """The run their passing and rejected outputs come from (None: gold answers and corrections only)."""
     earlier_testset: dict[int, str] = field(default_factory=dict)
     """Versions whose point was measured on an earlier version of the test set, with how it differed."""
+    search: SearchSummary | None = None
+    """The latest prompt search (``workbench optimize``) of this prompt on this track's model and test set."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -101,6 +104,7 @@ def _readiness(project: Project, store: Store, prompt: str, track: PromptTrack, 
             errors[result.error_kind or "error"] += 1
         failures.update(score.scorer for score in result.scores if not score.passed)
     lengths = token_lengths(found.examples)
+    search = latest_search(store, prompt, model=track.model, dataset=track.dataset)
     return Readiness(
         prompt=prompt, dataset=track.dataset, split=track.split, model=track.model,
         versions=[v.number for v in track.versions], pass_rates=[v.pass_rate for v in track.versions],
@@ -109,10 +113,10 @@ def _readiness(project: Project, store: Store, prompt: str, track: PromptTrack, 
         plateau=verdict,
         examples=len(found.examples), by_source=dict(Counter(e.source for e in found.examples)),
         dropped=dict(found.dropped), tokens=token_stats(lengths), failures_by_scorer=dict(failures),
-        errors_by_kind=dict(errors), recommendation=_recommend(prompt, verdict, len(found.examples), errors),
+        errors_by_kind=dict(errors), recommendation=_recommend(prompt, verdict, len(found.examples), errors, search),
         tuned=_tuned(project, store, track, run, tracks),
         examples_version=source.version.number, examples_run=source.run.id if source.run else None,
-        earlier_testset=dict(track.drift),
+        earlier_testset=dict(track.drift), search=search,
     )
 
 
@@ -127,16 +131,27 @@ def _tuned(project: Project, store: Store, track: PromptTrack, run: Run,
     return tuned_verdicts(store, track, run, tracks, models_dir, project.settings.costs)
 
 
-def _recommend(prompt: str, verdict: PlateauVerdict, examples: int, errors: Counter[str]) -> str:
+def _recommend(prompt: str, verdict: PlateauVerdict, examples: int, errors: Counter[str],
+               search: SearchSummary | None = None) -> str:
     if errors:
         return (f"fix the errors first ({sum(errors.values())} cases errored: "
                 f"{', '.join(sorted(errors))}); then run again")
+    if search is not None and search.found_gain and not search.applied:
+        return (f"adopt the prompt search's winner (v{search.winner_version} beat v{search.start_version} on its "
+                f"confirmation fold): workbench optimize {prompt} --apply")
     if not verdict.on_plateau:
         return "keep iterating on the prompt: it is still improving or has too few versions to tell"
+    # A plateau of hand-made versions may only mean ideas ran out; after a search that found no gain too,
+    # prompting is exhausted for this model.
+    exhausted = (f"searched {search.evaluated} candidates, no gain: prompting is exhausted for this model; "
+                 if search is not None and search.exhausted else "")
     if examples < MIN_EXAMPLES:
-        return (f"collect more cases: {examples} training examples are available, about {MIN_EXAMPLES} are "
-                "needed for a fine-tune to beat the prompt reliably")
-    return f"export and fine-tune: workbench export {prompt}"
+        return (f"{exhausted}collect more cases: {examples} training examples are available, about {MIN_EXAMPLES} "
+                "are needed for a fine-tune to beat the prompt reliably")
+    if search is None or search.status != "finished":
+        return (f"search prompts before fine-tuning: workbench optimize {prompt} (the plateau is of hand-made "
+                f"versions; if the search finds no gain either: workbench export {prompt})")
+    return f"{exhausted}export and fine-tune: workbench export {prompt}"
 
 
 def money_per_1k(usd: float | None) -> str:
@@ -163,6 +178,8 @@ def describe(report: Readiness) -> str:
         *(f"            {DRIFT_MARK} v{n}: measured on an earlier version of the test set: {text}"
           for n, text in sorted(report.earlier_testset.items())),
         f"  plateau   {'YES' if verdict.on_plateau else 'no'}: {verdict.reason}",
+        *([f"  search    {report.search.verdict}" + (" (winner adopted)" if report.search.applied else "")]
+          if report.search is not None else []),
         f"  examples  {report.examples} for training (" +
         (", ".join(f"{count} {name}" for name, count in sorted(report.by_source.items())) or "none") + ")"
         + (f" from v{report.examples_version}" if report.examples_version is not None else "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.cases import is_held_out_split
@@ -129,25 +129,35 @@ class VersionHistory:
 
 @dataclass(frozen=True)
 class TestsetHistory:
-    """Every version of a prompt on one (dataset, split, model), oldest first, with the best marked."""
+    """Every version of a prompt on one (dataset, split, model), oldest first, with the best marked.
+
+    ``rows`` is the hand-made track (adopted search winners included): what the trend, the best version,
+    the plateau rule and version selection read. A prompt search's other candidates are in ``candidates``,
+    shown with their provenance and never counted.
+    """
 
     dataset: str
     split: str
     model: str
     rows: list[VersionHistory]
     best_version: int | None
+    candidates: list[VersionHistory] = field(default_factory=list)
+    """Versions made by a prompt search (``workbench optimize``) and not adopted, measured on a fold."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
+        def point(row: VersionHistory) -> dict[str, Any]:
+            return {"version": row.version.number, "hash": row.version.hash[:12],
+                    "created_utc": row.version.created_utc, "runs": row.runs,
+                    "summary": row.summary.to_dict() if row.summary else None,
+                    "earlier_testset": row.drift is not None,
+                    "testset_drift": asdict(row.drift) | {"footnote": row.drift.footnote} if row.drift else None,
+                    "provenance": row.version.provenance}
+
         return {
             "dataset": self.dataset, "split": self.split, "model": self.model, "best_version": self.best_version,
-            "versions": [
-                {"version": row.version.number, "hash": row.version.hash[:12], "created_utc": row.version.created_utc,
-                 "runs": row.runs, "summary": row.summary.to_dict() if row.summary else None,
-                 "earlier_testset": row.drift is not None,
-                 "testset_drift": asdict(row.drift) | {"footnote": row.drift.footnote} if row.drift else None}
-                for row in self.rows
-            ],
+            "versions": [point(row) for row in self.rows],
+            "search_candidates": [point(row) for row in self.candidates],
         }
 
 
@@ -165,17 +175,35 @@ def history(store: Store, prompt: str) -> list[TestsetHistory]:
             points.append((versions[version_id], finished[-1] if finished else runs[-1], runs))
         newest = max((latest for _, latest, _ in points), key=lambda run: run.id)
         contents: dict[str, dict[str, str]] = {}
-        rows = [VersionHistory(version, summarize(store, latest), [run.id for run in runs],
-                               testset_drift(store, latest, newest, contents))
-                for version, latest, runs in points]
+        measured = [VersionHistory(version, summarize(store, latest), [run.id for run in runs],
+                                   testset_drift(store, latest, newest, contents))
+                    for version, latest, runs in points]
+        # A prompt search's candidates are measured on a fold and chosen among themselves: they are shown,
+        # never part of the hand-made track (until one is adopted with ``workbench optimize --apply``).
+        rows = [row for row in measured if not row.version.search_candidate]
+        candidates = [row for row in measured if row.version.search_candidate]
+        if not rows:
+            continue
         # The best is chosen among points measured on the same (newest) test set, and never on held-out
         # cases: the test split measures a choice, it does not make one.
         scored = [(row, row.summary) for row in rows if row.summary and row.summary.completed
                   and row.drift is None and not is_held_out_split(split)]
         best = max(scored, key=lambda scored_row: (scored_row[1].pass_rate, scored_row[1].mean_score,
                                                    scored_row[0].version.number), default=None)
-        histories.append(TestsetHistory(dataset, split, model, rows, best[0].version.number if best else None))
+        histories.append(TestsetHistory(dataset, split, model, rows, best[0].version.number if best else None,
+                                        candidates))
     return histories
+
+
+def origin(version: Version) -> str:
+    """Where a version came from, in a few words: empty for a hand-made one, else ``search 2, round 1:
+    fewshot k=4 from v1`` (``, adopted`` once written to the prompt file by ``optimize --apply``)."""
+    made = version.provenance
+    if made is None:
+        return ""
+    what = made.get("label") or made.get("strategy")
+    text = f"search {made.get('search', '?')}, round {made.get('round', '?')}: {what} from v{made.get('parent', '?')}"
+    return text + (", adopted" if made.get("applied_utc") else "")
 
 
 def main_track(histories: list[TestsetHistory]) -> TestsetHistory | None:

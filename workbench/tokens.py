@@ -61,14 +61,14 @@ class TokenStats:
 
 
 def token_lengths(examples: list[Example]) -> list[int]:
-    """Tokens of each example: its prompt messages and target, as if joined by newlines, in order."""
+    """Tokens of each example: its prompt messages and target joined by newlines, counted as one text
+    (a tokenizer may merge across a newline, e.g. ``.\n``, so parts are never counted apart)."""
     if not examples:
         return []
-    # Each distinct text is counted once (the system prompt is shared, targets repeat), plus one token per
-    # newline between them: BPE pre-tokenisation splits at newlines, so this equals counting the joined text.
-    texts = list(dict.fromkeys(text for e in examples for text in (*(m["content"] for m in e.messages), e.target)))
-    counts = dict(zip(texts, count_many(texts), strict=True))
-    return [sum(counts[m["content"]] for m in e.messages) + counts[e.target] + len(e.messages) for e in examples]
+    joined = ["\n".join([*(m["content"] for m in e.messages), e.target]) for e in examples]
+    distinct = list(dict.fromkeys(joined))
+    counts = dict(zip(distinct, count_many(distinct), strict=True))
+    return [counts[text] for text in joined]
 
 
 def token_stats(lengths: list[int]) -> TokenStats | None:
@@ -81,7 +81,12 @@ def token_stats(lengths: list[int]) -> TokenStats | None:
 
 
 def _tiktoken() -> tuple[str, BatchCounter] | None:
-    cache = Path(os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    # litellm points TIKTOKEN_CACHE_DIR at its own bundled files when it is imported: the tokenizer must not
+    # depend on whether litellm was imported first, so that setting counts only when the user made it.
+    chosen = os.environ.get("TIKTOKEN_CACHE_DIR")
+    if chosen and "litellm" in Path(chosen).parts:
+        chosen = None
+    cache = Path(chosen or os.environ.get("DATA_GYM_CACHE_DIR")
                  or Path(os.environ.get("TMPDIR", "/tmp")) / "data-gym-cache")
     if not (cache.is_dir() and any(cache.iterdir())):
         return None

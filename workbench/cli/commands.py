@@ -185,7 +185,7 @@ def show(ctx: click.Context, run_ref: str, failures: bool, as_json: bool) -> Non
 def history(ctx: click.Context, prompt: str, as_json: bool) -> None:
     """Every version of PROMPT with its runs and scores, per test set; the best is marked."""
     from workbench.names import nfc
-    from workbench.reports import DRIFT_MARK, drift_notes, sparkline
+    from workbench.reports import DRIFT_MARK, drift_notes, origin, sparkline
     from workbench.reports import history as build_history
 
     project = _project(ctx)
@@ -200,6 +200,7 @@ def history(ctx: click.Context, prompt: str, as_json: bool) -> None:
     for item in histories:
         rates = [row.summary.pass_rate for row in item.rows if row.summary]
         click.echo(f"{prompt} on {item.dataset} [{item.split}] with {item.model}   trend {sparkline(rates)}")
+        adopted = any(row.version.provenance for row in item.rows)
         rows = []
         for row in item.rows:
             s = row.summary
@@ -207,17 +208,36 @@ def history(ctx: click.Context, prompt: str, as_json: bool) -> None:
             rows.append([f"v{row.version.number}{mark}", ",".join(map(str, row.runs)),
                          percent(s.pass_rate) if s else "-", f"{s.mean_score:.3f}" if s else "-",
                          f"{s.completed}/{s.n_cases}" if s else "-", s.errors if s else "-",
-                         row.version.created_utc[:19].replace("T", " ")])
-        click.echo(table(["version", "runs", "pass", "score", "cases", "errors", "created (UTC)"], rows))
+                         row.version.created_utc[:19].replace("T", " ")] + ([origin(row.version)] if adopted else []))
+        click.echo(table(["version", "runs", "pass", "score", "cases", "errors", "created (UTC)"]
+                         + (["origin"] if adopted else []), rows))
         for note in drift_notes(item.rows):
             click.echo(note)
+        if item.candidates:
+            # Measured on a search fold only, chosen among themselves: shown apart, never marked best.
+            click.echo(f"\nsearch candidates ({len(item.candidates)}; scored on the search's folds only, never "
+                       "counted in the trend, the best version or the plateau until adopted with 'optimize --apply'):")
+            click.echo(table(["version", "runs", "pass", "cases", "origin"], [
+                [f"v{row.version.number}", ",".join(map(str, row.runs)),
+                 percent(row.summary.pass_rate) if row.summary else "-",
+                 f"{row.summary.completed}/{row.summary.n_cases}" if row.summary else "-", origin(row.version)]
+                for row in item.candidates]))
         click.echo("")
 
 
-@cli.command()
+def _size(size_bytes: int | None) -> str:
+    if size_bytes is None:
+        return "-"
+    return f"{size_bytes / 1e9:.1f} GB" if size_bytes >= 1e9 else f"{size_bytes / 1e6:.0f} MB"
+
+
+@cli.group(invoke_without_command=True)
 @click.pass_context
 def models(ctx: click.Context) -> None:
-    """The bundled and configured models, and whether each one's API key is set."""
+    """The bundled, tuned and configured models: what serves each, its size on disk, and whether its API
+    key is set. 'workbench models export NAME --ollama DIR' exports a tuned local model."""
+    if ctx.invoked_subcommand is not None:
+        return
     from workbench.providers.registry import list_models
 
     try:
@@ -225,9 +245,45 @@ def models(ctx: click.Context) -> None:
         configured, models_dir = project.settings.models, project.state_dir / "models"
     except WorkbenchError:
         configured, models_dir = {}, None
-    rows = [[m.name, m.kind, m.key_env or "-", "yes" if m.key_present else ("-" if not m.key_env else "no"),
-             m.note] for m in list_models(configured, models_dir)]
-    click.echo(table(["model", "kind", "key variable", "key set", "note"], rows))
+    rows = [[m.name, m.kind, m.runtime, _size(m.size_bytes), m.key_env or "-",
+             "yes" if m.key_present else ("-" if not m.key_env else "no"), m.note]
+            for m in list_models(configured, models_dir)]
+    click.echo(table(["model", "kind", "runtime", "size", "key variable", "key set", "note"], rows))
+
+
+@models.command("export")
+@click.argument("name")
+@click.option("--ollama", "directory", required=True, metavar="DIR",
+              help="Write the GGUF and an Ollama Modelfile into DIR (created if needed).")
+@click.option("--type", "qtype", type=click.Choice(["F16", "Q8_0"]), default=None,
+              help="The GGUF to export [default: the one local/NAME runs, F16]; Q8_0 is half the size but its "
+                   "answers drift from the trained model's.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.pass_context
+def export_model(ctx: click.Context, name: str, directory: str, qtype: str | None, as_json: bool) -> None:
+    """Export the tuned local model NAME as GGUF + Modelfile, and print how to serve it."""
+    from workbench.finetune.ollama import export_ollama, exportable
+
+    project = _project(ctx)
+    models_dir = project.state_dir / "models"
+    tuned = exportable(models_dir, name)
+
+    def convert(model: Any) -> Any:
+        from workbench.finetune.local import convert_saved
+
+        click.echo(f"local/{model.name} was saved without a GGUF: converting it once", err=True)
+        return convert_saved(model, models_dir, say=lambda line: click.echo(line, err=True))
+
+    done = export_ollama(tuned, Path(directory), qtype, convert=convert)
+    if as_json:
+        echo_json(done.to_dict())
+        return
+    how = "linked" if done.linked else "copied"
+    click.echo(f"{how} {done.gguf.name} ({_size(done.gguf.stat().st_size)}) and wrote {done.modelfile}")
+    for note in done.notes:
+        click.echo(f"note: {note}")
+    click.echo("serve it with llama.cpp:  " + done.commands()[0])
+    click.echo("or with Ollama:           " + done.commands()[1] + " && " + done.commands()[2])
 
 
 @cli.command()

@@ -142,6 +142,13 @@ def _train_local(export: Any, folder: Path, settings: Any, models_dir: Path, as_
                       else "; no validation file")
         if result.train_losses:
             click.echo(f"train loss {result.train_losses[0]:.4f} -> {result.train_losses[-1]:.4f}{validation}")
+        gguf = info.get("gguf")
+        if gguf:
+            served = gguf["files"][gguf["served_type"]]
+            click.echo(f"served by llama.cpp from {served['file']} ({served['bytes'] / 1e6:.0f} MB); "
+                       f"export it with: workbench models export {result.name} --ollama DIR")
+        else:
+            click.echo(f"served by transformers (no GGUF: {info.get('gguf_error')})")
         click.echo(f"next: workbench run {export.prompt} --model local/{result.name} "
                    f"--split {HELD_OUT_SPLIT}, then workbench status " + export.prompt)
     if result.interrupted:

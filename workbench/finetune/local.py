@@ -1,7 +1,9 @@
 """Provides local fine-tuning on the CPU: LoRA (default) or full fine-tuning of a base model whose weights
 are de-quantised from a GGUF file (the bundled SmolLM2 by default; never downloaded), with the loss on
 the answer tokens only, validation loss after each epoch, a stop that ends cleanly at a step boundary
-(Ctrl+C), and the result merged and saved under ``.workbench/models/NAME/`` for ``local/NAME``.
+(Ctrl+C), and the result merged and saved under ``.workbench/models/NAME/`` for ``local/NAME``: written
+as GGUF (``gguf_writer``: float16 and Q8_0) so llama.cpp serves it like the base, and as a transformers
+model, which a further fine-tune starts from and which serves it when no GGUF could be written.
 
 torch, transformers and peft are imported inside the functions that need them.
 """
@@ -28,7 +30,15 @@ from workbench import __version__
 from workbench.errors import FinetuneError
 from workbench.finetune.data import Conversation, ExportData
 from workbench.finetune.models import write_model_json
-from workbench.providers.tuned import INSTALL_COMMAND, TRANSFORMERS_BACKEND, find_model
+from workbench.providers.tuned import (
+    GGUF_BACKEND,
+    INSTALL_COMMAND,
+    LLAMA_CPP_RUNTIME,
+    TRANSFORMERS_BACKEND,
+    TRANSFORMERS_RUNTIME,
+    TunedModel,
+    find_model,
+)
 
 METHODS = ("lora", "full")
 REQUIRED = ("torch", "transformers", "peft", "gguf")
@@ -122,8 +132,13 @@ def resolve_base(base: str, models_dir: Path | None = None) -> tuple[str, Path]:
 
     name = base.split("/", 1)[1] if base.startswith("local/") else base
     tuned = find_model(models_dir, name)
-    if tuned is not None and tuned.backend == TRANSFORMERS_BACKEND and tuned.usable:
-        return "folder", tuned.folder
+    if tuned is not None and tuned.is_local:
+        if tuned.has_transformers:
+            return "folder", tuned.folder
+        files = tuned.gguf_files()
+        source = files.get("F16") or tuned.gguf_path
+        if source is not None:  # transformers de-quantises a GGUF base alike
+            return "gguf", source
     if name == "smollm2" or (name.endswith(".gguf") and Path(name).is_file()):
         try:
             return "gguf", local.model_path(name)
@@ -132,6 +147,104 @@ def resolve_base(base: str, models_dir: Path | None = None) -> tuple[str, Path]:
     raise FinetuneError(f"unknown base model {base!r} for local fine-tuning",
                         hint="use local/smollm2, local/PATH/TO/FILE.gguf or a tuned local/NAME; "
                              "for a hosted model pass --provider openai")
+
+
+def gguf_source(base: str, models_dir: Path | None, depth: int = 0) -> Path | None:
+    """The GGUF whose metadata (tokenizer, chat template, hyper-parameters) a model tuned from ``base``
+    takes: the base's own GGUF, or for a tuned base its GGUF or, failing that, its own base's."""
+    try:
+        kind, path = resolve_base(base, models_dir)
+    except FinetuneError:
+        return None
+    if kind == "gguf":
+        return path
+    tuned = find_model(models_dir, base)
+    if tuned is None:
+        return None
+    files = tuned.gguf_files()
+    found = files.get("F16") or tuned.gguf_path
+    if found is not None:
+        return found
+    return gguf_source(tuned.base, models_dir, depth + 1) if tuned.base and depth < 8 else None
+
+
+def write_gguf(model: Any, folder: Path, name: str, source: Path | None,
+               say: Callable[[str], None] | None = None, *, tokenizer: Any = None,
+               examples: list[Conversation] | None = None) -> dict[str, Any]:
+    """Write the merged ``model`` as GGUF in ``folder`` and choose the file to serve (by ``gguf_check`` on
+    ``examples`` when given); returns the ``model.json`` entries saying what serves it. A failure is
+    recorded (``gguf_error``), never raised: the transformers model still serves."""
+    from workbench.finetune.gguf_check import choose_served
+    from workbench.finetune.gguf_writer import FAITHFUL_TYPE, PREFERRED_TYPES, WRITTEN_TYPES, write_model_ggufs
+
+    fallback: dict[str, Any] = {"backend": TRANSFORMERS_BACKEND, "runtime": TRANSFORMERS_RUNTIME, "gguf": None}
+    if source is None:
+        return {**fallback, "gguf_error": "no base GGUF to take the tokenizer and metadata from"}
+    if say:
+        say(f"writing GGUF ({', '.join(WRITTEN_TYPES)}) for llama.cpp")
+    started = time.perf_counter()
+    try:
+        written = write_model_ggufs(model, source, folder, name)
+        seconds = time.perf_counter() - started
+        paths = {item.qtype: item.path for item in written}
+        served, check = choose_served(model, tokenizer, paths, examples or [], PREFERRED_TYPES, FAITHFUL_TYPE, say)
+    except Exception as error:  # a failed conversion must not lose the trained model: it falls back
+        for path in folder.glob(f"{name}.*.gguf"):
+            path.unlink(missing_ok=True)
+        if say:
+            say(f"warning: no GGUF written ({error}); local/{name} runs in transformers instead")
+        return {**fallback, "gguf_error": str(error) or type(error).__name__}
+    files = {item.qtype: {"file": item.path.name, "bytes": item.size_bytes, "seconds": round(item.seconds, 2)}
+             for item in written}
+    if say and check.get("prompts"):
+        same = check["same_answers"].get(served)
+        say(f"serving {paths[served].name}: {same}/{check['prompts']} answers as the trained model's"
+            + ("" if served not in PREFERRED_TYPES else f" (float16 kept in {paths[FAITHFUL_TYPE].name})"))
+    return {"backend": GGUF_BACKEND, "runtime": LLAMA_CPP_RUNTIME,
+            "gguf": {"served": paths[served].name, "served_type": served, "files": files,
+                     "metadata_from": source.name, "seconds": round(seconds, 2), "check": check,
+                     "check_seconds": round(time.perf_counter() - started - seconds, 2)},
+            "gguf_error": None}
+
+
+def _recorded_examples(tuned: TunedModel) -> list[Conversation]:
+    """The examples of the export a tuned model was trained on, when that export is still there."""
+    from workbench.finetune.data import load_export
+
+    export = tuned.info.get("export")
+    if not isinstance(export, str) or not Path(export).is_dir():
+        return []
+    try:
+        data = load_export(Path(export))
+    except Exception:  # a moved or edited export: convert without the check (float16 is served)
+        return []
+    return [*data.validation, *data.train]
+
+
+def convert_saved(tuned: TunedModel, models_dir: Path | None,
+                  say: Callable[[str], None] | None = None) -> TunedModel:
+    """Write the GGUF of a tuned model saved without one (its transformers folder), and record it."""
+    if not tuned.has_transformers:
+        raise FinetuneError(f"local/{tuned.name} has no transformers model to convert", path=tuned.folder)
+    require_extra()
+    source = gguf_source(tuned.base, models_dir)
+    if source is None:
+        raise FinetuneError(f"no GGUF of {tuned.base or 'the base model'} to take local/{tuned.name}'s "
+                            "tokenizer and metadata from")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model, tokenizer = load_base("folder", tuned.folder)
+    except Exception as error:  # a damaged folder: one line, not transformers' traceback
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise FinetuneError(f"cannot load local/{tuned.name} to convert it: {first}", path=tuned.folder) from None
+    entries = write_gguf(model, tuned.folder, tuned.name, source, say, tokenizer=tokenizer,
+                         examples=_recorded_examples(tuned))
+    if entries["gguf"] is None:
+        raise FinetuneError(f"cannot write local/{tuned.name} as GGUF: {entries['gguf_error']}")
+    info = {**tuned.info, **entries}
+    write_model_json(tuned.folder, info)
+    return TunedModel(tuned.name, tuned.folder, info)
 
 
 _base_cache: dict[Path, Any] = {}
@@ -364,9 +477,11 @@ def _train(export: ExportData, folder: Path, settings: TrainSettings, models_dir
     model.eval()
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
+    serving = write_gguf(model, folder, folder.name, gguf_source(settings.base, models_dir), say,
+                         tokenizer=tokenizer, examples=[*export.validation, *export.train])
     duration = time.perf_counter() - started
     info = {
-        "name": folder.name, "backend": TRANSFORMERS_BACKEND, "base": settings.base,
+        "name": folder.name, **serving, "base": settings.base,
         "base_file": base_path.name, "method": settings.method, **export.origin(),
         "train_examples": len(train), "validation_examples": len(validation),
         "hyperparameters": settings.hyperparameters(), "parameters": parameters,

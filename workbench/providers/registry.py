@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from workbench.providers.tuned import TunedModel
 
 BUNDLED = {
     "echo": "returns the rendered prompt (debug templates, no model)",
@@ -104,6 +107,36 @@ class ModelInfo:
     key_env: str | None
     key_present: bool
     note: str
+    runtime: str = "-"
+    """What serves it: ``llama.cpp (GGUF)``, ``transformers (fallback)``, ``hosted``, a server."""
+    size_bytes: int | None = None
+    """Bytes on disk of the file (or weights) that serve a local model."""
+
+
+def _bundled_file() -> tuple[str, int | None]:
+    """(runtime, size) of ``local/smollm2``: the GGUF type is in the file's name (``...Q4_1.gguf``)."""
+    from workbench.errors import ProviderError
+    from workbench.providers.local import bundled_gguf
+
+    try:
+        path = bundled_gguf()
+        size = path.stat().st_size
+    except (ProviderError, OSError):
+        return "llama.cpp (GGUF)", None
+    kind = path.stem.rsplit(".", 1)[-1] if "." in path.stem else ""
+    return f"llama.cpp (GGUF{' ' + kind if kind else ''})", size
+
+
+def _tuned_runtime(tuned: TunedModel) -> str:
+    from workbench.providers.tuned import LLAMA_CPP_RUNTIME, TRANSFORMERS_RUNTIME
+
+    if tuned.runtime == LLAMA_CPP_RUNTIME:
+        recorded = tuned.info.get("gguf")
+        served = recorded.get("served_type") if isinstance(recorded, dict) else None
+        return f"llama.cpp (GGUF{' ' + served if served else ''})"
+    if tuned.runtime == TRANSFORMERS_RUNTIME:
+        return "transformers (fallback)"
+    return f"hosted ({tuned.info.get('provider') or '?'})"
 
 
 def list_models(configured: dict[str, dict[str, Any]] | None = None,
@@ -111,19 +144,23 @@ def list_models(configured: dict[str, dict[str, Any]] | None = None,
     """Bundled models, tuned models (under ``models_dir``), configured aliases, then hosted providers."""
     from workbench.providers.tuned import list_tuned
 
-    rows = [ModelInfo(name, "bundled", None, True, note) for name, note in BUNDLED.items()]
+    rows = [ModelInfo("echo", "bundled", None, True, BUNDLED["echo"]),
+            ModelInfo("local/smollm2", "bundled", None, True, BUNDLED["local/smollm2"], *_bundled_file())]
     for tuned in list_tuned(models_dir):
         if tuned.usable:
-            key_env = None if tuned.model_ref.startswith("local/") else hosted_key_env(
+            key_env = None if tuned.is_local else hosted_key_env(
                 str(tuned.info.get("litellm_model") or tuned.info.get("provider_model") or ""))
             rows.append(ModelInfo(tuned.model_ref, "fine-tuned", key_env,
-                                  bool(key_env is None or os.environ.get(key_env)), tuned.note()))
+                                  bool(key_env is None or os.environ.get(key_env)), tuned.note(),
+                                  _tuned_runtime(tuned), tuned.size_bytes()))
     for name, table in sorted((configured or {}).items()):
         key_env = table.get("api_key_env")
         note = f"{table['model']}" + (f" at {table['api_base']}" if table.get("api_base") else "")
-        rows.append(ModelInfo(name, "configured", key_env, bool(key_env and os.environ.get(key_env)), note))
+        runtime = "server" if table.get("api_base") else "hosted"
+        rows.append(ModelInfo(name, "configured", key_env, bool(key_env and os.environ.get(key_env)), note,
+                              runtime))
     for _, key_env, example in HOSTED_PROVIDERS:
-        rows.append(ModelInfo(example, "hosted", key_env, bool(os.environ.get(key_env)), "example"))
-    for _, example, note in LOCAL_SERVERS:
-        rows.append(ModelInfo(example, "local server", None, True, note))
+        rows.append(ModelInfo(example, "hosted", key_env, bool(os.environ.get(key_env)), "example", "hosted"))
+    for server, example, note in LOCAL_SERVERS:
+        rows.append(ModelInfo(example, "local server", None, True, note, server))
     return rows

@@ -2,6 +2,11 @@
 project's ``.workbench/models/``, described by its ``model.json`` (backend, base, method, export,
 hyper-parameters, losses, duration), read without importing any heavy library so ``workbench models``
 stays instant. ``workbench.finetune`` writes these folders; the providers serve what they hold.
+
+A local tuned model is served by llama.cpp from the GGUF file its ``model.json`` names (backend
+``gguf``, key ``gguf.served``), like the bundled model; the transformers model saved in the same folder
+is the fallback runtime, for a folder whose GGUF could not be written or that predates GGUF export
+(backend ``transformers``).
 """
 
 from __future__ import annotations
@@ -13,8 +18,15 @@ from pathlib import Path
 from typing import Any
 
 MODEL_FILE = "model.json"
+GGUF_BACKEND = "gguf"
+"""``backend`` of a local tuned model written as GGUF (served by llama.cpp); the folder also holds the
+merged transformers model, which further fine-tunes start from."""
 TRANSFORMERS_BACKEND = "transformers"
-"""``backend`` of a local tuned model: a merged transformers model saved in its folder."""
+"""``backend`` of a local tuned model with no GGUF: the merged transformers model saved in its folder."""
+LOCAL_BACKENDS = (GGUF_BACKEND, TRANSFORMERS_BACKEND)
+LLAMA_CPP_RUNTIME = "llama.cpp"
+TRANSFORMERS_RUNTIME = "transformers"
+HOSTED_RUNTIME = "hosted"
 HOSTED_BACKEND = "hosted"
 """``backend`` of a model tuned by a provider's fine-tuning API: an alias of the model id it returned."""
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -33,13 +45,71 @@ class TunedModel:
 
     @property
     def backend(self) -> str:
-        """``transformers`` (a local merged model) or ``hosted`` (a provider's model id)."""
+        """``gguf`` or ``transformers`` (a local model) or ``hosted`` (a provider's model id)."""
         return str(self.info.get("backend", ""))
+
+    @property
+    def is_local(self) -> bool:
+        """True for a model trained on this machine (``local/NAME``)."""
+        return self.backend in LOCAL_BACKENDS
 
     @property
     def model_ref(self) -> str:
         """The name runs use: ``local/NAME`` for a local model, the alias NAME for a hosted one."""
-        return f"local/{self.name}" if self.backend == TRANSFORMERS_BACKEND else self.name
+        return f"local/{self.name}" if self.is_local else self.name
+
+    def gguf_files(self) -> dict[str, Path]:
+        """The GGUF files written for this model, by type (``F16``, ``Q8_0``), that are on disk."""
+        recorded = self.info.get("gguf")
+        files = recorded.get("files") if isinstance(recorded, dict) else None
+        if not self.is_local or not isinstance(files, dict):
+            return {}
+        found = {}
+        for qtype, entry in files.items():
+            file = entry.get("file") if isinstance(entry, dict) else entry
+            if isinstance(file, str) and "/" not in file and "\\" not in file and (self.folder / file).is_file():
+                found[str(qtype)] = self.folder / file
+        return found
+
+    @property
+    def gguf_path(self) -> Path | None:
+        """The GGUF file ``local/NAME`` runs (``gguf.served`` in ``model.json``), when it is on disk."""
+        recorded = self.info.get("gguf")
+        served = recorded.get("served") if isinstance(recorded, dict) else None
+        if not self.is_local or not isinstance(served, str) or "/" in served or "\\" in served:
+            return None
+        path = self.folder / served
+        return path if path.is_file() else None
+
+    @property
+    def has_transformers(self) -> bool:
+        """True when the folder holds the merged transformers model (the fallback and the training base)."""
+        return self.is_local and (self.folder / "config.json").is_file()
+
+    @property
+    def runtime(self) -> str:
+        """What serves it: ``llama.cpp`` (its GGUF), ``transformers`` (the fallback) or ``hosted``."""
+        if not self.is_local:
+            return HOSTED_RUNTIME
+        if self.gguf_path is not None:
+            return LLAMA_CPP_RUNTIME
+        return TRANSFORMERS_RUNTIME if self.has_transformers else ""
+
+    @property
+    def serving_path(self) -> Path | None:
+        """The GGUF file llama.cpp loads, else the transformers folder, else None (hosted or unusable)."""
+        if self.gguf_path is not None:
+            return self.gguf_path
+        return self.folder if self.has_transformers else None
+
+    def size_bytes(self) -> int | None:
+        """Bytes on disk of what serves it: the GGUF file, or the transformers weights; None when hosted."""
+        path = self.serving_path
+        if path is None:
+            return None
+        if path.is_file():
+            return path.stat().st_size
+        return sum(file.stat().st_size for file in path.glob("*.safetensors")) or None
 
     @property
     def base(self) -> str:
@@ -49,8 +119,8 @@ class TunedModel:
     @property
     def usable(self) -> bool:
         """True when it can answer: a saved local model, or a hosted job that produced a model id."""
-        if self.backend == TRANSFORMERS_BACKEND:
-            return (self.folder / "config.json").is_file()
+        if self.is_local:
+            return self.serving_path is not None
         return bool(self.info.get("provider_model"))
 
     def note(self) -> str:

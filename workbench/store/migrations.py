@@ -76,3 +76,17 @@ def m003_answer_shape(db: Database) -> None:
     is recorded as what it is."""
     db.table("results").add_column("finish_reason", str)
     db.table("results").add_column("tool_calls_json", str)
+
+
+@migrations()
+def m004_search(db: Database) -> None:
+    """Prompt search: a version keeps where a search made it (``provenance_json``: the search, the parent
+    version, the strategy and its settings; NULL for a hand-made version), and each search keeps its
+    settings, its status and its report."""
+    db.table("versions").add_column("provenance_json", str)
+    db.table("searches").create(
+        {"id": int, "prompt": str, "version_id": int, "model": str, "dataset": str, "seed": int,
+         "settings_json": str, "status": str, "started_utc": str, "finished_utc": str, "report_json": str},
+        pk="id", foreign_keys=[("version_id", "versions", "id")],
+    )
+    db.table("searches").create_index(["prompt"])

@@ -25,11 +25,28 @@ class Version:
     parent_id: int | None
     note: str | None
     created_utc: str
+    provenance: dict[str, Any] | None = None
+    """Where a prompt search made this version (``search``, ``parent``, ``strategy``, ``settings``,
+    ``round``; ``applied_utc`` once adopted with ``workbench optimize --apply``); None when hand-made."""
 
     @property
     def label(self) -> str:
         """``name@vN``."""
         return f"{self.prompt}@v{self.number}"
+
+    @property
+    def search_candidate(self) -> bool:
+        """Made by a prompt search and not adopted: kept off the hand-made track (plateau, best version,
+        selection), shown in history with its provenance."""
+        return self.provenance is not None and not self.provenance.get("applied_utc")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Version:
+        """A ``versions`` row as a ``Version``."""
+        provenance = row.get("provenance_json")
+        return cls(id=row["id"], prompt=row["prompt"], number=row["number"], hash=row["hash"], text=row["text"],
+                   parent_id=row["parent_id"], note=row["note"], created_utc=row["created_utc"],
+                   provenance=json.loads(provenance) if provenance else None)
 
 
 @dataclass(frozen=True)
@@ -156,3 +173,31 @@ class Review:
         return cls(version_id=row["version_id"], case_id=row["case_id"], prompt=row["prompt"],
                    verdict=row["verdict"], correction=row["correction"], note=row["note"],
                    output=row.get("output"), created_utc=row["created_utc"])
+
+
+@dataclass(frozen=True)
+class Search:
+    """One prompt search (``searches`` table): where it started, its settings, and its report."""
+
+    id: int
+    prompt: str
+    version_id: int
+    """The version the search started from."""
+    model: str
+    dataset: str
+    seed: int
+    settings: dict[str, Any]
+    status: str
+    """``running``, ``finished``, ``cancelled`` or ``failed``."""
+    started_utc: str
+    finished_utc: str | None
+    report: dict[str, Any] | None
+    """The search's report (``workbench.optimize.SearchReport.to_dict``), kept as far as it got."""
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Search:
+        """A ``searches`` row as a ``Search``."""
+        return cls(id=row["id"], prompt=row["prompt"], version_id=row["version_id"], model=row["model"],
+                   dataset=row["dataset"], seed=row["seed"], settings=json.loads(row["settings_json"] or "{}"),
+                   status=row["status"], started_utc=row["started_utc"], finished_utc=row["finished_utc"],
+                   report=json.loads(row["report_json"]) if row["report_json"] else None)

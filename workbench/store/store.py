@@ -23,7 +23,7 @@ from workbench.names import nfc
 from workbench.records import Case, Completion, Score, canonical_json, sha256_hex
 from workbench.store.locks import RunLock, RunLocks
 from workbench.store.migrations import migrations
-from workbench.store.rows import Result, Review, Run, ScoreRow, Version
+from workbench.store.rows import Result, Review, Run, ScoreRow, Search, Version
 
 if TYPE_CHECKING:
     from workbench.prompts import Prompt
@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 BUSY_TIMEOUT_MS = 30_000
 INTERRUPTED = "interrupted"
 """The status shown for a run left ``running`` by a process that died (resumable)."""
+
+
+def _search_key(search_id: int) -> str:
+    """The lock key of a prompt search (run keys are sha256 hex: this one cannot collide with them)."""
+    return f"search-{search_id:025d}"
 
 
 def utc_now() -> str:
@@ -58,6 +63,7 @@ class Store:
         self._migrate()
         self._locks = RunLocks(self.path.parent / "locks" if self.path is not None else None)
         self._held: dict[int, RunLock] = {}
+        self._searching: dict[int, RunLock] = {}
 
     @classmethod
     def memory(cls) -> Store:
@@ -66,9 +72,10 @@ class Store:
 
     def close(self) -> None:
         """Close the connection (a run still open stays resumable: its lock is released)."""
-        for lock in self._held.values():
+        for lock in [*self._held.values(), *self._searching.values()]:
             lock.release()
         self._held.clear()
+        self._searching.clear()
         self.db.close()
 
     def _migrate(self) -> None:
@@ -96,8 +103,14 @@ class Store:
 
     # Versions ------------------------------------------------------------------------------------
 
-    def save_version(self, prompt: Prompt, note: str | None = None) -> Version:
-        """Record ``prompt``'s content as a version; identical content returns the existing one."""
+    def save_version(self, prompt: Prompt, note: str | None = None,
+                     provenance: dict[str, Any] | None = None) -> Version:
+        """Record ``prompt``'s content as a version; identical content returns the existing one.
+
+        ``provenance`` marks a version made by a prompt search (its ``parent_id`` is the version it was
+        derived from). A hand-made version's parent is the version that joined the hand-made track last (saved
+        by hand, or adopted from a search), so unadopted candidates never come between two hand-made versions.
+        """
         name = nfc(prompt.name)  # a name is stored in one Unicode form, whatever the file system wrote
         existing = self.version_by_hash(name, prompt.hash)
         if existing is not None:
@@ -108,21 +121,42 @@ class Store:
                 if not self._one("SELECT name FROM prompts WHERE name = ?", [name]):
                     self.db.table("prompts").insert(
                         {"name": name, "path": str(prompt.path), "created_utc": utc_now()})
-                last = self._one("SELECT id, number FROM versions WHERE prompt = ? ORDER BY number DESC LIMIT 1",
+                last = self._one("SELECT number FROM versions WHERE prompt = ? ORDER BY number DESC LIMIT 1",
                                  [name])
+                if provenance is not None:
+                    parent_id = provenance.get("parent_id")
+                else:
+                    # The version that joined the track last: hand-made when saved, a candidate when adopted.
+                    track = [version for version in self.versions(name) if not version.search_candidate]
+                    parent = max(track, key=lambda version: (version.provenance or {}).get(
+                        "applied_utc") or version.created_utc, default=None)
+                    parent_id = parent.id if parent else None
                 self.db.table("versions").insert({
                     "prompt": name, "number": (last["number"] + 1) if last else 1,
-                    "hash": prompt.hash, "text": prompt.text, "parent_id": last["id"] if last else None,
+                    "hash": prompt.hash, "text": prompt.text, "parent_id": parent_id,
                     "note": note, "created_utc": utc_now(),
+                    "provenance_json": canonical_json(provenance) if provenance is not None else None,
                 })
         found = self.version_by_hash(name, prompt.hash)
         assert found is not None
         return found
 
+    def mark_applied(self, version_id: int, search_id: int) -> Version:
+        """Record that a search candidate was adopted (written to the prompt file by ``optimize --apply``):
+        from now on it is a version of the hand-made track like any other."""
+        version = self.version_by_id(version_id)
+        if version.provenance is None:
+            return version
+        provenance = {**version.provenance, "applied_utc": utc_now(), "applied_by_search": search_id}
+        with self._write():
+            self.db.execute("UPDATE versions SET provenance_json = ? WHERE id = ?",
+                            [canonical_json(provenance), version_id])
+        return self.version_by_id(version_id)
+
     def version_by_hash(self, prompt: str, hash_: str) -> Version | None:
         """The version of ``prompt`` with content hash ``hash_``, if stored."""
         row = self._one("SELECT * FROM versions WHERE prompt = ? AND hash = ?", [nfc(prompt), hash_])
-        return Version(**row) if row else None
+        return Version.from_row(row) if row else None
 
     def version(self, prompt: str, number: int) -> Version:
         """Version ``number`` of ``prompt``."""
@@ -132,18 +166,18 @@ class Store:
             known = self.versions(prompt)
             hint = f"known: v1..v{known[-1].number}" if known else "no version of it is stored yet: run it first"
             raise StoreError(f"no version v{number} of prompt {prompt!r}", hint=hint)
-        return Version(**row)
+        return Version.from_row(row)
 
     def version_by_id(self, version_id: int) -> Version:
         """The version with database id ``version_id``."""
         row = self._one("SELECT * FROM versions WHERE id = ?", [version_id])
         if row is None:
             raise StoreError(f"no version with id {version_id}")
-        return Version(**row)
+        return Version.from_row(row)
 
     def versions(self, prompt: str) -> list[Version]:
         """Every stored version of ``prompt``, oldest first."""
-        return [Version(**row) for row in self.db.query(
+        return [Version.from_row(row) for row in self.db.query(
             "SELECT * FROM versions WHERE prompt = ? ORDER BY number", [nfc(prompt)])]
 
     def prompt_names(self) -> list[str]:
@@ -346,6 +380,56 @@ class Store:
         scores = tuple(ScoreRow.from_row(score) for score in
                        self.db.query("SELECT * FROM scores WHERE result_id = ?", [row["id"]]))
         return Result.from_row(row, scores)
+
+    # Prompt searches -----------------------------------------------------------------------------
+
+    def start_search(self, *, version: Version, model: str, dataset: str, seed: int,
+                     settings: dict[str, Any]) -> Search:
+        """Open a prompt search of ``version``'s prompt, starting from ``version``; it holds a lock until
+        ``save_search`` ends it, so a search whose process died reads ``interrupted``."""
+        with self._write():
+            search_id = self.db.table("searches").insert({
+                "prompt": version.prompt, "version_id": version.id, "model": model, "dataset": nfc(dataset),
+                "seed": seed, "settings_json": canonical_json(settings), "status": "running",
+                "started_utc": utc_now(), "finished_utc": None, "report_json": None,
+            }).last_pk
+        assert search_id is not None
+        self._searching[int(search_id)] = self._locks.acquire(_search_key(int(search_id)))
+        return self.search(int(search_id))
+
+    def save_search(self, search_id: int, report: dict[str, Any], status: str | None = None) -> None:
+        """Keep a search's report as far as it got, and end it with ``status`` when given."""
+        with self._write():
+            if status is None:
+                self.db.execute("UPDATE searches SET report_json = ? WHERE id = ?",
+                                [canonical_json(report), search_id])
+            else:
+                self.db.execute("UPDATE searches SET report_json = ?, status = ?, finished_utc = ? WHERE id = ?",
+                                [canonical_json(report), status, utc_now(), search_id])
+        if status is not None:
+            lock = self._searching.pop(search_id, None)
+            if lock is not None:
+                lock.release()
+
+    def search(self, search_id: int) -> Search:
+        """The search with id ``search_id``."""
+        row = self._one("SELECT * FROM searches WHERE id = ?", [search_id])
+        if row is None:
+            raise StoreError(f"no search {search_id}")
+        return self._search_from_row(row)
+
+    def searches(self, prompt: str) -> list[Search]:
+        """The searches of ``prompt``, oldest first."""
+        return [self._search_from_row(row) for row in self.db.query(
+            "SELECT * FROM searches WHERE prompt = ? ORDER BY id", [nfc(prompt)])]
+
+    def _search_from_row(self, row: dict[str, Any]) -> Search:
+        search = Search.from_row(row)
+        # Like a run: a search marked running that nobody's lock holds was left by a process that died.
+        if search.status == "running" and search.id not in self._searching \
+                and not self._locks.is_held(_search_key(search.id)):
+            return replace(search, status=INTERRUPTED)
+        return search
 
     # Reviews --------------------------------------------------------------------------------------
 

@@ -252,7 +252,7 @@ def test_start_and_stop_without_context_manager() -> None:
 
 
 def test_runs_as_a_separate_process() -> None:
-    script = Path(__file__).parent / "support" / "openai_server.py"
+    script = Path(__file__).parents[1] / "support" / "openai_server.py"
     process = subprocess.Popen([sys.executable, str(script), "--port", "0", "--latency", "0.01"],
                                stdout=subprocess.PIPE, text=True)
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
 from test_store import CASES, FakePrompt
+
 from workbench.errors import StoreError
 from workbench.records import Completion
 from workbench.refs import RefError, parse_version_number, parse_version_ref, resolve_run_ref

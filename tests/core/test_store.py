@@ -29,7 +29,7 @@ class FakePrompt:
 CASES = [Case("c1", {"q": "a"}, "A"), Case("c2", {"q": "b"}, "B"), Case("c3", {"q": "c"}, "C")]
 
 EXPECTED_TABLES = {"prompts", "versions", "cases", "testsets", "testset_cases", "runs", "results", "scores",
-                   "reviews", "cache", "_sqlite_migrations"}
+                   "reviews", "cache", "searches", "_sqlite_migrations"}
 
 
 def open_run(store: Store, text: str = "v1 text", split: str = "dev"):
@@ -66,11 +66,53 @@ def test_migrating_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
     # m002 added the judged output to reviews; an old review keeps applying to any output.
     assert store.reviews(1)["c1"].output is None and store.reviews(1)["c1"].verdict == "good"
     # Every table ends with exactly the columns of a database created new (m003 added finish_reason and
-    # tool_calls_json to results).
+    # tool_calls_json to results; m004 provenance_json to versions and the searches table).
     fresh = Store(tmp_path / "new.db")
+    assert set(store.db.table_names()) == set(fresh.db.table_names()) == EXPECTED_TABLES
     for table in fresh.db.table_names():
         assert store.db[table].columns_dict == fresh.db[table].columns_dict, table
     assert {"finish_reason", "tool_calls_json"} <= set(store.db["results"].columns_dict)
+    assert "provenance_json" in store.db["versions"].columns_dict
+    # A version made before searches existed is hand-made.
+    old = store.version("kept", 1)
+    assert old.provenance is None and not old.search_candidate
+
+
+def test_a_search_candidate_keeps_its_provenance_and_stays_off_the_hand_made_parent_chain() -> None:
+    store = Store.memory()
+    v1 = store.save_version(FakePrompt("p", "h1", "one"))
+    v2 = store.save_version(FakePrompt("p", "h2", "two"))
+    candidate = store.save_version(FakePrompt("p", "h3", "three"), provenance={
+        "search": 1, "parent_id": v1.id, "parent": 1, "strategy": "fewshot", "settings": {"k": 2}})
+    assert candidate.number == 3 and candidate.parent_id == v1.id and candidate.search_candidate
+    assert candidate.provenance is not None and candidate.provenance["settings"] == {"k": 2}
+    # The next hand-made version follows v2, not the candidate numbered after it.
+    v4 = store.save_version(FakePrompt("p", "h4", "four"))
+    assert v4.number == 4 and v4.parent_id == v2.id and v4.provenance is None
+    adopted = store.mark_applied(candidate.id, search_id=1)
+    assert not adopted.search_candidate and adopted.provenance is not None and adopted.provenance["applied_utc"]
+    assert store.save_version(FakePrompt("p", "h5", "five")).parent_id == candidate.id
+    search = store.start_search(version=v1, model="m", dataset="d.jsonl", seed=3, settings={"strategies": ["x"]})
+    assert search.status == "running" and search.report is None and search.settings == {"strategies": ["x"]}
+    store.save_search(search.id, {"calls": 4})
+    assert store.search(search.id).report == {"calls": 4} and store.search(search.id).status == "running"
+    store.save_search(search.id, {"calls": 5}, status="finished")
+    done = store.searches("p")[0]
+    assert done.status == "finished" and done.report == {"calls": 5} and done.finished_utc and done.seed == 3
+    with pytest.raises(StoreError, match="no search 9"):
+        store.search(9)
+
+
+def test_a_search_left_running_by_a_process_that_ended_reads_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / ".workbench" / "workbench.db"
+    store = Store(path)
+    version = store.save_version(FakePrompt("p", "h1", "one"))
+    first = store.start_search(version=version, model="m", dataset="d.jsonl", seed=0, settings={})
+    second = store.start_search(version=version, model="m", dataset="d.jsonl", seed=0, settings={})
+    assert Store(path).search(first.id).status == "running"  # its lock is held (by this process)
+    store.save_search(second.id, {}, status="finished")
+    store.close()  # the process that held the first search's lock is gone
+    assert [s.status for s in Store(path).searches("p")] == ["interrupted", "finished"]
 
 
 def test_versions_are_numbered_in_order_with_parents_and_identical_content_is_a_no_op() -> None:

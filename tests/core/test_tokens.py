@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from workbench import tokens
 
 TEXTS = ["Hello world, how are you?", "I was charged twice!!! Please refund ASAP.",
@@ -9,6 +11,7 @@ TEXTS = ["Hello world, how are you?", "I was charged twice!!! Please refund ASAP
          "  leading spaces\tand tabs\n\nnewlines", '{"order_id": "A-1234", "city": "Lyon"}']
 
 
+@pytest.mark.slow
 def test_the_fast_bpe_matches_llama_cpp_and_is_cached() -> None:
     name, fast = tokens._smollm2_bpe()  # type: ignore[misc]
     _, reference = tokens._smollm2_llama()  # type: ignore[misc]
@@ -18,6 +21,7 @@ def test_the_fast_bpe_matches_llama_cpp_and_is_cached() -> None:
     assert tokens._smollm2_bpe()[1](TEXTS) == fast(TEXTS)  # rebuilt from the cache file
 
 
+@pytest.mark.slow
 def test_count_many_chunks_long_batches(monkeypatch) -> None:
     monkeypatch.setattr(tokens, "CHUNK", 4)
     _, fast = tokens._smollm2_bpe()  # type: ignore[misc]

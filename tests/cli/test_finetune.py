@@ -67,8 +67,11 @@ def test_lora_finetune_saves_a_model_that_answers_as_local_name(project: Path) -
     info = json.loads(out)
     folder = project / ".workbench" / "models" / "tiny"
     assert json.loads((folder / "model.json").read_text(encoding="utf-8"))["name"] == "tiny"
-    assert (info["backend"], info["base"], info["method"], info["status"]) == (
-        "transformers", "local/smollm2", "lora", "completed")
+    assert (info["backend"], info["runtime"], info["base"], info["method"], info["status"]) == (
+        "gguf", "llama.cpp", "local/smollm2", "lora", "completed")
+    assert info["gguf"]["served_type"] in ("F16", "Q8_0") and (folder / info["gguf"]["served"]).is_file()
+    assert (folder / "tiny.F16.gguf").is_file() and (folder / "tiny.Q8_0.gguf").is_file()
+    assert info["gguf_error"] is None and info["gguf"]["check"]["prompts"] == 8
     assert info["export"].endswith("intents") and info["prompt"] == "intents" and info["version"] == 2
     assert info["steps"] == 3 and len(info["train_losses"]) == 3
     assert all(math.isfinite(loss) and loss > 0 for loss in info["train_losses"])
@@ -89,7 +92,12 @@ def test_lora_finetune_saves_a_model_that_answers_as_local_name(project: Path) -
     assert first.input_tokens is not None and first.input_tokens > 10
     assert first.output_tokens is not None and 1 <= first.output_tokens <= 4
     assert first.cost_usd == 0.0
-    assert any(m.name == "local/tiny" and m.kind == "fine-tuned" for m in list_models({}, folder.parent))
+    from workbench.providers import local
+
+    assert local.model_path("tiny") == folder / info["gguf"]["served"]  # llama.cpp serves it, like local/smollm2
+    assert any(m.name == "local/tiny" and m.kind == "fine-tuned"
+               and m.runtime == f"llama.cpp (GGUF {info['gguf']['served_type']})"
+               for m in list_models({}, folder.parent))
 
 
 @pytest.mark.slow
@@ -113,6 +121,7 @@ def test_a_stop_request_ends_training_cleanly_and_keeps_the_model(project: Path)
     model = read_model(folder)
     assert model is not None and model.info["status"] == "interrupted" and model.usable
     assert model.info["validation_loss"] is not None  # still evaluated on the way out
+    assert model.runtime == "llama.cpp" and model.gguf_path is not None  # what was learnt is served as GGUF
 
 
 # -- hosted: files + fine-tuning API on the loopback server ----------------------------------------------------

@@ -82,6 +82,7 @@ def plan_for(project: Project, store: Store, **options: Any):
 # Sources, pairs, hygiene -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_mixed_sources_pairs_and_what_was_dropped(project: Project, store: Store) -> None:
     plan = plan_for(project, store, formats=("openai-dpo", "trl"))
     by_case = {row.case_id: row for row in plan.rows}
@@ -515,6 +516,7 @@ def tiny_model(tokenizer: Any):
 
 
 @pytest.mark.filterwarnings("ignore:`gradient_checkpointing` is deprecated:FutureWarning")
+@pytest.mark.slow
 def test_trl_shapes_pass_trl_sft_and_dpo_data_preparation(project: Project, store: Store, tmp_path: Path,
                                                           smollm2_tokenizer: Any) -> None:
     from datasets import load_dataset
@@ -550,7 +552,9 @@ def test_trl_shapes_pass_trl_sft_and_dpo_data_preparation(project: Project, stor
     assert tokenizer.decode(first["rejected_ids"]).startswith("sales")
 
 
-def test_token_lengths_count_distinct_texts_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_lengths_count_each_whole_text_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A tokenizer may merge across a newline (cl100k has a ".\n" token), so an example is counted as its
+    # joined text, never as the sum of its parts; an example text seen twice is counted once.
     from workbench import tokens
     from workbench.examples import Example
 
@@ -561,8 +565,8 @@ def test_token_lengths_count_distinct_texts_once(monkeypatch: pytest.MonkeyPatch
         return [len(text.split()) for text in texts]
 
     monkeypatch.setattr(tokens, "count_many", count_many)
-    examples = [Example(f"e{i}", "dev", [{"role": "system", "content": "same long system prompt"},
-                                         {"role": "user", "content": f"question {i}"}], "yes", "gold", 1)
+    examples = [Example(f"e{i}", "dev", [{"role": "system", "content": "same long system prompt."},
+                                         {"role": "user", "content": f"question {i % 2}"}], "yes", "gold", 1)
                 for i in range(3)]
-    assert token_lengths(examples) == [4 + 2 + 1 + 2] * 3
-    assert sorted(calls) == ["question 0", "question 1", "question 2", "same long system prompt", "yes"]
+    assert token_lengths(examples) == [4 + 2 + 1] * 3
+    assert calls == ["same long system prompt.\nquestion 0\nyes", "same long system prompt.\nquestion 1\nyes"]

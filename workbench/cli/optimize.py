@@ -1,0 +1,158 @@
+"""Provides ``workbench optimize``: a budgeted prompt search, its progress on stderr and its report."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import click
+
+from workbench.cli import cli
+from workbench.cli.commands import _load_prompt, _project
+from workbench.cli.output import echo_json, percent, table
+from workbench.store import Store
+
+if TYPE_CHECKING:
+    from workbench.optimize import SearchReport, SearchSettings
+    from workbench.project import Project
+    from workbench.prompts import Prompt
+
+
+@cli.command()
+@click.argument("prompt")
+@click.option("--budget-calls", type=int, default=None,
+              help="Model calls the search may make (default 500 when no --budget-usd is given).")
+@click.option("--budget-usd", type=float, default=None,
+              help="US dollars the search may spend, priced before each batch (needs a model litellm can price).")
+@click.option("--strategies", default="fewshot,constrain,rewrite", show_default=True,
+              help="Comma-separated: fewshot, constrain, rewrite.")
+@click.option("--proposer", default=None, help="The model that proposes rewrites (default: the prompt's model).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds and the draws.")
+@click.option("--apply", "apply_", is_flag=True,
+              help="Write the winner to prompts/PROMPT.prompt when it beat the start on the confirmation fold.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def optimize(ctx: click.Context, prompt: str, budget_calls: int | None, budget_usd: float | None, strategies: str,
+             proposer: str | None, seed: int, apply_: bool, as_json: bool) -> None:
+    """Search for a better version of PROMPT: few-shot examples, a constrained format, rewrites by a
+    proposer model; candidates scored on a search fold of the dev split, the winner confirmed on another.
+
+    The test split is never used. Every candidate is stored as a version with its provenance; Ctrl+C keeps
+    what finished.
+    """
+    from workbench.optimize import SearchSettings, apply_winner, should_apply
+
+    project = _project(ctx)
+    store = Store(project.db_path)
+    start = _load_prompt(project, prompt)
+    settings = SearchSettings(
+        strategies=tuple(name.strip() for name in strategies.split(",") if name.strip()), budget_calls=budget_calls,
+        budget_usd=budget_usd, seed=seed, proposer=proposer)
+    settings.check()
+    try:
+        report = asyncio.run(_search(project, store, start, settings))
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: the candidates scored so far are kept (see 'workbench history "
+                   f"{start.name}')", err=True)
+        raise click.exceptions.Exit(130) from None
+    applied = None
+    if apply_:
+        why_not = should_apply(report)
+        if why_not is None:
+            applied = apply_winner(store, report, start.path)
+        elif not as_json:
+            click.echo(f"nothing applied: {why_not}", err=True)
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    click.echo(format_report(report))
+    if applied is not None:
+        click.echo(f"\napplied: {start.path} now holds {applied.label}; run it on the whole dev split with "
+                   f"'workbench run {start.name}'")
+
+
+async def _search(project: Project, store: Store, start: Prompt, settings: SearchSettings) -> SearchReport:
+    """Run the search, drawing its progress on stderr; returns the report."""
+    from workbench.optimize import (
+        CandidateDone,
+        CandidateStarted,
+        CaseScored,
+        RoundDone,
+        SearchFinished,
+        SearchStarted,
+        search,
+    )
+
+    report = None
+    async for event in search(project, store, start, settings):
+        if isinstance(event, SearchStarted):
+            folds = event.folds
+            pool = f", pool {len(folds.pool)} ({folds.pool_split})" if folds.pool else ""
+            budget = event.report.budget
+            limits = " and ".join(part for part in (
+                f"{budget['calls']} calls" if budget["calls"] is not None else "",
+                f"${budget['usd']:g}" if budget["usd"] is not None else "") if part)
+            click.echo(f"search {event.search.id}: {event.start.label} on {event.model}; folds: search "
+                       f"{len(folds.search)}, confirmation {len(folds.confirmation)}{pool}; budget {limits}", err=True)
+        elif isinstance(event, CandidateStarted):
+            step = f"round {event.round}" if event.round else ("confirm" if event.fold == "confirmation" else "start")
+            click.echo(f"  {step:<8} {event.version.label:<16} {event.label} on the {event.fold} fold "
+                       f"({event.total} cases)", err=True)
+        elif isinstance(event, CaseScored):
+            pass  # a line per candidate is enough on stderr; the TUI shows cases
+        elif isinstance(event, CandidateDone):
+            record = event.record
+            if record.discarded:
+                click.echo(f"  {'round ' + str(record.round):<8} {'discarded':<16} {record.label}: {record.discarded}",
+                           err=True)
+            else:
+                click.echo(f"  {'':<8} {'':<16} {record.passed}/{record.n} pass ({percent(record.pass_rate)}), "
+                           f"{record.calls} calls", err=True)
+        elif isinstance(event, RoundDone):
+            r = event.record
+            gain = "" if r.gain is None or r.low is None or r.high is None else (
+                f": best v{r.best} {r.gain * 100:+.1f} points over v{r.incumbent} (95% CI {r.low * 100:+.1f} to "
+                f"{r.high * 100:+.1f})")
+            click.echo(f"  round {r.round} done{gain}: {'supported gain' if r.supported else 'no supported gain'}",
+                       err=True)
+        elif isinstance(event, SearchFinished):
+            report = event.report
+    assert report is not None
+    return report
+
+
+def format_report(report: SearchReport) -> str:
+    """The search's report as text: candidates, rounds, the winner with both figures, the verdict."""
+    folds = report.folds
+    lines = [f"search {report.search_id} of {report.prompt} on {report.model} ({report.dataset}, seed {report.seed}): "
+             f"{report.status}",
+             f"folds: search {len(folds['search'])} cases, confirmation {len(folds['confirmation'])}"
+             + (f", few-shot pool {len(folds['pool'])} from {folds['pool_split']}" if folds["pool"] else "")
+             + "; the test split is never used", ""]
+    rows = [[f"v{c.version}" if c.version is not None else "-", c.round, c.label, f"v{c.parent}",
+             f"{c.passed}/{c.n} ({percent(c.pass_rate)})" if c.discarded is None else f"discarded: {c.discarded}",
+             c.calls if c.discarded is None else ""] for c in report.candidates]
+    start_rate = percent(report.start_search_rate)
+    lines.append(table(["version", "round", "candidate", "from", f"search fold (start v{report.start_version}: "
+                        f"{start_rate})", "calls"], rows))
+    lines.append("")
+    for r in report.rounds:
+        gain = "-" if r.gain is None or r.low is None or r.high is None else \
+            f"{r.gain * 100:+.1f} points (95% CI {r.low * 100:+.1f} to {r.high * 100:+.1f})"
+        lines.append(f"round {r.round}: {r.scored} scored, best v{r.best} vs v{r.incumbent}: {gain}: "
+                     f"{'supported gain' if r.supported else 'no supported gain'}")
+    lines.append(f"stopped: {report.stop_reason}")
+    spent = f"{report.calls} calls" + (f", ${report.usd:.4f}" if report.usd else "")
+    lines.append(f"spent: {spent} in {report.seconds:.1f} s")
+    c = report.confirmation
+    if c is not None and report.winner_version is not None:
+        lines += ["",
+                  f"winner v{report.winner_version} ({report.winner_label}): {percent(report.winner_search_rate)} on "
+                  f"the search fold against v{report.start_version}'s {start_rate}",
+                  f"  note: {report.bias_note}",
+                  f"confirmation fold ({c.n} cases): v{report.start_version} {c.start_passed}/{c.n} "
+                  f"({percent(c.start_pass_rate)}), v{report.winner_version} {c.winner_passed}/{c.n} "
+                  f"({percent(c.winner_pass_rate)}): {c.gain * 100:+.1f} points (paired bootstrap 95% CI "
+                  f"{c.low * 100:+.1f} to {c.high * 100:+.1f}), exact McNemar p = {c.p_value:.3g}"]
+    lines += ["", f"verdict: {report.verdict}"]
+    return "\n".join(lines)

@@ -1,0 +1,188 @@
+"""Provides the records of a prompt search: each candidate (scored or discarded), each round, the
+confirmation of the winner, the whole report, and ``SearchSummary``: what ``status`` and ``decide`` say
+about the latest search of a prompt, read back from the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from workbench.names import nfc
+from workbench.store import Store
+from workbench.store.rows import Search
+
+BIAS_NOTE = ("the winner's search-fold figure is the best of {n} candidates on the same cases, so it is "
+             "optimistically biased; the confirmation fold, never used to choose, gives the honest figure")
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    """One candidate of a search: scored on the search fold, or discarded with the reason."""
+
+    round: int
+    strategy: str
+    label: str
+    settings: dict[str, Any]
+    parent: int
+    """The version number it was derived from."""
+    version: int | None = None
+    """Its version number (None when discarded before it became one)."""
+    hash: str | None = None
+    passed: int | None = None
+    n: int | None = None
+    pass_rate: float | None = None
+    mean_score: float | None = None
+    calls: int = 0
+    """Model calls made to score it (answers from the cache are free)."""
+    usd: float = 0.0
+    discarded: str | None = None
+    """Why it was not scored."""
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One round: its best candidate against the incumbent, by the plateau rule."""
+
+    round: int
+    incumbent: int
+    """The best version when the round started."""
+    scored: int
+    best: int | None
+    gain: float | None
+    """The best candidate's pass-rate gain over the incumbent on the search fold (a fraction)."""
+    low: float | None
+    high: float | None
+    supported: bool
+    """At least the minimum gain with a paired-bootstrap CI above zero (the plateau rule)."""
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The winner against the starting version on the confirmation fold (``compare.compare``)."""
+
+    n: int
+    start_passed: int
+    winner_passed: int
+    start_pass_rate: float
+    winner_pass_rate: float
+    gain: float
+    low: float
+    high: float
+    p_value: float
+    direction: str
+    """``better``, ``worse`` or ``none``: the winner against the start, significant at 5%."""
+    verdict: str
+
+
+@dataclass
+class SearchReport:
+    """Everything a search found, kept in the store as it goes."""
+
+    search_id: int
+    prompt: str
+    model: str
+    dataset: str
+    seed: int
+    strategies: list[str]
+    start_version: int
+    folds: dict[str, Any]
+    budget: dict[str, Any]
+    status: str = "running"
+    start_search_rate: float | None = None
+    winner_version: int | None = None
+    winner_label: str | None = None
+    winner_search_rate: float | None = None
+    candidates: list[CandidateRecord] = field(default_factory=list)
+    rounds: list[RoundRecord] = field(default_factory=list)
+    stop_reason: str | None = None
+    confirmation: Confirmation | None = None
+    calls: int = 0
+    usd: float = 0.0
+    seconds: float = 0.0
+    applied: bool = False
+    verdict: str = ""
+    """One sentence: what the search found."""
+    bias_note: str = ""
+
+    @property
+    def scored(self) -> list[CandidateRecord]:
+        """The candidates scored on the search fold."""
+        return [c for c in self.candidates if c.version is not None and c.discarded is None]
+
+    @property
+    def found_gain(self) -> bool:
+        """The winner beat the starting version on the confirmation fold, significantly."""
+        return self.confirmation is not None and self.confirmation.direction == "better"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what the store keeps)."""
+        data = asdict(self)
+        data["evaluated"] = len(self.scored)
+        data["found_gain"] = self.found_gain
+        return data
+
+    def describe(self) -> str:
+        """The one-sentence verdict, from the figures."""
+        n = len(self.scored)
+        head = f"search {self.search_id} scored {n} candidate{'' if n == 1 else 's'} from v{self.start_version}"
+        if self.status not in ("finished", "running"):
+            head = f"{head} ({self.status})"
+        if self.winner_version is None or self.winner_version == self.start_version:
+            return f"{head}: none beat v{self.start_version} on the search fold: no gain"
+        c = self.confirmation
+        if c is None:
+            return (f"{head}: v{self.winner_version} ({self.winner_label}) led on the search fold but was not "
+                    "confirmed")
+        figures = (f"{c.gain * 100:+.1f} points on the {c.n}-case confirmation fold (95% CI {c.low * 100:+.1f} to "
+                   f"{c.high * 100:+.1f}, McNemar p = {c.p_value:.2g})")
+        if c.direction == "better":
+            return f"{head}: v{self.winner_version} ({self.winner_label}) beats v{self.start_version}: {figures}"
+        return (f"{head}: the best, v{self.winner_version} ({self.winner_label}), gained "
+                f"{((self.winner_search_rate or 0) - (self.start_search_rate or 0)) * 100:+.1f} points on the "
+                f"search fold but {figures}: no supported gain")
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    """The latest search of a prompt on a model, as ``status`` and ``decide`` report it."""
+
+    search_id: int
+    status: str
+    model: str
+    dataset: str
+    start_version: int
+    evaluated: int
+    winner_version: int | None
+    found_gain: bool
+    applied: bool
+    verdict: str
+
+    @property
+    def exhausted(self) -> bool:
+        """A finished search that found no confirmed gain: prompting is exhausted for this model."""
+        return self.status == "finished" and not self.found_gain
+
+    @classmethod
+    def from_search(cls, search: Search) -> SearchSummary:
+        """The summary of a stored search (from its report, as far as it got)."""
+        report = search.report or {}
+        return cls(search_id=search.id, status=search.status, model=search.model, dataset=search.dataset,
+                   start_version=int(report.get("start_version") or 0), evaluated=int(report.get("evaluated") or 0),
+                   winner_version=report.get("winner_version"), found_gain=bool(report.get("found_gain")),
+                   applied=bool(report.get("applied")),
+                   verdict=str(report.get("verdict") or f"search {search.id} is {search.status}"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def latest_search(store: Store, prompt: str, model: str | None = None,
+                  dataset: str | None = None) -> SearchSummary | None:
+    """The newest search of ``prompt`` (on ``model`` and ``dataset`` when given) that scored anything
+    or finished, or None."""
+    for search in reversed(store.searches(nfc(prompt))):
+        if (model is None or search.model == model) and (dataset is None or search.dataset == dataset):
+            return SearchSummary.from_search(search)
+    return None
