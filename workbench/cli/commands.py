@@ -256,8 +256,8 @@ def models(ctx: click.Context) -> None:
 @click.option("--ollama", "directory", required=True, metavar="DIR",
               help="Write the GGUF and an Ollama Modelfile into DIR (created if needed).")
 @click.option("--type", "qtype", type=click.Choice(["F16", "Q8_0"]), default=None,
-              help="The GGUF to export [default: the one local/NAME runs, F16]; Q8_0 is half the size but its "
-                   "answers drift from the trained model's.")
+              help="The GGUF to export [default: the one local/NAME runs]: F16 holds the trained weights, Q8_0 "
+                   "is half the size ('workbench finetune' serves it when it answers as the trained model).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @click.pass_context
 def export_model(ctx: click.Context, name: str, directory: str, qtype: str | None, as_json: bool) -> None:
