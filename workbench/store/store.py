@@ -128,8 +128,11 @@ class Store:
                 else:
                     # The version that joined the track last: hand-made when saved, a candidate when adopted.
                     track = [version for version in self.versions(name) if not version.search_candidate]
-                    parent = max(track, key=lambda version: (version.provenance or {}).get(
-                        "applied_utc") or version.created_utc, default=None)
+                    # Ids give the order versions were saved; an adopted candidate joined right after the
+                    # version that was newest when it was adopted.
+                    parent = max(track, key=lambda version: (
+                        (version.provenance or {}).get("applied_after_id", version.id) + (
+                            0.5 if version.provenance else 0.0)), default=None)
                     parent_id = parent.id if parent else None
                 self.db.table("versions").insert({
                     "prompt": name, "number": (last["number"] + 1) if last else 1,
@@ -147,7 +150,11 @@ class Store:
         version = self.version_by_id(version_id)
         if version.provenance is None:
             return version
-        provenance = {**version.provenance, "applied_utc": utc_now(), "applied_by_search": search_id}
+        newest = self._one("SELECT max(id) AS id FROM versions WHERE prompt = ?", [version.prompt])
+        # Its place in the order versions joined the track: after every version saved so far (timestamps
+        # of one millisecond cannot order two events).
+        provenance = {**version.provenance, "applied_utc": utc_now(), "applied_by_search": search_id,
+                      "applied_after_id": newest["id"] if newest else version.id}
         with self._write():
             self.db.execute("UPDATE versions SET provenance_json = ? WHERE id = ?",
                             [canonical_json(provenance), version_id])
