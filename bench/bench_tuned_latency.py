@@ -4,8 +4,8 @@ the same prompts, through llama-cpp-python as the ``local/*`` provider runs them
 provider's sampling parameters, temperature 0).
 
 The calls are interleaved (one prompt on every model, then the next) so that a busy machine slows every
-side alike, and each prompt is asked ``--repeats`` times per model, its latency the fastest of them (what
-the runtime needs when nothing else competes for the cores). It prints p50/p95 latency, generated tokens
+side alike, in ``--repeats`` rounds, a prompt's latency the fastest of its rounds (what the runtime needs
+when nothing else competes for the cores). It prints p50/p95 latency, generated tokens
 and the tuned/base p50 ratio (the target: within 1.3x), then the same figures with the answers forced to a
 fixed length (end-of-sequence banned), which compares the runtimes token for token whatever each model
 answers, and the GGUF sizes. With ``--transformers`` it also times the transformers fallback on the same
@@ -81,23 +81,28 @@ def train_throwaway(batch: list[list[dict]], answers: list[str], folder: Path, s
 
 def time_calls(models: dict[str, Any], batch: list[list[dict]], params: dict,
                repeats: int = 1) -> dict[str, dict[str, Any]]:
-    """Latency (s, the fastest of ``repeats``) and generated tokens of every prompt, per model, interleaved."""
+    """Latency (s, the fastest of ``repeats`` rounds) and generated tokens of every prompt, per model.
+
+    Each round asks every prompt in turn, each prompt on every model before the next prompt. An instance
+    reuses the start of its previous prompt (llama-cpp-python keeps its cache), so a round in this order
+    gets what a run gets (the shared few-shot turns) and never a whole prompt seen just before.
+    """
     from workbench.providers import local
 
     sampling = local._sampling(params)
     for llama in models.values():  # warm-up: the first call pays for buffers
-        llama.create_chat_completion(messages=batch[0], **sampling)
-    figures: dict[str, dict[str, Any]] = {label: {"seconds": [], "tokens": [], "answers": []} for label in models}
-    for messages in batch:
-        for label, llama in models.items():
-            best = float("inf")
-            for _ in range(max(1, repeats)):
+        llama.create_chat_completion(messages=batch[-1], **sampling)
+    figures: dict[str, dict[str, Any]] = {label: {"seconds": [float("inf")] * len(batch), "tokens": [0] * len(batch),
+                                                  "answers": [""] * len(batch)} for label in models}
+    for _ in range(max(1, repeats)):
+        for index, messages in enumerate(batch):
+            for label, llama in models.items():
                 started = time.perf_counter()
                 raw = llama.create_chat_completion(messages=messages, **sampling)
-                best = min(best, time.perf_counter() - started)
-            figures[label]["seconds"].append(best)
-            figures[label]["tokens"].append(raw["usage"]["completion_tokens"])
-            figures[label]["answers"].append(raw["choices"][0]["message"]["content"] or "")
+                row = figures[label]
+                row["seconds"][index] = min(row["seconds"][index], time.perf_counter() - started)
+                row["tokens"][index] = raw["usage"]["completion_tokens"]
+                row["answers"][index] = raw["choices"][0]["message"]["content"] or ""
     return figures
 
 
@@ -178,15 +183,13 @@ def main(argv: list[str] | None = None) -> int:
             from workbench.providers import generate
 
             generate.load(folder)
-            generate.complete(folder, batch[0], params)
-            seconds = []
-            for messages in batch:
-                best = float("inf")
-                for _ in range(max(1, args.repeats)):
+            generate.complete(folder, batch[-1], params)
+            seconds = [float("inf")] * len(batch)
+            for _ in range(max(1, args.repeats)):
+                for index, messages in enumerate(batch):
                     started = time.perf_counter()
                     generate.complete(folder, messages, params)
-                    best = min(best, time.perf_counter() - started)
-                seconds.append(best)
+                    seconds[index] = min(seconds[index], time.perf_counter() - started)
             p50 = statistics.median(seconds)
             base_p50 = statistics.median(figures[base]["seconds"])
             print(f"transformers fallback (fp32), not interleaved: p50 {p50 * 1000:.1f} ms, "

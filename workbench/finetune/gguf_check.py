@@ -7,8 +7,8 @@ trained weights.
 Why a check and not a fixed type: llama.cpp's quantised matrix products also quantise the activations, and
 a 135M model's answers move with it when its margins are thin. Measured on SmolLM2 LoRA fine-tunes of the
 tickets task (84 prompts): Q8_0 matched the transformers model on 76 of 84 after 2 epochs (train loss 0.9)
-and on 83 of 84 after 5 (loss 0.05); float16 matched on 84 of 84 both times. Per generated token Q8_0 runs
-at 1.1x the Q4_1 base, float16 at 1.6x (bench/bench_tuned_latency.py).
+and on 83 of 84 after 5 (loss 0.05); float16 matched on 84 of 84 both times. At an equal answer length
+Q8_0 runs at 1.0-1.1x the Q4_1 base's latency, float16 at 1.3-1.4x (bench/bench_tuned_latency.py).
 
 torch and llama_cpp are imported inside the functions that need them.
 """

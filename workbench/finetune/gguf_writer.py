@@ -28,7 +28,7 @@ QUANT_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q5_1", "Q5_0", "Q4_1", "Q4_0")
 """Types ``gguf.quants.quantize`` can write."""
 WRITTEN_TYPES = ("F16", "Q8_0")
 """What a fine-tune writes: float16, which reproduces the trained weights, and Q8_0, half its size and
-as fast as the Q4_1 base."""
+about as fast as the Q4_1 base (float16: 1.3-1.4x its latency at an equal answer length)."""
 PREFERRED_TYPES = ("Q8_0",)
 """Served when it answers as the trained model does (``gguf_check``); else ``FAITHFUL_TYPE``."""
 FAITHFUL_TYPE = "F16"
