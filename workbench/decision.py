@@ -21,6 +21,7 @@ from workbench.names import nfc
 from workbench.optimize.report import SearchSummary, latest_search
 from workbench.project import Project
 from workbench.providers.tuned import HOSTED_BACKEND, find_model
+from workbench.reports import milliseconds, percent
 from workbench.selection import best_index, select_version
 from workbench.stats import percentile, wilson_interval
 from workbench.store import Store
@@ -222,16 +223,8 @@ class Section:
     lines: list[str] = field(default_factory=list)
 
 
-def _percent(value: float) -> str:
-    return f"{value * 100:.1f}%"
-
-
 def _money(usd: float | None) -> str:
     return "unknown" if usd is None else f"${usd:.4f}"
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f} ms"
 
 
 def _size(size: int | None) -> str:
@@ -243,14 +236,14 @@ def sections(decision: Decision) -> list[Section]:
     p = decision.prompt_side
     prompt_label = f"prompt v{p.version} on {p.model}"
     accuracy = Section("Accuracy", ["", "pass rate", "95% CI (Wilson)", "cases"], [
-        [prompt_label, _percent(p.pass_rate), f"{_percent(p.interval[0])} to {_percent(p.interval[1])}", str(p.n)]])
+        [prompt_label, percent(p.pass_rate), f"{percent(p.interval[0])} to {percent(p.interval[1])}", str(p.n)]])
     cost = Section("Cost", ["", "per 1,000 cases", "prompt tokens a case", "basis"], [
         [prompt_label, _money(p.cost_per_1k_usd), _tokens(p.prompt_tokens_per_case), p.cost_basis]])
     latency = Section("Latency (measured here)", ["", "p50", "p95"],
-                      [[prompt_label, _ms(p.latency_p50_ms), _ms(p.latency_p95_ms)]])
+                      [[prompt_label, milliseconds(p.latency_p50_ms), milliseconds(p.latency_p95_ms)]])
     for v in decision.tuned:
-        accuracy.rows.append([v.tuned_model, _percent(v.tuned_pass_rate),
-                              f"{_percent(v.tuned_interval[0])} to {_percent(v.tuned_interval[1])}", str(v.n)])
+        accuracy.rows.append([v.tuned_model, percent(v.tuned_pass_rate),
+                              f"{percent(v.tuned_interval[0])} to {percent(v.tuned_interval[1])}", str(v.n)])
         accuracy.lines.append(f"{v.tuned_model} - prompt: {v.points:+.1f} points (paired bootstrap 95% CI "
                               f"{v.points_low:+.1f} to {v.points_high:+.1f}), exact McNemar p = {v.p_value:.3g}: "
                               f"{v.sentence}")
@@ -258,7 +251,7 @@ def sections(decision: Decision) -> list[Section]:
                           v.tuned_cost_basis])
         training = "unknown" if v.training_cost_usd is None else f"${v.training_cost_usd:.2f}"
         cost.lines.append(f"{v.tuned_model}: training cost {training} ({v.training_cost_basis}); {v.break_even}")
-        latency.rows.append([v.tuned_model, _ms(v.tuned_latency_p50_ms), _ms(v.tuned_latency_p95_ms)])
+        latency.rows.append([v.tuned_model, milliseconds(v.tuned_latency_p50_ms), milliseconds(v.tuned_latency_p95_ms)])
     deploy = Section("Deployment", ["", "runtime", "weights", "size", "how to serve"], [
         [name, d.runtime, d.artefact, _size(d.size_bytes), d.serve] for name, d in decision.deployments.items()])
     return [accuracy, cost, latency, deploy]

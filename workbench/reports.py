@@ -243,6 +243,11 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
 
+def milliseconds(value: float | None) -> str:
+    """``93.4`` -> ``93 ms``; None -> ``-``."""
+    return "-" if value is None else f"{value:.0f} ms"
+
+
 SPARK_BARS = "▁▂▃▄▅▆▇█"
 
 

@@ -10,6 +10,7 @@ import click
 from workbench.cli import ThresholdFailed, cli
 from workbench.cli.commands import _project
 from workbench.cli.output import echo_json, percent, table
+from workbench.reports import milliseconds
 from workbench.store import Store
 from workbench.text import shorten
 
@@ -19,10 +20,6 @@ if TYPE_CHECKING:
 
 def _money(value: float | None) -> str:
     return "-" if value is None else f"${value:.4f}"
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f} ms"
 
 
 @cli.command()
@@ -65,7 +62,8 @@ def format_comparison(result: Comparison) -> str:
     for side in (result.a, result.b):
         rows.append([side.label, side.n, f"{percent(side.pass_rate)} [{percent(side.pass_rate_low)}, "
                      f"{percent(side.pass_rate_high)}]", f"{side.mean_score:.3f}", side.errors,
-                     _money(side.cost_per_1k_usd), f"{_ms(side.latency_p50_ms)} / {_ms(side.latency_p95_ms)}"])
+                     _money(side.cost_per_1k_usd),
+                     f"{milliseconds(side.latency_p50_ms)} / {milliseconds(side.latency_p95_ms)}"])
     lines = [table(["", "n", "pass rate [95% Wilson]", "score", "errors", "cost/1k cases", "latency p50/p95"],
                    rows), ""]
     if result.excluded or result.changed:

@@ -14,6 +14,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
+from workbench.reports import percent
 from workbench.store import Store
 from workbench.tui.loading import load_in_thread
 from workbench.tui.messages import ComparisonLoaded, LoadFailed
@@ -22,10 +23,6 @@ from workbench.tui.text import join, literal, markup, plain
 
 if TYPE_CHECKING:
     from workbench.compare import CaseOutcome
-
-
-def _percent(value: float) -> str:
-    return f"{value * 100:.1f}%"
 
 
 class CompareScreen(Screen[None]):
@@ -99,7 +96,7 @@ class CompareScreen(Screen[None]):
         for name, side in (("A", result.a), ("B", result.b)):
             cost = "-" if side.cost_per_1k_usd is None else f"${side.cost_per_1k_usd:.4f}/1k"
             lines.append(markup(f"[b]{name}[/b] $label: $figures", label=side.label, figures=(
-                f"{_percent(side.pass_rate)} [{_percent(side.pass_rate_low)}, {_percent(side.pass_rate_high)}] "
+                f"{percent(side.pass_rate)} [{percent(side.pass_rate_low)}, {percent(side.pass_rate_high)}] "
                 f"· score {side.mean_score:.3f} · errors {side.errors} · {cost}")))
         d = result.pass_diff
         lines.append(plain(f"B − A: {d.estimate * 100:+.1f} points (95% CI {d.low * 100:+.1f} to "
