@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Static
 
-from support.cli import answer_by_question, invoke, make_project
+from support.cli import answer_by_question, hosted_tuned_model, invoke, make_project
 from support.openai_server import FakeOpenAIServer
 from workbench.compare import CaseOutcome
 from workbench.plateau import VersionOutcome, plateau
@@ -202,12 +202,7 @@ def test_the_tuned_verdict_leaves_out_changed_cases(tmp_path: Path, monkeypatch:
         lines = [json.dumps({"id": f"t{i:02d}", "question": f"case {i} {'odd' if i % 4 == 3 else 'even'}",
                              "expected": "yes", "split": "test"}) for i in range(40)]
         (root / "datasets" / "q.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        folder = root / ".workbench" / "models" / "tuned"
-        folder.mkdir(parents=True)
-        (folder / "model.json").write_text(json.dumps({
-            "backend": "hosted", "provider": "openai", "base": "fake", "provider_model": "ft-fake",
-            "litellm_model": "openai/ft-fake", "api_base": server.base_url, "status": "succeeded"}),
-            encoding="utf-8")
+        hosted_tuned_model(root, server.base_url)
         assert invoke(root, "run", "yesno", "--split", "test", "--model", "fake")[0] == 0
         # t03 (an 'odd' case the base model fails) is rewritten before the tuned model runs.
         path = root / "datasets" / "q.jsonl"

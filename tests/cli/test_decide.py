@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support.cli import answer_by_question, invoke, make_project
+from support.cli import answer_by_question, hosted_tuned_model, invoke, make_project
 from support.openai_server import FakeOpenAIServer
 from workbench.decision import PromptSide, recommend
 from workbench.finetune.verdict import TunedVerdict
@@ -23,12 +23,7 @@ def _project_with_a_tuned_model(tmp_path: Path, server: FakeOpenAIServer) -> Pat
     text = "\n".join(line.replace('"split": "d"', '"split": "dev"').replace('"split": "t"', '"split": "test"')
                      for line in lines)
     (root / "datasets" / "q.jsonl").write_text(text + "\n", encoding="utf-8")
-    folder = root / ".workbench" / "models" / "tuned"
-    folder.mkdir(parents=True)
-    (folder / "model.json").write_text(json.dumps({
-        "backend": "hosted", "provider": "openai", "base": "fake", "provider_model": "ft-fake",
-        "litellm_model": "openai/ft-fake", "api_base": server.base_url, "status": "succeeded",
-        "trained_tokens": 100_000}), encoding="utf-8")
+    hosted_tuned_model(root, server.base_url, trained_tokens=100_000)
     return root
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from support.cli import answer_by_question, invoke, make_project
+from support.cli import answer_by_question, hosted_tuned_model, invoke, make_project
 from support.openai_server import FakeOpenAIServer
 from workbench.compare import CaseOutcome, Side, compare
 from workbench.finetune.verdict import cost_text, p_text, sentence
@@ -264,11 +264,7 @@ def test_status_sets_the_tuned_model_against_the_best_prompt_on_held_out_cases(
         lines = [json.dumps({"id": f"t{i:02d}", "question": f"case {i} {'odd' if i % 4 == 3 else 'even'}",
                              "expected": "yes", "split": "test"}) for i in range(40)]
         (root / "datasets" / "q.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        folder = root / ".workbench" / "models" / "tuned"
-        folder.mkdir(parents=True)
-        (folder / "model.json").write_text(json.dumps({
-            "backend": "hosted", "provider": "openai", "base": "fake", "provider_model": "ft-fake",
-            "litellm_model": "openai/ft-fake", "api_base": server.base_url, "status": "succeeded"}), encoding="utf-8")
+        hosted_tuned_model(root, server.base_url)
         for model in ("fake", "tuned"):
             code, _, err = invoke(root, "run", "yesno", "--split", "test", "--model", model)
             assert code == 0, err

@@ -104,7 +104,7 @@ def test_a_tuned_models_training_cost_comes_from_its_model_json() -> None:
 def test_status_states_each_paths_cost_the_training_cost_and_the_break_even(tmp_path, monkeypatch) -> None:
     import json
 
-    from support.cli import answer_by_question, invoke, make_project
+    from support.cli import answer_by_question, hosted_tuned_model, invoke, make_project
     from support.openai_server import FakeOpenAIServer
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
@@ -119,12 +119,7 @@ def test_status_states_each_paths_cost_the_training_cost_and_the_break_even(tmp_
         lines = [json.dumps({"id": f"t{i:02d}", "question": f"case {i} {'odd' if i % 4 == 3 else 'even'}",
                              "expected": "yes", "split": "test"}) for i in range(20)]
         (root / "datasets" / "q.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        folder = root / ".workbench" / "models" / "tuned"
-        folder.mkdir(parents=True)
-        (folder / "model.json").write_text(json.dumps({
-            "backend": "hosted", "provider": "openai", "base": "fake", "provider_model": "ft-fake",
-            "litellm_model": "openai/ft-fake", "api_base": server.base_url, "status": "succeeded",
-            "trained_tokens": 200_000}), encoding="utf-8")
+        hosted_tuned_model(root, server.base_url, trained_tokens=200_000)
         for model in ("fake", "tuned"):
             code, _, err = invoke(root, "run", "yesno", "--split", "test", "--model", model)
             assert code == 0, err

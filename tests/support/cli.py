@@ -43,3 +43,14 @@ def invoke(root: Path, *args: str) -> tuple[int, str, str]:
     with CliRunner().isolation() as (out, err, _):
         code = main(["--project", str(root), *args])
     return code, out.getvalue().decode(), err.getvalue().decode()
+
+
+def hosted_tuned_model(root: Path, base_url: str, **extra: object) -> Path:
+    """Register ``tuned``: a fine-tune of the alias ``fake`` by the loopback "provider", answering as
+    ``openai/ft-fake`` (``extra``: more ``model.json`` keys, e.g. ``trained_tokens``); returns its folder."""
+    folder = root / ".workbench" / "models" / "tuned"
+    folder.mkdir(parents=True)
+    (folder / "model.json").write_text(json.dumps({
+        "backend": "hosted", "provider": "openai", "base": "fake", "provider_model": "ft-fake",
+        "litellm_model": "openai/ft-fake", "api_base": base_url, "status": "succeeded", **extra}), encoding="utf-8")
+    return folder
