@@ -18,11 +18,10 @@ from workbench.finetune.verdict import TunedVerdict
 def _project_with_a_tuned_model(tmp_path: Path, server: FakeOpenAIServer) -> Path:
     root = make_project(tmp_path, server.base_url)
     # 12 dev cases choose the version; 40 test cases measure both sides.
-    lines = [json.dumps({"id": f"{split}{i:02d}", "question": f"case {i} {'odd' if i % 4 == 3 else 'even'}",
-                         "expected": "yes", "split": split}) for split, n in (("d", 12), ("t", 40)) for i in range(n)]
-    text = "\n".join(line.replace('"split": "d"', '"split": "dev"').replace('"split": "t"', '"split": "test"')
-                     for line in lines)
-    (root / "datasets" / "q.jsonl").write_text(text + "\n", encoding="utf-8")
+    lines = [json.dumps({"id": f"{split[0]}{i:02d}", "question": f"case {i} {'odd' if i % 4 == 3 else 'even'}",
+                         "expected": "yes", "split": split})
+             for split, n in (("dev", 12), ("test", 40)) for i in range(n)]
+    (root / "datasets" / "q.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     hosted_tuned_model(root, server.base_url, trained_tokens=100_000)
     return root
 
