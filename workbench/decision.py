@@ -144,6 +144,10 @@ def decide(project: Project, store: Store, prompt: str, split: str = TEST) -> De
     deployments = {model: deployment(project, model)}
     for verdict in verdicts:
         deployments[verdict.tuned_model] = deployment(project, verdict.tuned_model, verdict.tuned_name)
+    for verdict in verdicts:
+        if verdict.form_note is not None:
+            notes.append(f"{verdict.tuned_model} was not measured on the messages it learnt: {verdict.form_note}; "
+                         f"run it as trained: workbench run {prompt} --model {verdict.tuned_model} --split {split}")
     search = latest_search(store, prompt, model=model, dataset=track.dataset)
     notes.append(search_note(prompt, model, search))
     return Decision(prompt=prompt, dataset=track.dataset, split=split, prompt_side=prompt_side, tuned=verdicts,
@@ -248,7 +252,7 @@ def sections(decision: Decision) -> list[Section]:
                               f"{v.points_low:+.1f} to {v.points_high:+.1f}), exact McNemar p = {v.p_value:.3g}: "
                               f"{v.sentence}")
         cost.rows.append([v.tuned_model, _money(v.tuned_cost_per_1k_usd), _tokens(v.tuned_tokens_per_case),
-                          v.tuned_cost_basis])
+                          v.tuned_cost_basis + ("" if v.prompt_mode == "version" else f"; {v.prompt_mode} prompt")])
         training = "unknown" if v.training_cost_usd is None else f"${v.training_cost_usd:.2f}"
         cost.lines.append(f"{v.tuned_model}: training cost {training} ({v.training_cost_basis}); {v.break_even}")
         latency.rows.append([v.tuned_model, milliseconds(v.tuned_latency_p50_ms), milliseconds(v.tuned_latency_p95_ms)])

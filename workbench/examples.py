@@ -3,30 +3,26 @@ version and human corrections, one target per case, with the hygiene every use o
 held-out cases excluded, exact duplicates merged, contradictions dropped). The readiness report counts
 them; the fine-tuning export writes them.
 
-The training prompt of an example is the version's full rendered messages (``version``), the version's
-system text only (or a given instruction) followed by the bare input (``short``), or the bare input alone
-(``none``); the bare input is the case's variables as text.
+The training prompt of an example follows ``workbench.train_prompt`` (``version``, ``short`` or ``none``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.cases import is_held_out
 from workbench.compare import content_hash
-from workbench.errors import PromptError
-from workbench.prompts import Prompt, parse_prompt, render
+from workbench.prompts import version_prompt
 from workbench.records import Case, Message, canonical_json
 from workbench.reviews import reviewed
 from workbench.store import Run, Store, Version
-from workbench.text import visible
+from workbench.train_prompt import TRAIN_PROMPTS, training_messages
 
 SOURCES = ("gold", "passing", "corrected", "mixed")
 # For ``mixed``: a human correction beats a gold answer, which beats a model's passing output.
 PREFERENCE = ("corrected", "gold", "passing")
-TRAIN_PROMPTS = ("version", "short", "none")
 
 
 @dataclass(frozen=True)
@@ -66,39 +62,6 @@ def target_text(expected: Any) -> str | None:
     if isinstance(expected, list) and expected and all(isinstance(item, str) for item in expected):
         return expected[0]  # several acceptable answers: train on the first
     return canonical_json(expected)
-
-
-def version_prompt(version: Version) -> Prompt:
-    """The prompt as it was at ``version``."""
-    return parse_prompt(version.text, f"{version.prompt}.prompt", name=version.prompt)
-
-
-def bare_input(case: Case) -> str:
-    """The case's variables as text: a lone variable's value, else one ``name: value`` line each."""
-    def text(value: Any) -> str:
-        return value if isinstance(value, str) else canonical_json(value)
-
-    if len(case.vars) == 1:
-        return text(next(iter(case.vars.values())))
-    return "\n".join(f"{name}: {text(value)}" for name, value in case.vars.items())
-
-
-def training_messages(prompt: Prompt, case: Case, train_prompt: str = "version",
-                      instruction: str | None = None) -> list[Message]:
-    """The prompt messages an example trains on for ``case`` in mode ``train_prompt``."""
-    if train_prompt == "version":
-        return render(prompt, case)  # refuses a message that renders empty
-    user: Message = {"role": "user", "content": bare_input(case)}
-    if not visible(user["content"]):
-        raise PromptError(f"case {case.id!r}: its input is empty, so the training prompt would be empty",
-                          path=case.source or None, line=case.line or None,
-                          hint="fill in the input or remove the case")
-    if train_prompt == "none":
-        return [user]
-    if instruction is not None:
-        return [{"role": "system", "content": instruction.strip()}, user] if visible(instruction) else [user]
-    # The system text is a template too: render it alone (no body segments) with the case's variables.
-    return [*render(replace(prompt, segments=()), case), user]
 
 
 def collect_examples(store: Store, version: Version, cases: list[Case], run: Run | None, *,

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError, meta
@@ -23,6 +23,9 @@ from workbench.errors import PromptError, ScorerError
 from workbench.names import nfc
 from workbench.records import Case, Message, public_params, sha256_hex
 from workbench.text import visible
+
+if TYPE_CHECKING:
+    from workbench.store import Version
 
 ROLE_MARKER = re.compile(r"^\[\[(user|assistant|system)\]\]$")
 
@@ -341,3 +344,8 @@ def _undefined_hint(message: str, case: Case) -> str:
                     f"rename it, e.g. to {fixed!r}")
     known = ", ".join(sorted(case.vars)) or "none"
     return f"the case's columns are: {known}; add the column or a 'defaults:' entry"
+
+
+def version_prompt(version: Version) -> Prompt:
+    """The prompt as it was at a stored ``version``."""
+    return parse_prompt(version.text, f"{version.prompt}.prompt", name=version.prompt)

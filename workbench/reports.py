@@ -42,6 +42,8 @@ class RunSummary:
     """Answers stopped by the provider's content filter (``finish_reason: content_filter``)."""
     max_tokens: int | None = None
     """The run's max_tokens, for the advice to raise it."""
+    prompt_mode: str = "version"
+    """How the cases were rendered (``workbench.train_prompt``): a tuned model's runs use its training prompt."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -81,6 +83,7 @@ def summarize(store: Store, run: Run | int) -> RunSummary:
         truncated=sum(1 for result in results if result.finish_reason == "length"),
         filtered=sum(1 for result in results if result.finish_reason == "content_filter"),
         max_tokens=run.params.get("max_tokens") or run.params.get("max_completion_tokens"),
+        prompt_mode=run.prompt_mode,
     )
 
 

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 from workbench.cases import DEFAULT_SPLIT, RUN_SPLITS, cases_hash, load_cases, or_list, select_split
 from workbench.errors import ProviderError, WorkbenchError
 from workbench.project import Project
-from workbench.prompts import Prompt, render
+from workbench.prompts import Prompt
 from workbench.records import Case, Completion, CompletionRequest, Score, public_params
 from workbench.scorers import ConfiguredScorer, ScoreContext, build_scorers, check_cases, combine
 from workbench.store import Run, Store, Version
+from workbench.train_prompt import TrainPrompt, check_form
 
 if TYPE_CHECKING:
     from workbench.providers.client import ModelClient
@@ -43,6 +44,10 @@ class RunPlan:
     scorers: list[ConfiguredScorer]
     messages: dict[str, list[dict[str, Any]]]
     judge_model: str | None = None
+    form: TrainPrompt = field(default_factory=TrainPrompt)
+    """How the cases were rendered: as written (``version``), or the tuned model's training prompt."""
+    notices: tuple[str, ...] = ()
+    """What the user should know before the run starts (a tuned model run on another prompt than it learnt)."""
 
 
 @dataclass(frozen=True)
@@ -108,9 +113,11 @@ def default_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def plan_run(project: Project, store: Store, prompt: Prompt, *, model: str | None = None,
-             dataset: str | Path | None = None, split: str | None = None) -> RunPlan:
+             dataset: str | Path | None = None, split: str | None = None, as_written: bool = False) -> RunPlan:
     """Resolve model, test set, split and scorers, render every case, and record the version.
 
+    A tuned model's cases are rendered with its training prompt (``train_prompt``, as its ``model.json``
+    records it) unless ``as_written``; a run on other messages than it learnt gets a notice.
     Raises a ``WorkbenchError`` naming the file, line or case for anything wrong, before any call.
     """
     dataset_ref = dataset or prompt.dataset
@@ -128,16 +135,36 @@ def plan_run(project: Project, store: Store, prompt: Prompt, *, model: str | Non
                             default_judge_model=project.settings.judge_model, source=str(prompt.path))
     # Data a scorer cannot use is refused here, never scored as a model failure.
     check_cases(scorers, cases, expected_key=prompt.expected_key, source=str(dataset_path))
-    messages = {case.id: render(prompt, case) for case in cases}
+    model = model or prompt.model or project.settings.model
+    form, notices = rendering(project, store, prompt, model, as_written)
+    messages = {case.id: form.messages(prompt, case) for case in cases}
     version = store.save_version(prompt)
     testset_hash = cases_hash(cases)
     store.save_testset(_relative(project, dataset_path), cases, testset_hash)
     return RunPlan(
-        prompt=prompt, version=version, model=model or prompt.model or project.settings.model,
+        prompt=prompt, version=version, model=model,
         params=default_params(prompt.params), dataset=_relative(project, dataset_path), split=chosen_split,
         cases=cases, testset_hash=testset_hash, scorers=scorers, messages=messages,
-        judge_model=project.settings.judge_model,
+        judge_model=project.settings.judge_model, form=form, notices=tuple(notices),
     )
+
+
+def rendering(project: Project, store: Store, prompt: Prompt, model: str,
+              as_written: bool = False) -> tuple[TrainPrompt, list[str]]:
+    """How a run of ``prompt`` on ``model`` renders its cases, and the notices to show: a tuned model with a
+    recorded training prompt gets that prompt (unless ``as_written``); a mismatch with what it learnt is
+    said in one line."""
+    from workbench.providers.tuned import tuned_for
+
+    tuned = tuned_for(project.state_dir / "models", model)
+    trained = TrainPrompt.from_dict(tuned.info.get("train_prompt")) if tuned is not None else None
+    if tuned is None or trained is None:
+        return TrainPrompt(), []
+    form = TrainPrompt() if as_written else TrainPrompt(trained.mode, trained.instruction)
+    why = check_form(store, tuned.info, form.mode, form.instruction, prompt)
+    if why is None:
+        return form, []
+    return form, [f"{model} is run on other messages than it learnt: {why}; its score may not show what it learnt"]
 
 
 async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurrency: int = 4,
@@ -153,7 +180,8 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
     run, resumed = store.start_run(
         version=plan.version, model=plan.model, params=public_params(plan.params),
         testset_hash=plan.testset_hash, dataset=plan.dataset, split=plan.split,
-        scorers=plan.prompt.scorers, n_cases=len(plan.cases),
+        scorers=plan.prompt.scorers, n_cases=len(plan.cases), prompt_mode=plan.form.mode,
+        instruction=plan.form.instruction,
     )
     if only is not None:
         chosen = set(only)

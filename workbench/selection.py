@@ -12,9 +12,9 @@ from workbench.cases import RUN_SPLITS, is_held_out_split, load_cases, or_list
 from workbench.compare import CaseOutcome
 from workbench.errors import WorkbenchError
 from workbench.evaluation import PromptTrack, prompt_tracks, run_outcomes, selection_rate
-from workbench.examples import version_prompt
 from workbench.names import nfc
 from workbench.project import Project
+from workbench.prompts import version_prompt
 from workbench.records import Case
 from workbench.store import Run, Store, Version
 

@@ -80,6 +80,8 @@ def test_lora_finetune_saves_a_model_that_answers_as_local_name(project: Path) -
     assert 0 < info["trainable_parameters"] < info["parameters"] and info["duration_s"] > 0
     assert (folder / "config.json").is_file() and (folder / "adapter" / "adapter_config.json").is_file()
     assert "step 3/3" in err and "loss" in err and "eta" in err and "validation loss" in err
+    assert "expected: 3 steps (2 epochs)" in err and "of training" in err  # said before the first step
+    assert info["estimated_seconds"] > 0 and info["train_seconds"] > 0
 
     from workbench.providers.client import ModelClient
     from workbench.records import CompletionRequest
@@ -124,6 +126,34 @@ def test_a_stop_request_ends_training_cleanly_and_keeps_the_model(project: Path)
     assert model.runtime == "llama.cpp" and model.gguf_path is not None  # what was learnt is served as GGUF
 
 
+@pytest.mark.slow
+def test_estimate_times_one_step_and_trains_nothing(project: Path) -> None:
+    code, out, err = invoke(project, "finetune", "exports/intents", "--batch-size", "2", "--epochs", "3",
+                            "--estimate", "--json")
+    assert code == 0, err
+    expected = json.loads(out)
+    # 6 examples in batches of 2 over 3 epochs; every step pads to its longest example.
+    assert expected["steps"] == 9 and expected["epochs"] == 3 and expected["examples"] == 6
+    assert expected["seconds"] > 0 and expected["usd"] > 0 and "one step of" in expected["basis"]
+    assert not (project / ".workbench" / "models").exists() or not any((project / ".workbench" / "models").iterdir())
+
+
+def test_planned_steps_follow_the_training_order() -> None:
+    import random
+
+    from workbench.finetune.estimate import planned_steps
+
+    lengths = [5, 9, 3, 7, 4]
+    order = random.Random(0)
+    expected = []
+    for _ in range(2):
+        shuffled = list(lengths)
+        order.shuffle(shuffled)
+        expected += [len(shuffled[i:i + 2]) * max(shuffled[i:i + 2]) for i in range(0, 5, 2)]
+    assert planned_steps(lengths, 2, 2, 0, None) == expected and len(expected) == 6
+    assert planned_steps(lengths, 2, 2, 0, 4) == expected[:4]
+
+
 # -- hosted: files + fine-tuning API on the loopback server ----------------------------------------------------
 
 
@@ -153,6 +183,7 @@ def test_hosted_finetune_uploads_creates_polls_and_registers(project: Path, no_o
     assert job_body["validation_file"] == uploaded[1]["id"] and job_body["hyperparameters"] == {"n_epochs": 3}
     for state in ("validating_files", "running", "succeeded"):
         assert f": {state}" in err
+    assert "expected: 6 examples (3 epochs)" in err and "at $5 per million" in err
     info = json.loads((project / ".workbench" / "models" / "hosted-1" / "model.json").read_text(encoding="utf-8"))
     assert (info["backend"], info["provider"], info["status"]) == ("hosted", "openai", "succeeded")
     assert info["provider_model"].startswith("ft:gpt-4.1-mini:") and info["litellm_model"] == (
@@ -187,6 +218,16 @@ def test_hosted_provider_errors_are_one_clear_line(project: Path, no_openai_key:
 def test_hosted_without_a_key_refuses_before_uploading(project: Path, no_openai_key: None) -> None:
     code, _, err = invoke(project, "finetune", "exports/intents", "--provider", "openai")
     assert code == 2 and "needs $OPENAI_API_KEY, which is not set" in err
+
+
+def test_hosted_estimate_prices_the_tokens_and_calls_nothing(project: Path, no_openai_key: None) -> None:
+    with FakeOpenAIServer() as server:
+        code, out, err = hosted(project, server, "--epochs", "2", "--estimate", "--json")
+    assert code == 0, err
+    expected = json.loads(out)
+    assert expected["examples"] == 6 and expected["epochs"] == 2 and expected["steps"] is None
+    assert expected["usd"] == pytest.approx(expected["tokens"] * 5 / 1_000_000)  # gpt-4.1-mini: $5 a million
+    assert server.requests == [] and not (project / ".workbench" / "models" / "hosted-1").exists()
 
 
 # -- bad inputs ------------------------------------------------------------------------------------------------

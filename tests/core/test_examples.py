@@ -78,7 +78,7 @@ def test_an_input_that_shows_nothing_is_refused_in_every_training_prompt_mode() 
     import pytest
 
     from workbench.errors import PromptError
-    from workbench.examples import training_messages
+    from workbench.train_prompt import training_messages
 
     blank = Case("z", {"q": "\u200b\u2060 "}, "x")
     for mode in ("short", "none"):

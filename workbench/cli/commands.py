@@ -76,17 +76,26 @@ async def run_with_progress(project: Project, store: Store, plan: Any, *, use_ca
 @click.option("--no-cache", is_flag=True, help="Call the model even when a cached answer exists.")
 @click.option("--fail-under", type=float, default=None,
               help="Exit 1 if the pass rate is below this (0-1, or a percentage above 1).")
+@click.option("--as-written", is_flag=True,
+              help="Send a tuned model the prompt as written, not the training prompt it learnt on.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None, split: str | None,
-        concurrency: int | None, no_cache: bool, fail_under: float | None, as_json: bool) -> None:
-    """Run PROMPT against its test set and score every output."""
+        concurrency: int | None, no_cache: bool, fail_under: float | None, as_written: bool, as_json: bool) -> None:
+    """Run PROMPT against its test set and score every output.
+
+    A model fine-tuned here is sent the training prompt it learnt on (the export's --train-prompt, kept in
+    its model.json), so it is measured as it will be served.
+    """
     from workbench.reports import summarize
     from workbench.runner import plan_run
 
     project = _project(ctx, concurrency=concurrency)
     store = Store(project.db_path)
-    plan = plan_run(project, store, _load_prompt(project, prompt), model=model, dataset=dataset, split=split)
+    plan = plan_run(project, store, _load_prompt(project, prompt), model=model, dataset=dataset, split=split,
+                    as_written=as_written)
+    for notice in plan.notices:
+        click.echo(f"warning: {notice}", err=True)
     run_id = asyncio.run(run_with_progress(project, store, plan, use_cache=not no_cache, quiet=as_json))
     summary = summarize(store, run_id)
     if as_json:
@@ -113,6 +122,7 @@ def format_summary(summary: Any) -> str:
         ["run", f"{summary.run_id} ({summary.status})"],
         ["version", f"{summary.prompt}@v{summary.version}"],
         ["model", summary.model],
+        *([["messages", f"training prompt: {summary.prompt_mode}"]] if summary.prompt_mode != "version" else []),
         ["test set", f"{summary.dataset} [{summary.split}]"],
         ["pass rate", f"{percent(summary.pass_rate)} ({summary.passed}/{summary.completed})"],
         ["mean score", f"{summary.mean_score:.3f}"],

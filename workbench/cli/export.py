@@ -103,6 +103,7 @@ def format_plan(plan: Any, path: Path | None) -> str:
         f"(seed {options.seed}, {options.valid_fraction:.0%} validation)",
         f"  prompt    {options.train_prompt}" + (f": {options.instruction!r}" if options.instruction else ""),
     ]
+    lines += [f"  note      {note}" for note in plan.notes]
     if counts["preference_pairs"]:
         lines.append(f"  pairs     {counts['preference_pairs']} preference pairs "
                      "(target against a failing output)")

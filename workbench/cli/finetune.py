@@ -17,11 +17,7 @@ from workbench.cli import cli
 from workbench.cli.commands import _project
 from workbench.cli.output import echo_json
 from workbench.errors import FinetuneError
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds + 0.5))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+from workbench.finetune.estimate import duration as _duration
 
 
 class ProgressLine:
@@ -75,16 +71,20 @@ def _export_dir(project_root: Path, value: str) -> Path:
 @click.option("--api-base", default=None, help="Hosted: another endpoint (a proxy or Azure's resource).")
 @click.option("--poll-interval", type=click.FloatRange(min=0), default=15.0, show_default=True,
               help="Hosted: seconds between status checks.")
+@click.option("--estimate", is_flag=True,
+              help="Only say what it would take (steps, tokens, time, cost) and stop; nothing is trained.")
 @click.option("--json", "as_json", is_flag=True, help="Print the registered model's model.json as JSON.")
 @click.pass_context
 def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str, epochs: int | None,
              learning_rate: float | None, name: str | None, provider: str, batch_size: int,
-             max_steps: int | None, api_base: str | None, poll_interval: float, as_json: bool) -> None:
+             max_steps: int | None, api_base: str | None, poll_interval: float, estimate: bool,
+             as_json: bool) -> None:
     """Fine-tune a model on EXPORT_DIR (from 'workbench export') and register it.
 
     Locally (default) the result is local/NAME, trained on the CPU from the bundled GGUF; with --provider
     the job runs at the provider and NAME becomes an alias of the model id it returns. Ctrl+C stops local
-    training after the current step and keeps what it learnt.
+    training after the current step and keeps what it learnt. The expected time and cost are shown before
+    training starts (--estimate shows them and stops).
     """
     from workbench.finetune.data import load_export
     from workbench.finetune.models import check_name, reserve
@@ -101,8 +101,14 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
                                  learning_rate=learning_rate, batch_size=batch_size, max_steps=max_steps)
         resolve_base(settings.base, models_dir)
         require_extra()
+        if estimate:
+            from workbench.finetune.local import estimate_local
+
+            _show_estimate(estimate_local(export, settings, models_dir=models_dir, costs=project.settings.costs,
+                                          status=lambda message: click.echo(message, err=True)), as_json)
+            return
         folder = reserve(models_dir, name, f"{export.prompt}-{method}")
-        info = _train_local(export, folder, settings, models_dir, as_json)
+        info = _train_local(export, folder, settings, models_dir, as_json, project.settings.costs)
     else:
         from workbench.finetune.hosted import DEFAULT_BASE, HostedSettings, check_settings
 
@@ -110,13 +116,30 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
                                     learning_rate_multiplier=learning_rate, api_base=api_base,
                                     poll_interval=poll_interval, suffix=name)
         check_settings(settings_h)
+        from workbench.finetune.estimate import hosted_estimate
+
+        expected = hosted_estimate(export.train, settings_h.base, epochs, project.settings.costs)
+        if estimate:
+            _show_estimate(expected, as_json)
+            return
+        click.echo(expected.text(), err=True)
         folder = reserve(models_dir, name, f"{export.prompt}-{provider}")
         info = _train_hosted(export, folder, settings_h, as_json)
     if as_json:
         echo_json({"folder": str(folder), **info})
 
 
-def _train_local(export: Any, folder: Path, settings: Any, models_dir: Path, as_json: bool) -> dict[str, Any]:
+def _show_estimate(expected: Any, as_json: bool) -> None:
+    if as_json:
+        from dataclasses import asdict
+
+        echo_json(asdict(expected))
+    else:
+        click.echo(expected.text())
+
+
+def _train_local(export: Any, folder: Path, settings: Any, models_dir: Path, as_json: bool,
+                 costs: Any) -> dict[str, Any]:
     from workbench.finetune.local import stop_on_sigint, train_local
 
     stop = threading.Event()
@@ -127,7 +150,7 @@ def _train_local(export: Any, folder: Path, settings: Any, models_dir: Path, as_
     try:
         with stop_on_sigint(stop):
             result = train_local(export, folder, settings, models_dir=models_dir, progress=ProgressLine(),
-                                 stop=stop, status=say)
+                                 stop=stop, status=say, costs=costs)
     except BaseException:
         if not (folder / "model.json").is_file():
             shutil.rmtree(folder, ignore_errors=True)  # nothing usable was saved: free the name

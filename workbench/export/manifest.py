@@ -26,6 +26,7 @@ def manifest(plan: ExportPlan, files: dict[str, list[str]], created_utc: str) ->
         "prompt": plan.prompt,
         **plan.origin,
         "settings": asdict(plan.options),
+        "notes": plan.notes,
         "counts": plan.summary(),
         "dropped": plan.dropped,
         "contradictions": plan.contradictions,

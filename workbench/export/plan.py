@@ -12,15 +12,17 @@ from typing import Any
 
 from workbench.cases import DEV
 from workbench.errors import ExportError
-from workbench.examples import SOURCES, TRAIN_PROMPTS, Example, collect_examples
+from workbench.examples import SOURCES, Example, collect_examples
 from workbench.export.formats import DEFAULT_FORMAT, get_format
 from workbench.export.hygiene import Redactor, split_of
 from workbench.export.rows import EXPORT_SPLITS, EXPORT_TRAIN, EXPORT_VALIDATION, Row
 from workbench.export.validate import FormatReport, check_format
 from workbench.project import Project
+from workbench.prompts import Prompt, version_prompt
 from workbench.selection import select_version
 from workbench.store import Store
 from workbench.tokens import TokenStats, token_lengths, token_stats
+from workbench.train_prompt import SHORT, TRAIN_PROMPTS, VERSION, demonstrations
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,9 @@ class ExportOptions:
     """Choose the version and run among this model's runs (default: the prompt's model when it has one)."""
     source: str = "mixed"
     train_prompt: str | None = None
-    """``version``, ``short`` or ``none``; default ``short`` with an instruction, else ``version``."""
+    """``version``, ``short`` or ``none``; default ``short`` with an instruction or for a version that carries
+    demonstrations (a few-shot prompt: training on them costs time and money for nothing the tuned model
+    needs), else ``version``."""
     instruction: str | None = None
     formats: tuple[str, ...] = (DEFAULT_FORMAT,)
     valid_fraction: float = 0.1
@@ -44,11 +48,13 @@ class ExportOptions:
     include_test: bool = False
     redact_pii: bool = False
 
-    def resolved(self) -> ExportOptions:
-        """The options checked, with defaults filled in and duplicate formats removed."""
+    def resolved(self, prompt: Prompt | None = None) -> ExportOptions:
+        """The options checked, with defaults filled in (the training prompt from ``prompt``, the chosen
+        version, when given) and duplicate formats removed."""
         if self.source not in SOURCES:
             raise ExportError(f"unknown source {self.source!r}", hint=f"sources: {', '.join(SOURCES)}")
-        mode = self.train_prompt or ("short" if self.instruction is not None else "version")
+        few_shot = prompt is not None and demonstrations(prompt) > 0
+        mode = self.train_prompt or (SHORT if self.instruction is not None or few_shot else VERSION)
         if mode not in TRAIN_PROMPTS:
             raise ExportError(f"unknown training prompt {mode!r}",
                               hint=f"choose one of: {', '.join(TRAIN_PROMPTS)}")
@@ -78,6 +84,8 @@ class ExportPlan:
     redactions: dict[str, Any] | None = None
     tokens: TokenStats | None = None
     reports: dict[str, FormatReport] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """Choices made for the user, in words (the training prompt of a few-shot version)."""
 
     @property
     def ok(self) -> bool:
@@ -112,14 +120,24 @@ class ExportPlan:
             "counts": self.summary(), "dropped": self.dropped, "contradictions": self.contradictions,
             "redactions": self.redactions, "tokens": asdict(self.tokens) if self.tokens else None,
             "validation": {name: report.to_dict() for name, report in self.reports.items()}, "ok": self.ok,
+            "notes": self.notes,
         }
 
 
 def build_export(project: Project, store: Store, prompt: str, options: ExportOptions) -> ExportPlan:
     """Select the version, collect its examples and prepare them for every requested format."""
-    options = options.resolved()
-    run = store.run(options.run) if options.run is not None else None
-    selection = select_version(project, store, prompt, options.version, model=options.model, run=run)
+    asked = options.resolved()
+    run = store.run(asked.run) if asked.run is not None else None
+    selection = select_version(project, store, prompt, asked.version, model=asked.model, run=run)
+    parsed = version_prompt(selection.version)
+    options = options.resolved(parsed)
+    notes = []
+    shots = demonstrations(parsed)
+    if shots and options.train_prompt == SHORT and asked.train_prompt != SHORT:  # chosen for the user
+        notes.append(f"{selection.version.label} carries {shots} demonstrations: the examples are prompted with "
+                     "its system text and the input only (--train-prompt short, the default for a few-shot "
+                     "version), so training does not pay for the demonstrations once per example and the "
+                     "tuned model is served the short prompt; --train-prompt version keeps them")
     found = collect_examples(store, selection.version, selection.cases, selection.run,
                              source=options.source, include_test=options.include_test,
                              train_prompt=options.train_prompt or "version", instruction=options.instruction)
@@ -144,6 +162,7 @@ def build_export(project: Project, store: Store, prompt: str, options: ExportOpt
               # What the run was chosen on: its pass rate on the cases that are not held out.
               "selection_pass_rate": selection.selection_rate, "chosen_by": selection.chosen_by}
     plan = prepare(prompt, found.examples, options, origin=origin)
+    plan.notes = notes
     plan.dropped = dict(sorted(found.dropped.items()))
     plan.contradictions = list(found.contradictions)
     return plan

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import FinetuneError
+from workbench.train_prompt import TrainPrompt
 
 FORMAT = "openai-chat"
 TRAIN_FILE = "train.jsonl"
@@ -34,11 +35,24 @@ class ExportData:
         """The prompt the export came from (the folder name when the manifest does not say)."""
         return str(self.manifest.get("prompt") or self.folder.name)
 
+    @property
+    def train_prompt(self) -> TrainPrompt | None:
+        """How the examples were prompted (the manifest's settings), None for a folder without a manifest."""
+        settings = self.manifest.get("settings")
+        if not isinstance(settings, dict):
+            return None
+        version = self.manifest.get("version")
+        return TrainPrompt.from_dict({"mode": settings.get("train_prompt"), "instruction": settings.get("instruction"),
+                                      "prompt": self.prompt, "version": version})
+
     def origin(self) -> dict[str, Any]:
-        """Where the data came from, for ``model.json``: folder, prompt, version, run, test-case warning."""
+        """Where the data came from, for ``model.json``: folder, prompt, version, run, test-case warning, and
+        the training prompt (``train_prompt``: runs of the model render their cases the same way)."""
         keys = ("version", "version_label", "run_id", "model", "dataset", "includes_test_cases")
+        train_prompt = self.train_prompt
         return {"export": str(self.folder), "prompt": self.prompt,
-                **{key: self.manifest[key] for key in keys if key in self.manifest}}
+                **{key: self.manifest[key] for key in keys if key in self.manifest},
+                "train_prompt": train_prompt.to_dict() if train_prompt is not None else None}
 
 
 def _chat_files(folder: Path, manifest: dict[str, Any]) -> tuple[Path | None, Path | None]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib.util
-import math
 import os
 import random
 import signal
@@ -27,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from workbench import __version__
+from workbench.costs import CostSettings
 from workbench.errors import FinetuneError
 from workbench.finetune.data import Conversation, ExportData
+from workbench.finetune.estimate import TrainingEstimate, local_estimate, planned_steps
 from workbench.finetune.models import write_model_json
 from workbench.providers.tuned import (
     GGUF_BACKEND,
@@ -378,8 +379,11 @@ def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
 
 def train_local(export: ExportData, folder: Path, settings: TrainSettings, *, models_dir: Path | None = None,
                 progress: Callable[[Progress], None] | None = None, stop: threading.Event | None = None,
-                status: Callable[[str], None] | None = None) -> TrainResult:
+                status: Callable[[str], None] | None = None, costs: CostSettings | None = None) -> TrainResult:
     """Fine-tune ``settings.base`` on ``export`` and save the merged model and ``model.json`` in ``folder``.
+
+    Before the first step, ``status`` receives the expected time and cost (``finetune.estimate``, priced
+    with ``costs``, the project's ``[costs]``).
 
     ``stop`` (set by Ctrl+C through ``stop_on_sigint``) ends training after the current step; what was
     learnt so far is saved all the same, marked ``interrupted``.
@@ -389,21 +393,30 @@ def train_local(export: ExportData, folder: Path, settings: TrainSettings, *, mo
         # to a GGUF base; none of it is actionable for the user.
         warnings.simplefilter("ignore", category=FutureWarning)
         warnings.simplefilter("ignore", category=UserWarning)
-        return _train(export, folder, settings, models_dir, progress, stop, status)
+        return _train(export, folder, settings, models_dir, progress, stop, status, costs)
 
 
-def _train(export: ExportData, folder: Path, settings: TrainSettings, models_dir: Path | None,
-           progress: Callable[[Progress], None] | None, stop: threading.Event | None,
-           status: Callable[[str], None] | None) -> TrainResult:
+@dataclass
+class _Prepared:
+    """A base loaded for training: the model (LoRA-wrapped), its tokenizer and the encoded examples."""
+
+    model: Any
+    tokenizer: Any
+    base_path: Path
+    train: list[tuple[list[int], list[int]]]
+    validation: list[tuple[list[int], list[int]]]
+    pad_id: int
+    parameters: int
+
+
+def _prepare(export: ExportData, settings: TrainSettings, models_dir: Path | None,
+             say: Callable[[str], None]) -> _Prepared:
     require_extra()
     if settings.method not in METHODS:
         raise FinetuneError(f"unknown method {settings.method!r}", hint="use --method lora or --method full")
     if settings.epochs < 1 or settings.batch_size < 1 or settings.rate <= 0:
         raise FinetuneError("epochs, batch size and learning rate must be positive")
     kind, base_path = resolve_base(settings.base, models_dir)
-    say = status or (lambda message: None)
-    stop = stop or threading.Event()
-    started = time.perf_counter()
     import torch
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -420,14 +433,52 @@ def _train(export: ExportData, folder: Path, settings: TrainSettings, models_dir
         model = get_peft_model(model, LoraConfig(
             r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
             target_modules=list(LORA_TARGETS), task_type="CAUSAL_LM"))
+    return _Prepared(model, tokenizer, base_path, train, validation, pad_id, parameters)
+
+
+def _estimate(ready: _Prepared, settings: TrainSettings, costs: CostSettings | None) -> TrainingEstimate:
+    """Time one forward and backward pass of the first batch (gradients discarded) and scale it to every
+    planned step (``workbench.finetune.estimate``)."""
+    batch = next(_batches(ready.train[:settings.batch_size], settings.batch_size, ready.pad_id))
+    ready.model.train()
+    tick = time.perf_counter()
+    ready.model(**batch).loss.backward()
+    seconds = time.perf_counter() - tick
+    ready.model.zero_grad(set_to_none=True)
+    steps = planned_steps([len(ids) for ids, _ in ready.train], settings.batch_size, settings.epochs,
+                          settings.seed, settings.max_steps)
+    return local_estimate(steps, settings.epochs, len(ready.train), seconds, int(batch["input_ids"].numel()),
+                          costs or CostSettings())
+
+
+def estimate_local(export: ExportData, settings: TrainSettings, *, models_dir: Path | None = None,
+                   costs: CostSettings | None = None, status: Callable[[str], None] | None = None
+                   ) -> TrainingEstimate:
+    """What a local fine-tune of ``export`` with ``settings`` would take, without training (``--estimate``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=FutureWarning)
+        warnings.simplefilter("ignore", category=UserWarning)
+        ready = _prepare(export, settings, models_dir, status or (lambda message: None))
+        return _estimate(ready, settings, costs)
+
+
+def _train(export: ExportData, folder: Path, settings: TrainSettings, models_dir: Path | None,
+           progress: Callable[[Progress], None] | None, stop: threading.Event | None,
+           status: Callable[[str], None] | None, costs: CostSettings | None = None) -> TrainResult:
+    say = status or (lambda message: None)
+    stop = stop or threading.Event()
+    started = time.perf_counter()
+    ready = _prepare(export, settings, models_dir, say)
+    model, tokenizer, train, validation = ready.model, ready.tokenizer, ready.train, ready.validation
+    pad_id, parameters, base_path = ready.pad_id, ready.parameters, ready.base_path
+    import torch
+
+    estimate = _estimate(ready, settings, costs)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.rate, weight_decay=0.0)
-    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
-    total_steps = steps_per_epoch * settings.epochs
-    if settings.max_steps is not None:
-        total_steps = min(total_steps, settings.max_steps)
+    total_steps = estimate.steps or 0
     say(f"training {settings.method} on {len(train)} examples ({len(validation)} validation): "
-        f"{total_steps} steps")
+        f"{total_steps} steps; {estimate.text()}")
     validation_before = evaluate_loss(model, validation, settings.batch_size, pad_id)
     losses: list[float] = []
     validation_losses: list[float] = []
@@ -492,6 +543,7 @@ def _train(export: ExportData, folder: Path, settings: TrainSettings, models_dir
         "validation_loss": validation_losses[-1] if validation_losses else None,
         "validation_losses": validation_losses,
         "seconds_per_step": train_seconds / step if step else None, "duration_s": round(duration, 2),
+        "train_seconds": round(train_seconds, 2), "estimated_seconds": round(estimate.seconds or 0.0, 2),
         "adapter": "adapter" if adapter_saved else None,
         "status": "interrupted" if interrupted else "completed",
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),

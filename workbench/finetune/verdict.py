@@ -14,8 +14,10 @@ from workbench.cases import is_held_out_split
 from workbench.compare import CompareError, Comparison, compare
 from workbench.costs import CostSettings, break_even, training_cost
 from workbench.evaluation import PromptTrack, run_side
-from workbench.providers.tuned import HOSTED_BACKEND, TunedModel, list_tuned
+from workbench.prompts import version_prompt
+from workbench.providers.tuned import TunedModel, list_tuned
 from workbench.store import Run, Store
+from workbench.train_prompt import check_form
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ class TunedVerdict:
     """Cases after which fine-tuning has paid for itself on cost (None: never, or unknown)."""
     break_even: str = ""
     """The break-even in words (``workbench.costs.BreakEven.text``)."""
+    prompt_mode: str = "version"
+    """The messages the tuned run sent (``workbench.train_prompt``): its training prompt, normally."""
+    form_note: str | None = None
+    """Why the tuned run's messages are not what the model learnt on (None: they are, or it is not recorded)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -116,11 +122,15 @@ def sentence(name: str, base: str, prompt_version: int, result: Comparison, spli
 
 
 def _tuned_track(tracks: list[PromptTrack], track: PromptTrack, tuned: TunedModel) -> PromptTrack | None:
-    names = {tuned.model_ref}
-    if tuned.backend == HOSTED_BACKEND:
-        names |= {str(tuned.info[key]) for key in ("provider_model", "litellm_model") if tuned.info.get(key)}
+    names = tuned.names()
     return next((other for other in tracks if other.model in names and other.dataset == track.dataset
                  and other.split == track.split), None)
+
+
+def _form_note(store: Store, tuned: TunedModel, run: Run) -> str | None:
+    """Why ``run`` did not send ``tuned`` the messages it was trained on, or None."""
+    return check_form(store, tuned.info, run.prompt_mode, run.instruction,
+                      version_prompt(store.version_by_id(run.version_id)))
 
 
 def tuned_verdicts(store: Store, track: PromptTrack, best_run: Run, tracks: list[PromptTrack],
@@ -150,6 +160,7 @@ def tuned_verdicts(store: Store, track: PromptTrack, best_run: Run, tracks: list
         except CompareError:  # no shared case (another revision of the test set): nothing to say
             continue
         trained_on_test = bool(tuned.info.get("includes_test_cases"))
+        form_note = _form_note(store, tuned, tuned_run)
         training = training_cost(tuned.info, costs)
         assert prompt_side.cost is not None and tuned_side.cost is not None  # run_side always sets it
         pays = break_even(training, prompt_side.cost, tuned_side.cost, costs.payback_months)
@@ -171,5 +182,5 @@ def tuned_verdicts(store: Store, track: PromptTrack, best_run: Run, tracks: list
             prompt_cost_basis=prompt_side.cost.basis, tuned_cost_basis=tuned_side.cost.basis,
             prompt_tokens_per_case=prompt_side.cost.input_tokens, tuned_tokens_per_case=tuned_side.cost.input_tokens,
             training_cost_usd=training.usd, training_cost_basis=training.basis, break_even_cases=pays.cases,
-            break_even=pays.text))
+            break_even=pays.text, prompt_mode=tuned_run.prompt_mode, form_note=form_note))
     return verdicts

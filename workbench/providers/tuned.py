@@ -58,6 +58,13 @@ class TunedModel:
         """The name runs use: ``local/NAME`` for a local model, the alias NAME for a hosted one."""
         return f"local/{self.name}" if self.is_local else self.name
 
+    def names(self) -> set[str]:
+        """Every model name a run of it may carry: ``model_ref``, and for a hosted model the provider's id."""
+        found = {self.model_ref}
+        if self.backend == HOSTED_BACKEND:
+            found |= {str(self.info[key]) for key in ("provider_model", "litellm_model") if self.info.get(key)}
+        return found
+
     def gguf_files(self) -> dict[str, Path]:
         """The GGUF files written for this model, by type (``F16``, ``Q8_0``), that are on disk."""
         recorded = self.info.get("gguf")
@@ -153,6 +160,15 @@ def find_model(models_dir: Path | None, name: str) -> TunedModel | None:
     if not NAME_PATTERN.match(bare):
         return None
     return read_model(models_dir / bare)
+
+
+def tuned_for(models_dir: Path | None, model: str) -> TunedModel | None:
+    """The tuned model a run names as ``model``: ``local/NAME``, a hosted alias NAME, or the model id the
+    provider returned (``ft:...``, as is or as litellm names it); None for any other model."""
+    found = find_model(models_dir, model)
+    if found is not None and model in found.names():
+        return found
+    return next((tuned for tuned in list_tuned(models_dir) if model in tuned.names()), None)
 
 
 def list_tuned(models_dir: Path | None) -> list[TunedModel]:

@@ -90,3 +90,12 @@ def m004_search(db: Database) -> None:
         pk="id", foreign_keys=[("version_id", "versions", "id")],
     )
     db.table("searches").create_index(["prompt"])
+
+
+@migrations()
+def m005_run_prompt_mode(db: Database) -> None:
+    """A run keeps the training-prompt mode its cases were rendered in (``workbench.train_prompt``: NULL is
+    ``version``, the prompt as written) and the instruction of ``short``: a tuned model is measured on the
+    prompt it learnt, and a run that was not can be told apart."""
+    db.table("runs").add_column("prompt_mode", str)
+    db.table("runs").add_column("instruction", str)

@@ -68,6 +68,11 @@ class Run:
     n_cases: int
     started_utc: str
     finished_utc: str | None
+    prompt_mode: str = "version"
+    """How its cases were rendered (``workbench.train_prompt``): ``version`` (as written), ``short`` or
+    ``none``, the training prompt of the tuned model it ran."""
+    instruction: str | None = None
+    """The system text of ``short`` when the model was trained with a given instruction."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Run:
@@ -77,6 +82,7 @@ class Run:
             params=json.loads(row["params_json"]), testset_hash=row["testset_hash"], dataset=row["dataset"],
             split=row["split"], scorers=json.loads(row["scorers_json"]), status=row["status"],
             n_cases=row["n_cases"], started_utc=row["started_utc"], finished_utc=row["finished_utc"],
+            prompt_mode=row.get("prompt_mode") or "version", instruction=row.get("instruction"),
         )
 
 

@@ -238,18 +238,27 @@ class Store:
     # Runs -----------------------------------------------------------------------------------------
 
     def start_run(self, *, version: Version, model: str, params: dict[str, Any], testset_hash: str,
-                  dataset: str, split: str, scorers: list[Any], n_cases: int) -> tuple[Run, bool]:
+                  dataset: str, split: str, scorers: list[Any], n_cases: int, prompt_mode: str = "version",
+                  instruction: str | None = None) -> tuple[Run, bool]:
         """Open a run, or resume the unfinished run with the same settings. Returns (run, resumed).
+
+        ``prompt_mode`` and ``instruction`` say how the cases were rendered (``workbench.train_prompt``);
+        a run in another mode is another run.
 
         Holds the run's lock until ``finish_run``: a second process (or a second run in this one) with
         the same settings is refused with ``RunBusy`` naming the process, never runs the same cases again.
         """
-        run_key = sha256_hex(canonical_json([version.id, model, params, testset_hash, split, scorers]))
+        identity: list[Any] = [version.id, model, params, testset_hash, split, scorers]
+        if prompt_mode != "version":  # the runs of earlier releases keep their keys
+            identity += [prompt_mode, instruction]
+        run_key = sha256_hex(canonical_json(identity))
         lock = self._locks.acquire(run_key)
         try:
             run, resumed = self._open_run(run_key, version=version, model=model, params=params,
                                           testset_hash=testset_hash, dataset=dataset, split=split,
-                                          scorers=scorers, n_cases=n_cases)
+                                          scorers=scorers, n_cases=n_cases,
+                                          mode={"prompt_mode": None if prompt_mode == "version" else prompt_mode,
+                                                "instruction": instruction})
         except BaseException:
             lock.release()
             raise
@@ -257,8 +266,8 @@ class Store:
         return run, resumed
 
     def _open_run(self, run_key: str, *, version: Version, model: str, params: dict[str, Any],
-                  testset_hash: str, dataset: str, split: str, scorers: list[Any], n_cases: int
-                  ) -> tuple[Run, bool]:
+                  testset_hash: str, dataset: str, split: str, scorers: list[Any], n_cases: int,
+                  mode: dict[str, str | None]) -> tuple[Run, bool]:
         with self._write():
             row = self._one("SELECT id FROM runs WHERE run_key = ? AND status != 'finished' "
                             "ORDER BY id DESC LIMIT 1", [run_key])
@@ -270,7 +279,7 @@ class Store:
                     "prompt": version.prompt, "version_id": version.id, "model": model,
                     "params_json": canonical_json(params), "testset_hash": testset_hash, "dataset": nfc(dataset),
                     "split": split, "scorers_json": canonical_json(scorers), "run_key": run_key,
-                    "status": "running", "n_cases": n_cases, "started_utc": utc_now(),
+                    "status": "running", "n_cases": n_cases, "started_utc": utc_now(), **mode,
                 }).last_pk
                 resumed = False
             # Errored results are tried again on resume; passing and failing ones are kept.

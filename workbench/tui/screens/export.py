@@ -48,8 +48,9 @@ class ExportScreen(ModalScreen[str | None]):
         """The number of the latest plan asked for: a thread still building an older one is not shown."""
 
     def compose(self) -> ComposeResult:
-        from workbench.examples import SOURCES, TRAIN_PROMPTS
+        from workbench.examples import SOURCES
         from workbench.export import DEFAULT_FORMAT, FORMATS
+        from workbench.train_prompt import TRAIN_PROMPTS
 
         with Vertical(classes="dialog export"):
             yield Static(markup("[b]Export $name[/b] as a fine-tuning dataset", name=self.prompt_name))
@@ -62,8 +63,9 @@ class ExportScreen(ModalScreen[str | None]):
                              compact=True)
             with Horizontal(classes="form-row"):
                 yield Label("prompt")
-                yield Select([(name, name) for name in TRAIN_PROMPTS], value="version", allow_blank=False,
-                             id="train-prompt", compact=True)
+                # "auto": the version as written, or the short prompt for a few-shot version (ExportOptions).
+                yield Select([("auto", "auto"), *((name, name) for name in TRAIN_PROMPTS)], value="auto",
+                             allow_blank=False, id="train-prompt", compact=True)
                 yield Label("version")
                 yield Input(placeholder="best", id="version", compact=True)
             with Horizontal(classes="form-row"):
@@ -104,7 +106,7 @@ class ExportScreen(ModalScreen[str | None]):
             raise WorkbenchError("validation fraction and seed must be numbers") from None
         return ExportOptions(
             version=version, source=str(self.query_one("#source", Select).value),
-            train_prompt=str(self.query_one("#train-prompt", Select).value),
+            train_prompt=None if (mode := str(self.query_one("#train-prompt", Select).value)) == "auto" else mode,
             formats=(str(self.query_one("#format", Select).value),), valid_fraction=fraction, seed=seed,
             include_test=self.query_one("#include-test", Checkbox).value,
             redact_pii=self.query_one("#redact", Checkbox).value)
@@ -154,6 +156,7 @@ class ExportScreen(ModalScreen[str | None]):
         pairs = sum(1 for row in plan.rows if row.has_pair)
         if pairs:
             lines.append(plain(f"{count(pairs, 'preference pair')} (target against a failing output)"))
+        lines += [plain(f"prompt: {plan.options.train_prompt}. {note}") for note in plan.notes]
         if plan.dropped:
             lines.append(plain("left out: " + ", ".join(f"{why} ×{n}" for why, n in sorted(plan.dropped.items()))))
         if plan.options.include_test:

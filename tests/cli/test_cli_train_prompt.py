@@ -1,0 +1,137 @@
+"""A tuned model is measured on the prompt it was trained on: the export records its training prompt (the
+short prompt by default for a few-shot version), fine-tuning copies it into ``model.json``, ``run`` sends
+it, and a run on other messages is flagged in ``run`` and in ``decide``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from support.cli import answer_by_question, invoke, make_project
+from support.openai_server import FakeOpenAIServer
+from workbench.store import Store
+
+FEW_SHOT = """---
+description: yes or no, with two demonstrations
+dataset: datasets/q.jsonl
+scorers:
+  - exact_match
+---
+[[system]]
+Answer yes or no.
+[[user]]
+Question: is water wet?
+[[assistant]]
+yes
+[[user]]
+Question: is fire odd?
+[[assistant]]
+no
+[[user]]
+Question: {{ question }}
+"""
+
+
+@pytest.fixture
+def no_openai_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+def _project(tmp_path: Path, server: FakeOpenAIServer) -> Path:
+    root = make_project(tmp_path, server.base_url)
+    (root / "prompts" / "fs.prompt").write_text(FEW_SHOT, encoding="utf-8")
+    lines = [json.dumps({"id": f"{split[0]}{i:02d}", "question": f"case {i} {'odd' if i % 4 == 3 else 'even'}",
+                         "expected": "no" if i % 4 == 3 else "yes", "split": split})
+             for split, n in (("dev", 16), ("test", 12)) for i in range(n)]
+    (root / "datasets" / "q.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+def test_a_few_shot_version_trains_and_is_measured_on_its_short_prompt(tmp_path: Path, no_openai_key: None) -> None:
+    with FakeOpenAIServer(reply=answer_by_question) as server:
+        root = _project(tmp_path, server)
+        assert invoke(root, "run", "fs", "--split", "dev")[0] == 0
+
+        code, out, err = invoke(root, "export", "fs", "--out", str(root / "exports"))
+        assert code == 0, err
+        assert "carries 2 demonstrations" in out and "--train-prompt version keeps them" in out
+        folder = next((root / "exports").iterdir())
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["settings"]["train_prompt"] == "short" and manifest["notes"]
+        first = json.loads((folder / "openai-chat" / "train.jsonl").read_text(encoding="utf-8").splitlines()[0])
+        assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
+        assert first["messages"][0]["content"] == "Answer yes or no."
+        assert first["messages"][1]["content"].startswith("case ")  # the bare input, no demonstration
+
+        code, out, err = invoke(root, "finetune", str(folder), "--provider", "openai", "--base", "fake",
+                                "--name", "tuned", "--api-base", server.base_url, "--poll-interval", "0")
+        assert code == 0, err
+        info = json.loads((root / ".workbench" / "models" / "tuned" / "model.json").read_text(encoding="utf-8"))
+        assert info["train_prompt"] == {"mode": "short", "instruction": None, "prompt": "fs", "version": 1}
+
+        code, out, err = invoke(root, "run", "fs", "--model", "tuned", "--split", "test")
+        assert code == 0, err
+        assert "warning" not in err and "training prompt: short" in out
+        store = Store(root / ".workbench" / "workbench.db")
+        tuned_run = max(store.runs("fs"), key=lambda run: run.id)
+        assert tuned_run.prompt_mode == "short"
+        stored = [result.messages for result in store.results(tuned_run.id)]
+        assert all([m["role"] for m in sent] == ["system", "user"] and sent[1]["content"].startswith("case ")
+                   for sent in stored)
+        # What was stored is what the model got.
+        received = [r["body"]["messages"] for r in server.requests
+                    if str((r["body"] or {}).get("model", "")).startswith("ft:")]
+        def key(messages: list[dict]) -> str:
+            return json.dumps(messages, sort_keys=True)
+
+        assert sorted(map(key, received)) == sorted(map(key, stored))
+
+        assert invoke(root, "run", "fs", "--split", "test")[0] == 0  # the base model, as written
+        code, out, err = invoke(root, "decide", "fs")
+        assert code == 0, err
+        assert "was not measured on the messages it learnt" not in out
+        assert "short prompt" in out  # the cost table says which messages the tuned side sent
+
+        # The same model sent the version as written: flagged before the run, and in the decision.
+        code, out, err = invoke(root, "run", "fs", "--model", "tuned", "--split", "test", "--as-written")
+        assert code == 0, err
+        assert "warning: tuned is run on other messages than it learnt" in err
+        assert "trained on the short prompt" in err
+        as_written = max(store.runs("fs"), key=lambda run: run.id)
+        assert as_written.prompt_mode == "version" and as_written.id != tuned_run.id
+        assert len(store.results(as_written.id)[0].messages) == 6  # system, 2 demonstrations, the case
+        code, out, err = invoke(root, "decide", "fs")
+        assert code == 0, err
+        assert "tuned was not measured on the messages it learnt" in out
+        assert "workbench run fs --model tuned --split test" in out
+
+
+def test_an_explicit_train_prompt_is_kept_and_no_note_is_given(tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply=answer_by_question) as server:
+        root = _project(tmp_path, server)
+        assert invoke(root, "run", "fs", "--split", "dev")[0] == 0
+        code, out, err = invoke(root, "export", "fs", "--train-prompt", "version", "--out", str(root / "exports"))
+    assert code == 0, err
+    assert "demonstrations" not in out and "prompt    version" in out
+    folder = next((root / "exports").iterdir())
+    first = json.loads((folder / "openai-chat" / "train.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert len(first["messages"]) == 7  # system, two demonstrations, the case, the target
+
+
+def test_a_model_trained_on_another_prompt_is_flagged(tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply=answer_by_question) as server:
+        root = _project(tmp_path, server)
+        folder = root / ".workbench" / "models" / "tuned"
+        folder.mkdir(parents=True)
+        (folder / "model.json").write_text(json.dumps({
+            "backend": "hosted", "provider": "openai", "base": "fake", "provider_model": "ft-fake",
+            "litellm_model": "openai/ft-fake", "api_base": server.base_url, "status": "succeeded",
+            "train_prompt": {"mode": "none", "instruction": None, "prompt": "fs", "version": 1}}), encoding="utf-8")
+        code, _, err = invoke(root, "run", "yesno", "--model", "tuned", "--split", "test")
+        assert code == 0, err
+        assert "trained on prompt 'fs', not 'yesno'" in err
+        # The bare input, as it learnt, even so.
+        assert all(len(r["body"]["messages"]) == 1 and r["body"]["messages"][0]["content"].startswith("case ")
+                   for r in server.requests if (r["body"] or {}).get("model") == "ft-fake")
