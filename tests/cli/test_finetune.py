@@ -220,6 +220,55 @@ def test_hosted_without_a_key_refuses_before_uploading(project: Path, no_openai_
     assert code == 2 and "needs $OPENAI_API_KEY, which is not set" in err
 
 
+def test_a_stopped_hosted_job_resumes_and_registers(project: Path, no_openai_key: None) -> None:
+    from workbench.errors import FinetuneError
+    from workbench.finetune.data import load_export
+    from workbench.finetune.hosted import HostedSettings, run_hosted
+    from workbench.finetune.models import reserve
+
+    with FakeOpenAIServer() as server:
+        folder = reserve(project / ".workbench" / "models", "hosted-1", "x")
+        settings = HostedSettings(base="gpt-4.1-mini", api_base=server.base_url, poll_interval=0, timeout_s=0)
+        with pytest.raises(FinetuneError, match="still validating_files") as stopped:
+            asyncio.run(run_hosted(load_export(project / "exports" / "intents"), folder, settings))
+        assert "workbench finetune --resume hosted-1" in (stopped.value.hint or "")
+        before = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        assert before["job_id"] and "provider_model" not in before
+        created = [r for r in server.requests if r["path"] == "/v1/fine_tuning/jobs"]
+
+        code, out, err = invoke(project, "finetune", "--resume", "hosted-1", "--poll-interval", "0")
+        assert code == 0, err
+        assert [r for r in server.requests if r["path"] == "/v1/fine_tuning/jobs"] == created  # no second job
+        info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        assert info["status"] == "succeeded" and info["provider_model"].startswith("ft:gpt-4.1-mini")
+        assert info["job_id"] == before["job_id"] and info["trained_tokens"] == 1234
+        assert f"job {before['job_id']}: succeeded" in err and "registered hosted-1" in out
+        # Once registered, resuming again says so and calls nothing.
+        server.clear_requests()
+        code, _, err = invoke(project, "finetune", "--resume", "hosted-1")
+        assert code == 0 and "already succeeded" in err and server.requests == []
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (("--resume", "nobody"), "no model called 'nobody'"),
+    (("exports/intents", "--resume", "hosted-1"), "give no EXPORT_DIR with it"),
+    ((), "give the EXPORT_DIR to train on"),
+    (("--resume", "../x"), "bad model name"),
+])
+def test_resume_refuses_what_it_cannot_continue(project: Path, args: tuple[str, ...], words: str) -> None:
+    code, _, err = invoke(project, "finetune", *args)
+    assert code == 2 and words in err and "Traceback" not in err
+
+
+def test_resume_of_a_local_model_says_it_is_not_hosted(project: Path) -> None:
+    folder = project / ".workbench" / "models" / "tiny"
+    folder.mkdir(parents=True)
+    (folder / "model.json").write_text(json.dumps({"backend": "gguf", "base": "local/smollm2"}), encoding="utf-8")
+    code, _, err = invoke(project, "finetune", "--resume", "tiny")
+    assert code == 2 and "tiny is not a hosted fine-tune" in err
+    assert (folder / "model.json").is_file()  # never removed
+
+
 def test_hosted_estimate_prices_the_tokens_and_calls_nothing(project: Path, no_openai_key: None) -> None:
     with FakeOpenAIServer() as server:
         code, out, err = hosted(project, server, "--epochs", "2", "--estimate", "--json")

@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def _export_dir(project_root: Path, value: str) -> Path:
 
 
 @cli.command()
-@click.argument("export_dir", metavar="EXPORT_DIR")
+@click.argument("export_dir", metavar="EXPORT_DIR", required=False)
 @click.option("--base", default=None,
               help="The model to fine-tune [default: local/smollm2; gpt-4.1-mini with --provider].")
 @click.option("--method", type=click.Choice(["lora", "full"]), default="lora", show_default=True,
@@ -71,14 +72,16 @@ def _export_dir(project_root: Path, value: str) -> Path:
 @click.option("--api-base", default=None, help="Hosted: another endpoint (a proxy or Azure's resource).")
 @click.option("--poll-interval", type=click.FloatRange(min=0), default=15.0, show_default=True,
               help="Hosted: seconds between status checks.")
+@click.option("--resume", "resume", default=None, metavar="NAME",
+              help="Hosted: poll again the job of model NAME (stopped with Ctrl+C or a timeout) and register it.")
 @click.option("--estimate", is_flag=True,
               help="Only say what it would take (steps, tokens, time, cost) and stop; nothing is trained.")
 @click.option("--json", "as_json", is_flag=True, help="Print the registered model's model.json as JSON.")
 @click.pass_context
 def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str, epochs: int | None,
              learning_rate: float | None, name: str | None, provider: str, batch_size: int,
-             max_steps: int | None, api_base: str | None, poll_interval: float, estimate: bool,
-             as_json: bool) -> None:
+             max_steps: int | None, api_base: str | None, poll_interval: float, resume: str | None,
+             estimate: bool, as_json: bool) -> None:
     """Fine-tune a model on EXPORT_DIR (from 'workbench export') and register it.
 
     Locally (default) the result is local/NAME, trained on the CPU from the bundled GGUF; with --provider
@@ -90,10 +93,21 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
     from workbench.finetune.models import check_name, reserve
 
     project = _project(ctx)
+    models_dir = project.state_dir / "models"
+    if resume is not None:
+        if export_dir is not None:
+            raise click.UsageError("--resume NAME continues a job: give no EXPORT_DIR with it")
+        folder = models_dir / check_name(resume)
+        info = _follow_hosted(folder, lambda say: _resume(folder, api_base, poll_interval, say), as_json,
+                              fresh=False)
+        if as_json:
+            echo_json({"folder": str(folder), **info})
+        return
+    if export_dir is None:
+        raise click.UsageError("give the EXPORT_DIR to train on (or --resume NAME to continue a hosted job)")
     export = load_export(_export_dir(project.root, export_dir))
     if name is not None:
         check_name(name)
-    models_dir = project.state_dir / "models"
     if provider == "local":
         from workbench.finetune.local import TrainSettings, require_extra, resolve_base
 
@@ -184,21 +198,38 @@ def _train_local(export: Any, folder: Path, settings: Any, models_dir: Path, as_
 def _train_hosted(export: Any, folder: Path, settings: Any, as_json: bool) -> dict[str, Any]:
     from workbench.finetune.hosted import run_hosted
 
+    return _follow_hosted(folder, lambda say: run_hosted(export, folder, settings, status=say), as_json, fresh=True)
+
+
+def _resume(folder: Path, api_base: str | None, poll_interval: float, say: Callable[[str], None]) -> Any:
+    from workbench.finetune.hosted import resume_hosted
+
+    if not (folder / "model.json").is_file():
+        raise FinetuneError(f"no model called {folder.name!r}", path=folder.parent,
+                            hint="'workbench models' lists the registered models")
+    return resume_hosted(folder, api_base=api_base, poll_interval=poll_interval, status=say)
+
+
+def _follow_hosted(folder: Path, job: Callable[[Callable[[str], None]], Any], as_json: bool, *,
+                   fresh: bool) -> dict[str, Any]:
+    """Run a hosted job's coroutine (``job(say)``) to its end; Ctrl+C stops polling and keeps the job. A
+    ``fresh`` folder (a new fine-tune) is removed when no job was created, so its name is free again."""
     def say(message: str) -> None:
         click.echo(message, err=True)
 
     try:
-        info = asyncio.run(run_hosted(export, folder, settings, status=say))
+        info: dict[str, Any] = asyncio.run(job(say))
     except KeyboardInterrupt:
-        job = _job_id(folder)
-        if job is None:
-            shutil.rmtree(folder, ignore_errors=True)
+        job_id = _job_id(folder)
+        if job_id is None:
+            if fresh:
+                shutil.rmtree(folder, ignore_errors=True)
             raise
-        click.echo(f"stopped polling: job {job} keeps running at {settings.provider}; its id is in "
-                   f"{folder / 'model.json'}", err=True)
+        click.echo(f"stopped polling: job {job_id} keeps running at the provider; follow it again with: "
+                   f"workbench finetune --resume {folder.name}", err=True)
         raise click.exceptions.Exit(130) from None
     except FinetuneError:
-        if _job_id(folder) is None:
+        if fresh and _job_id(folder) is None:
             shutil.rmtree(folder, ignore_errors=True)  # no job was created: free the name
         raise
     if not as_json:

@@ -153,8 +153,16 @@ async def run_hosted(export: ExportData, folder: Path, settings: HostedSettings,
         info["status"] = "refused"
         write_model_json(folder, info)
         raise provider_error(provider, "creating the job", error) from None
-    job_id = str(_field(job, "id"))
-    info["job_id"] = job_id
+    info["job_id"] = str(_field(job, "id"))
+    return await _follow(folder, info, job, settings, credentials, say, started)
+
+
+async def _follow(folder: Path, info: dict[str, Any], job: Any, settings: HostedSettings,
+                  credentials: dict[str, Any], say: Callable[[str], None], started: float) -> dict[str, Any]:
+    """Poll the job of ``info`` (last seen as ``job``) to its end, recording each state in ``model.json``;
+    register the model id it produced, or raise a ``FinetuneError`` saying why there is none."""
+
+    provider, job_id = settings.provider, str(info["job_id"])
     last = None
     while True:
         state = str(_field(job, "status") or "unknown")
@@ -167,14 +175,10 @@ async def run_hosted(export: ExportData, folder: Path, settings: HostedSettings,
             break
         if settings.timeout_s is not None and time.perf_counter() - started > settings.timeout_s:
             raise FinetuneError(f"job {job_id} is still {state} after {settings.timeout_s:.0f} s",
-                                hint=f"it keeps running at the provider; its id is in {folder / 'model.json'}")
+                                hint=f"it keeps running at the provider: workbench finetune --resume {folder.name}")
         await asyncio.sleep(settings.poll_interval)
-        try:
-            job = await litellm.aretrieve_fine_tuning_job(fine_tuning_job_id=job_id,
-                                                          custom_llm_provider=provider, **credentials)
-        except Exception as error:
-            raise provider_error(provider, f"polling job {job_id}", error) from None
-    info["duration_s"] = round(time.perf_counter() - started, 2)
+        job = await _retrieve(job_id, settings, credentials)
+    info["duration_s"] = _since(info.get("created_utc"), time.perf_counter() - started)
     if state != "succeeded" or not _field(job, "fine_tuned_model"):
         failure = _field(job, "error")
         reason = _field(failure, "message") if failure else None
@@ -187,3 +191,54 @@ async def run_hosted(export: ExportData, folder: Path, settings: HostedSettings,
     write_model_json(folder, info)
     say(f"model {model_id} registered as {folder.name}")
     return info
+
+
+async def _retrieve(job_id: str, settings: HostedSettings, credentials: dict[str, Any]) -> Any:
+    import litellm
+
+    try:
+        return await litellm.aretrieve_fine_tuning_job(fine_tuning_job_id=job_id,
+                                                       custom_llm_provider=settings.provider, **credentials)
+    except Exception as error:
+        raise provider_error(settings.provider, f"polling job {job_id}", error) from None
+
+
+def _since(created_utc: Any, fallback_s: float) -> float:
+    """Seconds from ``created_utc`` (ISO, as ``model.json`` records it) to now: a resumed job's whole time."""
+    try:
+        created = datetime.fromisoformat(str(created_utc))
+    except ValueError:
+        return round(fallback_s, 2)
+    return round(max(fallback_s, (datetime.now(UTC) - created).total_seconds()), 2)
+
+
+async def resume_hosted(folder: Path, *, api_base: str | None = None, poll_interval: float = 15.0,
+                        status: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Poll again the job a hosted fine-tune in ``folder`` started (after Ctrl+C, a timeout or a lost
+    connection) and register its model; returns the ``model.json``. A ``FinetuneError`` when the folder
+    holds no hosted job, or the job ended without a model."""
+    from workbench.providers.tuned import read_model
+
+    tuned = read_model(folder)
+    if tuned is None or tuned.backend != HOSTED_BACKEND:
+        raise FinetuneError(f"{folder.name} is not a hosted fine-tune", path=folder,
+                            hint="'workbench models' lists the models; --resume is for --provider jobs")
+    info = dict(tuned.info)
+    job_id = info.get("job_id")
+    if not job_id:
+        raise FinetuneError(f"{folder.name} has no job: it stopped before the provider created one",
+                            path=folder / "model.json", hint="start the fine-tune again")
+    if info.get("provider_model"):
+        (status or (lambda message: None))(f"job {job_id} already succeeded: {info['provider_model']}")
+        return info
+    settings = HostedSettings(provider=str(info.get("provider") or "openai"), base=str(info.get("base") or ""),
+                              api_base=api_base or info.get("api_base"), poll_interval=poll_interval)
+    if settings.provider not in PROVIDERS:
+        raise FinetuneError(f"{folder.name} names an unknown provider {settings.provider!r}", path=folder)
+    from workbench.providers.client import ensure_litellm
+
+    ensure_litellm()
+    credentials = _credentials(settings)
+    started = time.perf_counter()
+    job = await _retrieve(str(job_id), settings, credentials)
+    return await _follow(folder, info, job, settings, credentials, status or (lambda message: None), started)
