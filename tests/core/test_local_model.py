@@ -171,3 +171,26 @@ def test_a_prompt_runs_through_the_llama_cpp_server_as_an_openai_compatible_mode
     assert db.execute("SELECT count(*) FROM results WHERE error IS NOT NULL").fetchone() == (0,)
     assert db.execute("SELECT min(input_tokens) FROM results").fetchone()[0] > 5
     assert os.environ.get("OPENAI_API_KEY") is None
+
+
+def test_concurrent_calls_record_compute_time_not_the_wait_for_the_model() -> None:
+    # One client sends a local model one call at a time, but several clients (a run and a judge, two runs
+    # in the TUI, a search) share the model, whose lock serialises them: four calls at once wait for each
+    # other. Each case's latency (and so its cost at the hourly rate) is the model's own time: the four add
+    # up to no more than the wall time of the whole batch. Counting the wait, they add up to about 2.5x it.
+    clients = [ModelClient(use_cache=False) for _ in range(4)]
+    for client in clients:
+        ask(client, QUESTION, temperature=0, max_tokens=2)  # litellm imported and the model loaded: not timed
+    questions = [[{"role": "user", "content": f"Count to {n}."}] for n in (3, 4, 5, 6)]
+
+    async def batch() -> list:
+        params = {"temperature": 0, "max_tokens": 24}
+        return await asyncio.gather(*(client.complete(CompletionRequest("local/smollm2", q, params))
+                                      for client, q in zip(clients, questions, strict=True)))
+
+    started = time.perf_counter()
+    answers = asyncio.run(batch())
+    wall_ms = (time.perf_counter() - started) * 1000
+    latencies = [answer.latency_ms for answer in answers]
+    assert all(latency > 0 for latency in latencies)
+    assert sum(latencies) <= wall_ms

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from workbench.errors import ProviderError
+from workbench.providers.local import COMPUTE_MS
 from workbench.providers.pacing import AdaptiveLimit, response_headers, retry_after_seconds
 from workbench.providers.registry import CUSTOM_PROVIDERS, ResolvedModel, hosted_key_env, resolve_model
 from workbench.records import Completion, CompletionRequest, canonical_json, public_params
@@ -333,10 +334,15 @@ def _provider_latency_ms(response: Any, elapsed_ms: float) -> float:
     # own work before and after the request, and with it the time a call waits for this process's busy
     # event loop before its request goes out, the bulk of what concurrent calls record otherwise. An
     # answer that arrives while the loop is busy still waits to be read: under heavy concurrency the
-    # figure stays above the provider's. Custom providers (echo, local/...) report no such timing:
-    # their whole call is the model's work.
+    # figure stays above the provider's. A local model (local/...) reports its compute time, measured
+    # inside the lock that serialises calls on it: concurrent cases queue for it, and the queue is not
+    # the case's latency or its cost. Other custom providers (echo) report no timing: their whole call
+    # is the model's work.
     hidden = getattr(response, "_hidden_params", None) or {}
     get = hidden.get if isinstance(hidden, dict) else lambda key: getattr(hidden, key, None)
+    compute = get(COMPUTE_MS)
+    if isinstance(compute, int | float) and compute > 0:
+        return float(compute)
     total, overhead = get("_response_ms"), get("litellm_overhead_time_ms")
     if isinstance(total, int | float) and isinstance(overhead, int | float) and total - overhead > 0:
         return min(float(total - overhead), elapsed_ms)

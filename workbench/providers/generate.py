@@ -11,6 +11,7 @@ every core already, and a seed must not leak between calls).
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +75,11 @@ def complete(folder: Path, messages: list[dict[str, Any]], params: dict[str, Any
     if stops:
         options.update(stop_strings=stops, tokenizer=tokenizer)
     with lock, torch.inference_mode():
+        started = time.perf_counter()
         if params.get("seed") is not None:
             torch.manual_seed(int(params["seed"]))
         output = model.generate(**encoded, **options)
+        compute_ms = (time.perf_counter() - started) * 1000
     new_tokens = output[0][prompt_tokens:].tolist()
     text = tokenizer.decode(new_tokens, skip_special_tokens=True)
     ended = tokenizer.eos_token_id in new_tokens
@@ -89,7 +92,7 @@ def complete(folder: Path, messages: list[dict[str, Any]], params: dict[str, Any
     message = {"role": "assistant", "content": text}
     return {"choices": [{"index": 0, "finish_reason": finish, "message": message}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens}}
+                      "total_tokens": prompt_tokens + completion_tokens}, "compute_ms": compute_ms}
 
 
 def stream(folder: Path, messages: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -32,6 +32,8 @@ SAMPLING_PARAMS = ("temperature", "top_p", "top_k", "max_tokens", "stop", "seed"
 _registered: dict[str, Path] = {}
 _loaded: dict[Path, tuple[Any, threading.Lock]] = {}
 _load_lock = threading.Lock()
+COMPUTE_MS = "workbench_compute_ms"
+"""The key of a local answer's compute time (ms) in litellm's ``_hidden_params``."""
 
 
 def register_local_model(name: str, path: Path) -> None:
@@ -136,7 +138,10 @@ def complete_sync(name: str, messages: list[dict[str, Any]], params: dict[str, A
         return generate.complete(path, messages, _sampling(params))
     llama, lock = load(path)
     with lock:
-        return llama.create_chat_completion(messages=messages, **_sampling(params))
+        started = time.perf_counter()
+        raw: dict[str, Any] = llama.create_chat_completion(messages=messages, **_sampling(params))
+        raw["compute_ms"] = (time.perf_counter() - started) * 1000
+    return raw
 
 
 def stream_sync(name: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -160,12 +165,16 @@ def make_handler() -> Any:
 
     def to_response(model: str, raw: dict[str, Any]) -> Any:
         choice = raw["choices"][0]
-        return litellm.ModelResponse(
+        response = litellm.ModelResponse(
             model=model,
             choices=[{"index": 0, "finish_reason": choice.get("finish_reason") or "stop",
                       "message": {"role": "assistant", "content": choice["message"].get("content") or ""}}],
             usage=raw.get("usage"),
         )
+        # The model's own time, measured inside its lock: concurrent calls queue for one model, and their
+        # wait is not what a case costs (litellm keeps this key when it adds its own timings).
+        response._hidden_params[COMPUTE_MS] = raw.get("compute_ms")
+        return response
 
     def arguments(kwargs: dict[str, Any]) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
         model = str(kwargs.get("model", ""))
