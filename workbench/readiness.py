@@ -198,6 +198,9 @@ def describe(report: Readiness) -> str:
                      f"v{tuned.prompt_version} on {report.model}: {percent(tuned.prompt_pass_rate)} "
                      f"({tuned.n} {tuned.split} cases)")
         lines.append(f"            {tuned.sentence}")
+        if tuned.form_note is not None:
+            lines.append(f"  warning   {tuned.tuned_model} was not measured on the messages it learnt: "
+                         f"{tuned.form_note}")
         lines.append(f"  cost      {money_per_1k(tuned.prompt_cost_per_1k_usd)} prompt ({tuned.prompt_cost_basis}"
                      f"{tokens_text(tuned.prompt_tokens_per_case)}), {money_per_1k(tuned.tuned_cost_per_1k_usd)} "
                      f"tuned ({tuned.tuned_cost_basis}{tokens_text(tuned.tuned_tokens_per_case)})")

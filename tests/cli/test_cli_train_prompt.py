@@ -106,6 +106,8 @@ def test_a_few_shot_version_trains_and_is_measured_on_its_short_prompt(tmp_path:
         assert code == 0, err
         assert "tuned was not measured on the messages it learnt" in out
         assert "workbench run fs --model tuned --split test" in out
+        code, out, _ = invoke(root, "status", "fs")
+        assert code == 0 and "warning   tuned was not measured on the messages it learnt" in out
 
 
 def test_an_explicit_train_prompt_is_kept_and_no_note_is_given(tmp_path: Path) -> None:
