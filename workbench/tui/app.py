@@ -124,16 +124,18 @@ class WorkbenchApp(App[None]):
             replace()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The palette: every prompt, the current screen's actions, then Textual's own commands."""
+        """The palette: every prompt, the current screen's actions, then Textual's own commands. An action
+        is listed when the footer shows it or its binding has a tooltip, which then names it (the footer's
+        word is short: ``Search``; the palette's says what it does: ``Search prompts (optimize)``)."""
         for path in list_prompts(self.project.prompts_dir):
             name = prompt_name(path)  # the name as text, whatever Unicode form the file system wrote
             yield SystemCommand(f"Open prompt {escape_markup(name)}", f"edit and run {escape_markup(path.name)}",
                                 partial(self.open_prompt, name))
-        for binding in screen.active_bindings.values():
-            if binding.binding.show and binding.binding.description:
-                action = binding.binding.action
-                yield SystemCommand(binding.binding.description, f"key: {binding.binding.key}",
-                                    partial(self.run_action, action, screen))
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if binding.description and (binding.show or binding.tooltip):
+                yield SystemCommand(binding.tooltip or binding.description, f"key: {binding.key}",
+                                    partial(self.run_action, binding.action, screen))
         yield SystemCommand("Help", "keys and concepts", self.action_help)
         yield from super().get_system_commands(screen)
 

@@ -1,6 +1,6 @@
 """Provides the messages the TUI's workers post, one class per flow: what a screen's thread worker loaded
-(or the one line it failed with), and a run's progress events. Handlers on the screens and widgets own
-every state change."""
+(or the one line it failed with), a run's and a prompt search's progress events. Handlers on the screens
+and widgets own every state change."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from workbench.compare import CaseOutcome, Comparison
+    from workbench.decision import Decision
     from workbench.export import ExportPlan
+    from workbench.optimize import SearchEvent
     from workbench.overview import PromptRow
     from workbench.readiness import Readiness
     from workbench.records import Case
@@ -80,3 +82,27 @@ class RunFailed(Message):
     """A run stopped on an error the user must fix, or was cancelled (one line)."""
 
     error: str
+
+
+@dataclass
+class SearchEventArrived(Message):
+    """A progress event of a running prompt search (``optimize.search``)."""
+
+    event: SearchEvent
+
+
+@dataclass
+class SearchStopped(Message):
+    """A prompt search stopped before its end: on an error the user must fix, or cancelled (one line)."""
+
+    error: str
+    cancelled: bool = False
+
+
+@dataclass
+class DecisionLoaded(Message):
+    """A prompt's decision report, or why there is none yet (``decision.DecisionError``'s message and hint)."""
+
+    decision: Decision | None
+    error: str = ""
+    hint: str = ""

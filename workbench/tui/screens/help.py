@@ -39,7 +39,10 @@ template is a **version**; every run is kept, so versions can be compared case b
 | workspace | `n` | next failure |
 | workspace | `f2` | history |
 | workspace | `f3` | export a fine-tuning dataset (`ctrl+s` writes it) |
+| workspace | `f4` | search prompts within a budget (also in the palette: Search prompts) |
+| search | `ctrl+r`, `escape`, `ctrl+s` | start; cancel (what was scored is kept) or close; apply the winner |
 | history | `space`, `c` | mark two versions, compare them |
+| history | `d` | the decision: the best prompt against the tuned models on the held-out split |
 | compare | `enter` | a flipped case: both outputs and the expected answer |
 | any view | `escape` | back |
 

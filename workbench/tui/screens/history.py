@@ -1,5 +1,6 @@
 """Provides the history view: every version's scores on one test set, the trend chart with the best
-version marked, the plateau verdict and readiness report; mark two versions to compare them."""
+version marked, the plateau verdict and readiness report; mark two versions to compare them, or open the
+decision (prompting or fine-tuning, on the held-out split)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class HistoryScreen(Screen[None]):
     BINDINGS = [
         Binding("space", "mark", "Mark", id="mark-version"),
         Binding("c", "compare", "Compare", id="compare-versions"),
+        Binding("d", "decision", "Decision", tooltip="Decide: prompting or fine-tuning", id="open-decision"),
         Binding("escape", "app.pop_screen", "Back", id="back"),
     ]
 
@@ -177,3 +179,9 @@ class HistoryScreen(Screen[None]):
             return
         first, second = sorted(self.marked)
         self.app.push_screen(CompareScreen(first, second))
+
+    def action_decision(self) -> None:
+        """Open the decision: the best prompt against the tuned models on the held-out split."""
+        from workbench.tui.screens.decision import DecisionScreen
+
+        self.app.push_screen(DecisionScreen(self.prompt_name))

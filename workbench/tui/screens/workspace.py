@@ -1,10 +1,11 @@
 """Provides the prompt workspace: the prompt editor with a live preview, the toolbar with its run panel,
 the results table (which owns the cases, results and reviews, and the review actions) and the case
-detail. The screen holds the keys, the save-then-run flow and the steps back."""
+detail. The screen holds the keys, the save-then-run (and save-then-search) flow and the steps back."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
@@ -22,6 +23,9 @@ from workbench.tui.widgets.prompt_editor import PromptEditor
 from workbench.tui.widgets.results import ResultsTable
 from workbench.tui.widgets.run_panel import RunPanel
 from workbench.tui.widgets.toolbar import Toolbar
+
+if TYPE_CHECKING:
+    from workbench.store import Version
 
 PREVIEW_DELAY = 0.3
 
@@ -294,3 +298,29 @@ class WorkspaceScreen(Screen[None]):
         from workbench.tui.screens.export import ExportScreen
 
         self.app.push_screen(ExportScreen(self.prompt_name))
+
+    def action_search(self) -> None:
+        """Save, then open the prompt search (``workbench optimize``) from this version on the chosen model."""
+        if self.running:
+            self.notify("A run is going: escape cancels it first", severity="warning")
+            return
+        self.action_save(then=self._open_search)
+
+    def _open_search(self) -> None:
+        from workbench.tui.screens.search import SearchScreen
+
+        prompt = self.editor.prompt
+        if prompt is not None:
+            self.app.push_screen(SearchScreen(prompt, self.toolbar.model, self.toolbar.version_number),
+                                 self._searched)
+
+    def _searched(self, applied: Version | None) -> None:
+        """Back from the search: an applied winner is the file's text now: the editor, the version label
+        and the results show it (candidates not applied are stored versions that change nothing here)."""
+        if applied is None:
+            return
+        self.editor.reload()
+        self.results.switch_version(applied.id)
+        self._show_version(applied.number)
+        self.load_cases()
+        self.notify(f"Applied v{applied.number}: {self.prompt_name}.prompt holds the search's winner")

@@ -116,6 +116,11 @@ class PromptEditor(Vertical):
         self.saved_text = text
         return self.parse(text)
 
+    def reload(self) -> None:
+        """Read the file again after the workbench itself wrote it (a search's winner applied): the editor
+        holds what the file holds, with no unsaved changes."""
+        self._reload(self.path.read_text(encoding="utf-8"))
+
     def _reload(self, text: str) -> None:
         """Put the file's ``text`` (read from disk) in the editor, dropping the edits."""
         self.saved_text = text

@@ -100,6 +100,8 @@ class RunPanel(Horizontal):
             # The import may still be under way in the warm-up thread: wait for it off the UI thread.
             await asyncio.to_thread(ensure_litellm)
             run_plan = await asyncio.to_thread(plan)
+            for notice in run_plan.notices:  # a tuned model sent other messages than it learnt on
+                self.notify(notice, severity="warning", timeout=12)
             client = make_client(project, app.store, use_cache=use_cache,
                                  on_notice=lambda line: self.notify(line, severity="warning"))
             async for event in execute(run_plan, app.store, client, concurrency=project.settings.concurrency,
