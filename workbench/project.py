@@ -47,18 +47,21 @@ class Settings:
     """Retries after the first attempt for 429, 5xx, timeouts and connection errors."""
     judge_model: str | None = None
     """Default model of the ``llm_judge`` scorer."""
+    proposer_model: str | None = None
+    """Default model that proposes rewrites in ``workbench optimize`` (None: the searched model itself)."""
     theme: str = "textual-dark"
     """The TUI theme."""
     plateau: PlateauSettings = field(default_factory=PlateauSettings)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Model aliases: ``[models.NAME]`` tables with ``model``, ``api_base``, ``api_key_env``, ``params``."""
     costs: CostSettings = field(default_factory=CostSettings)
     """The ``[costs]`` table: local compute rate, payback horizon, training prices (``workbench.costs``)."""
-    """Model aliases: ``[models.NAME]`` tables with ``model``, ``api_base``, ``api_key_env``, ``params``."""
 
 
-_DEFAULTS_KEYS = {"model": str, "concurrency": int, "timeout": float, "retries": int, "judge_model": str}
+_DEFAULTS_KEYS = {"model": str, "concurrency": int, "timeout": float, "retries": int, "judge_model": str,
+                  "proposer_model": str}
 _ENV_KEYS = {"MODEL": "model", "CONCURRENCY": "concurrency", "TIMEOUT": "timeout", "RETRIES": "retries",
-             "JUDGE_MODEL": "judge_model", "THEME": "theme"}
+             "JUDGE_MODEL": "judge_model", "PROPOSER_MODEL": "proposer_model", "THEME": "theme"}
 
 
 def _coerce(value: Any, kind: type, where: str, path: Path | None) -> Any:

@@ -246,6 +246,18 @@ def test_rewrites_that_drop_or_invent_a_variable_are_discarded(tmp_path: Path) -
     assert failing and failing <= set(report["folds"]["search"])
 
 
+def test_the_proposer_defaults_to_the_projects_proposer_model(tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply=ticket_model()) as server:
+        root = make_search_project(tmp_path, server.base_url)
+        toml = root / "workbench.toml"
+        toml.write_text(toml.read_text(encoding="utf-8").replace(
+            "[defaults]\n", "[defaults]\nproposer_model = \"proposer\"\n"), encoding="utf-8")
+        report = optimize_json(root, "--strategies", "rewrite")
+        assert chat_requests(server, "proposer-model", proposer=True)  # asked without --proposer
+        assert not chat_requests(server, "fake-model", proposer=True)
+    assert report["evaluated"] >= 1 and report["candidates"][0]["round"] == 1
+
+
 def test_a_search_with_no_gain_says_prompting_is_exhausted_in_status_and_decide(tmp_path: Path) -> None:
     with FakeOpenAIServer(reply=ticket_model(helpful=False)) as server:
         root = make_search_project(tmp_path, server.base_url, plateau_k=1)

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
               help="US dollars the search may spend, priced before each batch (needs a model litellm can price).")
 @click.option("--strategies", default="fewshot,constrain,rewrite", show_default=True,
               help="Comma-separated: fewshot, constrain, rewrite.")
-@click.option("--proposer", default=None, help="The model that proposes rewrites (default: the prompt's model).")
+@click.option("--proposer", default=None,
+              help="The model that proposes rewrites (default: [defaults] proposer_model, else the prompt's model).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds and the draws.")
 @click.option("--apply", "apply_", is_flag=True,
               help="Write the winner to prompts/PROMPT.prompt when it beat the start on the confirmation fold.")

@@ -238,7 +238,7 @@ class _SearchRun:
         self.model = self.base.model
         self.client = client or make_client(project, store)
         self.client.preflight(self.model)
-        self.proposer = settings.proposer or self.model
+        self.proposer = settings.proposer or project.settings.proposer_model or self.model
         if REWRITE in settings.strategies:
             self.client.preflight(self.proposer)
         self.rates: tuple[float, float] = (0.0, 0.0)
