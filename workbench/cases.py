@@ -2,7 +2,9 @@
 ``Case`` records. Every error names the file and the line (or row) and what to do.
 
 Reserved columns: the expected answer (``expected`` unless the prompt names another), ``id``, ``split``
-(``dev``, ``test`` or ``train``) and ``held_out``. Every other column is a template variable.
+(``dev``, ``test`` or ``train``) and ``held_out``; ``synthetic`` and ``provenance`` (what ``workbench generate``
+writes on the cases it made) are a record of where the case came from and are not read. Every other column
+is a template variable.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ HELD_OUT_SPLIT = TEST
 marked ``held_out`` too, see ``is_held_out``)."""
 RESERVED_COLUMNS = ("id", "split", "held_out")
 """Reserved besides the expected-answer column (``expected`` unless the prompt names another)."""
+RECORD_COLUMNS = ("synthetic", "provenance")
+"""Columns that record where a case came from (``workbench.generate``): never template variables, not part of
+the case (its id, inputs, answer, split), so a generated case is measured like any other."""
 TRUE_WORDS = {"1", "true", "yes", "y", "t"}
 FALSE_WORDS = {"0", "false", "no", "n", "f", ""}
 
@@ -129,12 +134,15 @@ def _case(row: dict[str, Any], path: Path, line: int, expected_key: str) -> Case
     raw_id = row.pop("id", None)
     split = row.pop("split", None)
     held_out = _flag(row.pop("held_out", False), path, line)
+    for name in RECORD_COLUMNS:
+        row.pop(name, None)
     split = DEFAULT_SPLIT if split in (None, "") else str(split).strip().lower()
     if split not in CASE_SPLITS:
         raise CasesError(f"split must be {or_list(CASE_SPLITS)}, not {split!r}", path=path, line=line)
     if not row:
         raise CasesError("the case has no input columns", path=path, line=line,
-                         hint=f"every column except {expected_key}, id, split and held_out is a variable")
+                         hint=f"every column except {expected_key}, id, split, held_out, synthetic and provenance "
+                              "is a variable")
     case_id = str(raw_id) if raw_id not in (None, "") else sha256_hex(canonical_json(row))[:12]
     return Case(id=case_id, vars=row, expected=expected, split=split, source=str(path), line=line,
                 held_out=held_out)

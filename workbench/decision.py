@@ -5,17 +5,25 @@ recommendation in words that follows from the numbers.
 The best prompt version is chosen on the cases that are not held out (``selection.select_version``);
 both sides are then measured on the held-out split (``test`` by default), so the choice and the measure
 never share a case. ``workbench decide`` prints it, as JSON or as a Markdown file for a pull request.
+
+Teacher to student: when a tuned model learnt from another model's outputs (its ``model.json`` records the
+export's origin: ``model``, the model whose run the examples came from) and the prompt has a run on the
+held-out split with that teacher, the report adds the three-way comparison (``Distillation``): the teacher
+with the prompt, the student (the base model) with the prompt and the tuned student, on the cases all three
+measured, with the share of the teacher's pass rate each student side keeps.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from workbench.cases import TEST, is_held_out_split
+from workbench.compare import CompareError, Side, compare, same_content
+from workbench.costs import CostSettings
 from workbench.errors import WorkbenchError
-from workbench.evaluation import prompt_tracks, run_side
+from workbench.evaluation import PromptTrack, prompt_tracks, run_side
 from workbench.finetune.verdict import TunedVerdict, tuned_verdicts
 from workbench.names import nfc
 from workbench.optimize.report import SearchSummary, latest_search
@@ -24,7 +32,7 @@ from workbench.providers.tuned import HOSTED_BACKEND, find_model
 from workbench.reports import milliseconds, percent
 from workbench.selection import best_index, select_version
 from workbench.stats import percentile, wilson_interval
-from workbench.store import Store
+from workbench.store import Run, Store
 
 
 class DecisionError(WorkbenchError):
@@ -64,6 +72,55 @@ class PromptSide:
 
 
 @dataclass(frozen=True)
+class DistilSide:
+    """One side of the teacher-to-student comparison, on the cases all three sides measured."""
+
+    role: str
+    """``teacher``, ``student`` (the base model with the prompt) or ``tuned`` (the tuned student)."""
+    label: str
+    model: str
+    version: int
+    run: int
+    pass_rate: float
+    interval: tuple[float, float]
+    """Wilson 95% interval of ``pass_rate``."""
+    cost_per_1k_usd: float | None
+    cost_basis: str
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    kept: float | None = None
+    """This side's pass rate over the teacher's (1.0 for the teacher; None when the teacher passed nothing)."""
+    points_vs_teacher: float | None = None
+    """This side minus the teacher, in percentage points (paired); None for the teacher."""
+    points_low: float | None = None
+    points_high: float | None = None
+    """The paired bootstrap 95% interval of ``points_vs_teacher``."""
+    p_value: float | None = None
+    """Exact McNemar p of this side against the teacher."""
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """A tuned model trained on a teacher's outputs: teacher, student and tuned student on the same cases."""
+
+    tuned_name: str
+    teacher: str
+    student: str
+    n: int
+    """Held-out cases all three sides measured (same inputs and expected answer)."""
+    sides: list[DistilSide]
+    """Teacher, student, tuned student, in that order."""
+    export_run: int | None
+    """The teacher's run the training examples came from (``model.json``'s ``run_id``)."""
+    sentence: str
+
+    @property
+    def kept(self) -> float | None:
+        """The share of the teacher's pass rate the tuned student keeps."""
+        return self.sides[-1].kept
+
+
+@dataclass(frozen=True)
 class Decision:
     """Everything ``workbench decide`` reports."""
 
@@ -80,6 +137,8 @@ class Decision:
     notes: list[str] = field(default_factory=list)
     search: SearchSummary | None = None
     """The latest prompt search of the prompt on its model (None: none was run)."""
+    distillations: list[Distillation] = field(default_factory=list)
+    """Tuned models that learnt from another model's outputs, set against that teacher (see the module)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -150,9 +209,96 @@ def decide(project: Project, store: Store, prompt: str, split: str = TEST) -> De
                          f"run it as trained: workbench run {prompt} --model {verdict.tuned_model} --split {split}")
     search = latest_search(store, prompt, model=model, dataset=track.dataset)
     notes.append(search_note(prompt, model, search))
+    distillations = []
+    for verdict in verdicts:
+        found, note = distillation(store, tracks, track, best_run, verdict, models_dir, costs)
+        if found is not None:
+            distillations.append(found)
+            deployments.setdefault(found.teacher, deployment(project, found.teacher))
+        if note is not None:
+            notes.append(note)
     return Decision(prompt=prompt, dataset=track.dataset, split=split, prompt_side=prompt_side, tuned=verdicts,
                     deployments=deployments, recommendation=recommend(prompt_side, verdicts),
-                    chosen_by=f"v{selection.version.number}: {selection.chosen_by}", notes=notes, search=search)
+                    chosen_by=f"v{selection.version.number}: {selection.chosen_by}", notes=notes, search=search,
+                    distillations=distillations)
+
+
+def teacher_of(info: dict[str, Any], base: str, names: set[str]) -> str | None:
+    """The model a tuned model learnt from when it is another model than its base (and than itself): the
+    export's origin ``model`` in ``model.json``; None for a model trained on its base's own outputs, on gold
+    answers only, or with no recorded origin."""
+    origin = info.get("model")
+    if not isinstance(origin, str) or not origin or origin == base or origin in names:
+        return None
+    return origin
+
+
+def distillation(store: Store, tracks: list[PromptTrack], track: PromptTrack, best_run: Run, verdict: TunedVerdict,
+                 models_dir: Path, costs: CostSettings) -> tuple[Distillation | None, str | None]:
+    """The three-way comparison of ``verdict``'s tuned model when it learnt from a teacher, and a note when
+    it cannot be made (the teacher has no run on the held-out split, or no case all three measured).
+
+    Returns ``(None, None)`` for a tuned model with no teacher. Figures are ``compare.compare`` on the cases
+    the three runs share with the same content (``shared_only``), the teacher as side A of both pairs.
+    """
+    tuned = find_model(models_dir, verdict.tuned_name)
+    if tuned is None:
+        return None, None
+    teacher = teacher_of(tuned.info, tuned.base, tuned.names())
+    if teacher is None:
+        return None, None
+    held = [t for t in tracks if t.model == teacher and t.dataset == track.dataset and t.split == track.split]
+    if not held:
+        return None, (f"{verdict.tuned_name} learnt from {teacher}'s outputs, which has no run on the {track.split} "
+                      f"split: workbench run {best_run.prompt} --model {teacher} --split {track.split} "
+                      "to see how much of the teacher's quality it keeps")
+    other = max(held, key=lambda t: max(t.run_ids))
+    numbers = [v.number for v in other.versions]
+    index = numbers.index(verdict.prompt_version) if verdict.prompt_version in numbers else len(numbers) - 1
+    teacher_run = store.run(other.run_ids[index])
+    runs = [(teacher_run, "teacher", f"prompt v{numbers[index]} on {teacher} (teacher)"),
+            (best_run, "student", f"prompt v{verdict.prompt_version} on {verdict.base} (student)"),
+            (store.run(verdict.tuned_run), "tuned", f"{verdict.tuned_model} (tuned student)")]
+    sides = _on_common_cases([run_side(store, run, label, costs) for run, _, label in runs])
+    if sides is None:
+        return None, f"{verdict.tuned_name} and its teacher {teacher} share no held-out case: no three-way comparison"
+    try:
+        pairs = [compare(sides[0], side, shared_only=True) for side in sides[1:]]
+    except CompareError:
+        return None, None
+    teacher_rate = pairs[0].a.pass_rate
+    made = []
+    for (run, role, label), figures, pair in zip(runs, [pairs[0].a, pairs[0].b, pairs[1].b],
+                                                [None, *pairs], strict=True):
+        made.append(DistilSide(
+            role=role, label=label, model=run.model, version=store.version_by_id(run.version_id).number, run=run.id,
+            pass_rate=figures.pass_rate, interval=(figures.pass_rate_low, figures.pass_rate_high),
+            cost_per_1k_usd=figures.cost_per_1k_usd, cost_basis=figures.cost_basis,
+            latency_p50_ms=figures.latency_p50_ms, latency_p95_ms=figures.latency_p95_ms,
+            kept=figures.pass_rate / teacher_rate if teacher_rate > 0 else None,
+            points_vs_teacher=None if pair is None else pair.pass_diff.estimate * 100,
+            points_low=None if pair is None else pair.pass_diff.low * 100,
+            points_high=None if pair is None else pair.pass_diff.high * 100,
+            p_value=None if pair is None else pair.mcnemar_p))
+    tuned_side = made[-1]
+    keeps = "an unknown share" if tuned_side.kept is None else f"{tuned_side.kept:.0%}"
+    text = (f"{verdict.tuned_name} keeps {keeps} of the teacher's pass rate ({percent(tuned_side.pass_rate)} vs "
+            f"{percent(teacher_rate)} for {teacher} with the prompt) on {pairs[0].n} held-out cases")
+    run_id = tuned.info.get("run_id")
+    return Distillation(tuned_name=verdict.tuned_name, teacher=teacher, student=verdict.base, n=pairs[0].n,
+                        sides=made, export_run=run_id if isinstance(run_id, int) else None, sentence=text), None
+
+
+def _on_common_cases(sides: list[Side]) -> list[Side] | None:
+    """``sides`` cut to the case ids every one measured with the same content; None when there is none."""
+    first = {o.case_id: o for o in sides[0].outcomes}
+    common = set(first)
+    for side in sides[1:]:
+        mine = {o.case_id: o for o in side.outcomes}
+        common &= {case_id for case_id in mine if case_id in first and same_content(first[case_id], mine[case_id])}
+    if not common:
+        return None
+    return [replace(side, outcomes=[o for o in side.outcomes if o.case_id in common]) for side in sides]
 
 
 def recommend(prompt_side: PromptSide, verdicts: list[TunedVerdict]) -> str:
@@ -258,7 +404,24 @@ def sections(decision: Decision) -> list[Section]:
         latency.rows.append([v.tuned_model, milliseconds(v.tuned_latency_p50_ms), milliseconds(v.tuned_latency_p95_ms)])
     deploy = Section("Deployment", ["", "runtime", "weights", "size", "how to serve"], [
         [name, d.runtime, d.artefact, _size(d.size_bytes), d.serve] for name, d in decision.deployments.items()])
-    return [accuracy, cost, latency, deploy]
+    return [accuracy, cost, latency, *(distil_section(d) for d in decision.distillations), deploy]
+
+
+def distil_section(found: Distillation) -> Section:
+    """The teacher-to-student table of one tuned model: teacher, student and tuned student on the same cases."""
+    rows = []
+    for side in found.sides:
+        versus = "-" if side.points_vs_teacher is None else (
+            f"{side.points_vs_teacher:+.1f} ({side.points_low:+.1f} to {side.points_high:+.1f})")
+        rows.append([side.label, percent(side.pass_rate), f"{percent(side.interval[0])} to {percent(side.interval[1])}",
+                     versus, "-" if side.kept is None else f"{side.kept:.0%}", _money(side.cost_per_1k_usd),
+                     milliseconds(side.latency_p50_ms), milliseconds(side.latency_p95_ms)])
+    origin = f" (run {found.export_run})" if found.export_run is not None else ""
+    return Section(f"Teacher to student: {found.tuned_name}",
+                   ["", "pass rate", "95% CI (Wilson)", "vs teacher, points (95% CI)", "teacher kept",
+                    "per 1,000 cases", "p50", "p95"], rows,
+                   [f"{found.sentence}; it was trained on {found.teacher}'s outputs{origin}, on the same "
+                    f"{found.n} held-out cases as every row here"])
 
 
 def _tokens(value: float | None) -> str:

@@ -3,6 +3,10 @@ version and human corrections, one target per case, with the hygiene every use o
 held-out cases excluded, exact duplicates merged, contradictions dropped). The readiness report counts
 them; the fine-tuning export writes them.
 
+The ``outputs`` source takes every answer of a run that is not an error as its target, judged or not: the
+way a strong model's (a teacher's) answers to unlabelled inputs become a small model's training data. It is
+never part of ``mixed``, and its examples say so (``source == "outputs"``, ``UNJUDGED``).
+
 The training prompt of an example follows ``workbench.train_prompt`` (``version``, ``short`` or ``none``).
 """
 
@@ -18,9 +22,12 @@ from workbench.prompts import version_prompt
 from workbench.records import Case, Message, canonical_json
 from workbench.reviews import reviewed
 from workbench.store import Run, Store, Version
+from workbench.text import visible
 from workbench.train_prompt import TRAIN_PROMPTS, training_messages
 
-SOURCES = ("gold", "passing", "corrected", "mixed")
+SOURCES = ("gold", "passing", "corrected", "mixed", "outputs")
+UNJUDGED = "outputs"
+"""The source whose targets no scorer or reviewer vouched for: every non-error output of the run."""
 # For ``mixed``: a human correction beats a gold answer, which beats a model's passing output.
 PREFERENCE = ("corrected", "gold", "passing")
 
@@ -34,7 +41,7 @@ class Example:
     messages: list[Message]
     target: str
     source: str
-    """``corrected``, ``gold`` or ``passing``."""
+    """``corrected``, ``gold``, ``passing`` or ``outputs`` (unjudged)."""
     version: int
     score: float | None = None
     rejected: str | None = None
@@ -69,7 +76,8 @@ def collect_examples(store: Store, version: Version, cases: list[Case], run: Run
                      instruction: str | None = None) -> ExampleSet:
     """One example per usable case of ``cases``, its prompt rendered with ``version``.
 
-    ``run`` (a run of ``version``) supplies passing outputs and rejected outputs; reviews of every
+    ``run`` (a run of ``version``) supplies passing outputs and rejected outputs (with ``source="outputs"``:
+    every output that is not an error, whatever its verdict, and no rejected side); reviews of every
     version of the prompt supply corrections and override the automatic verdict of ``run``'s outputs.
     ``train_prompt`` and ``instruction`` choose the training prompt (see :func:`training_messages`);
     duplicates and contradictions are judged on that prompt, since it is what the model will see.
@@ -101,14 +109,19 @@ def collect_examples(store: Store, version: Version, cases: list[Case], run: Run
             "corrected": corrections.get(case.id),
             "gold": target_text(case.expected),
             "passing": result.output if result is not None and passed else None,
+            UNJUDGED: result.output if (result is not None and not result.error and result.output is not None
+                                        and visible(result.output)) else None,
         }
         order = PREFERENCE if source == "mixed" else (source,)
         chosen = next((name for name in order if options.get(name)), None)
         if chosen is None:
-            why = f"no {source} target" if source != "mixed" else "no target"
+            why = {"mixed": "no target", UNJUDGED: "no output (not run, an error or empty)"}.get(
+                source, f"no {source} target")
             found.dropped[f"{why} (the run measured an earlier version of the case)" if stale else why] += 1
             continue
-        rejected = result.output if result is not None and not passed and not result.error else None
+        # An unjudged target has no rejected side: the failing output would be the target itself.
+        rejected = result.output if (result is not None and not passed and not result.error
+                                     and chosen != UNJUDGED) else None
         messages = training_messages(prompt, case, train_prompt, instruction)
         candidates.append(Example(case.id, case.split, messages, str(options[chosen]), chosen,
                                   version.number, result.score if result is not None else None, rejected,

@@ -29,7 +29,8 @@ FORMAT_NAMES = ("openai-chat (default), openai-completion, openai-dpo, hf, trl, 
 @click.option("--model", "-m", default=None,
               help="Choose the version and run among this model's runs (default: the prompt's model).")
 @click.option("--source", default="mixed", show_default=True, metavar="SOURCE",
-              help="Targets: gold, passing, corrected, or mixed (correction > gold > passing output).")
+              help="Targets: gold, passing, corrected, mixed (correction > gold > passing output), or outputs "
+                   "(every non-error output of the run, unjudged: a teacher model's answers).")
 @click.option("--train-prompt", "train_prompt", default=None, metavar="MODE",
               help="version (full rendered prompt, default), short (system text or --instruction + bare "
                    "input) or none (bare input).")

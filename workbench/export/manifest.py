@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from workbench import __version__
+from workbench.examples import UNJUDGED
 from workbench.export.formats import get_format
 from workbench.export.plan import ExportPlan
 
@@ -26,6 +27,9 @@ def manifest(plan: ExportPlan, files: dict[str, list[str]], created_utc: str) ->
         "prompt": plan.prompt,
         **plan.origin,
         "settings": asdict(plan.options),
+        # False when the targets are a run's outputs as given (--source outputs): no scorer or reviewer
+        # vouched for them, and a trainer reading the manifest should know.
+        "targets_judged": plan.options.source != UNJUDGED,
         "notes": plan.notes,
         "counts": plan.summary(),
         "dropped": plan.dropped,
@@ -57,8 +61,11 @@ def dataset_card(plan: ExportPlan, files: dict[str, list[str]], created_utc: str
         "",
         f"- **Examples:** {counts['examples']} ({counts['train']} train, {counts['validation']} validation); "
         f"targets: {sources}.",
-        f"- **Source policy:** `{options.source}` (a human correction beats a gold answer, which beats a "
-        "passing output; failing outputs are never targets).",
+        (f"- **Source policy:** `{options.source}`: the targets were NOT JUDGED. Every output of the run that "
+         "is not an error is a target, whatever a scorer or a reviewer said of it (a teacher model's answers)."
+         if options.source == UNJUDGED else
+         f"- **Source policy:** `{options.source}` (a human correction beats a gold answer, which beats a "
+         "passing output; failing outputs are never targets)."),
         f"- **Training prompt:** `{options.train_prompt}`"
         + (f" with the instruction {options.instruction!r}." if options.instruction is not None else "."),
         f"- **Split:** stable hash of (seed {options.seed}, case id), "

@@ -12,7 +12,7 @@ from typing import Any
 
 from workbench.cases import DEV
 from workbench.errors import ExportError
-from workbench.examples import SOURCES, Example, collect_examples
+from workbench.examples import SOURCES, UNJUDGED, Example, collect_examples
 from workbench.export.formats import DEFAULT_FORMAT, get_format
 from workbench.export.hygiene import Redactor, split_of
 from workbench.export.rows import EXPORT_SPLITS, EXPORT_TRAIN, EXPORT_VALIDATION, Row
@@ -138,13 +138,19 @@ def build_export(project: Project, store: Store, prompt: str, options: ExportOpt
                      "its system text and the input only (--train-prompt short, the default for a few-shot "
                      "version), so training does not pay for the demonstrations once per example and the "
                      "tuned model is served the short prompt; --train-prompt version keeps them")
+    if options.source == UNJUDGED:
+        notes.append(unjudged_note(selection.run.id if selection.run else None,
+                                   selection.run.model if selection.run else None))
     found = collect_examples(store, selection.version, selection.cases, selection.run,
                              source=options.source, include_test=options.include_test,
                              train_prompt=options.train_prompt or "version", instruction=options.instruction)
     label = selection.version.label
     if not found.examples:
         why = ", ".join(f"{count} {reason}" for reason, count in sorted(found.dropped.items())) or "no cases"
-        if selection.run is not None:
+        if selection.run is not None and options.source == UNJUDGED:
+            hint = (f"run {selection.run.id} has no output outside the held-out cases that is not an error: "
+                    f"run {label} on the dev or train split with the model whose answers you want")
+        elif selection.run is not None:
             hint = "run the version, review its failures with corrections, or add expected answers"
         elif options.model is not None:
             hint = (f"no run of {prompt} on {options.model} outside the held-out cases: "
@@ -166,6 +172,14 @@ def build_export(project: Project, store: Store, prompt: str, options: ExportOpt
     plan.dropped = dict(sorted(found.dropped.items()))
     plan.contradictions = list(found.contradictions)
     return plan
+
+
+def unjudged_note(run_id: int | None, model: str | None) -> str:
+    """The sentence an export with ``--source outputs`` carries in its notes, manifest and dataset card:
+    its targets are a run's outputs as given, judged by no scorer and no reviewer."""
+    where = f"run {run_id} ({model})" if run_id is not None else "the run"
+    return (f"targets NOT JUDGED: every output of {where} that is not an error is a target, whatever its "
+            "verdict (--source outputs); check a sample, or export --source passing with a judge or reviews")
 
 
 def prepare(prompt: str, examples: list[Example], options: ExportOptions, *,
