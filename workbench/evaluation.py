@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from workbench.cases import is_held_out
-from workbench.compare import CaseOutcome, Side, content_hash
+from workbench.compare import CaseOutcome, Comparison, Side, compare, content_hash
 from workbench.costs import CostSettings, case_cost, is_local_model
 from workbench.plateau import VersionOutcome
-from workbench.reports import TestsetHistory, history
+from workbench.reports import TestsetHistory, history, run_label
 from workbench.reviews import review_applies, reviewed  # noqa: F401  (re-exported)
 from workbench.store import Result, Run, Store
 
@@ -98,3 +98,11 @@ def prompt_tracks(store: Store, prompt: str, histories: list[TestsetHistory] | N
         if versions:
             tracks.append(PromptTrack(item.dataset, item.split, item.model, versions, run_ids, drift))
     return tracks
+
+
+def compare_runs(store: Store, first: Run, second: Run, *, shared_only: bool = False, seed: int = 0) -> Comparison:
+    """``second`` (B) compared with ``first`` (A) case by case, each side labelled ``reports.run_label``, as
+    ``workbench compare`` shows it. Raises ``compare.CompareError`` when the case sets differ (or cases were
+    edited in between) and ``shared_only`` is False, or when a side has no result."""
+    return compare(run_side(store, first, run_label(store, first)),
+                   run_side(store, second, run_label(store, second)), shared_only=shared_only, seed=seed)

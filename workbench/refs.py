@@ -82,3 +82,14 @@ def resolve_run_ref(store: Store, ref: str, *, like: Run | None = None,
         candidates = [r for r in candidates if prefer(r)] or candidates
     finished = [r for r in candidates if r.status == "finished"]
     return (finished or candidates)[-1]
+
+
+def resolve_run_pair(store: Store, ref_a: str, ref_b: str) -> tuple[Run, Run]:
+    """The two runs ``A B`` name, as ``compare`` and ``report`` read them: B is resolved like A (for
+    ``PROMPT@vN``, its latest run on A's test set and split), then A again like B when A names a version, so
+    a version's run on the same cases as B is taken when it has one. Raises as ``resolve_run_ref``."""
+    first = resolve_run_ref(store, ref_a)
+    second = resolve_run_ref(store, ref_b, like=first)
+    if "@v" in ref_a:  # a version's run on the same cases as B, when it has one
+        first = resolve_run_ref(store, ref_a, like=second)
+    return first, second

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.cases import is_held_out_split
 from workbench.compare import content_hash
-from workbench.reviews import reviewed
+from workbench.reviews import review_applies, reviewed, verdict_word
 from workbench.stats import percentile
-from workbench.store import Run, Store, Version
+from workbench.store import Run, ScoreRow, Store, Version
 
 
 @dataclass(frozen=True)
@@ -259,3 +260,69 @@ def sparkline(values: list[float], low: float = 0.0, high: float = 1.0) -> str:
     span = (high - low) or 1.0
     return "".join(SPARK_BARS[min(len(SPARK_BARS) - 1, max(0, int((v - low) / span * (len(SPARK_BARS) - 1) + 0.5)))]
                    for v in values)
+
+
+def expected_text(expected: Any) -> str:
+    """A case's expected answer as text: a string as written, a structured answer as compact JSON, none as
+    an empty string."""
+    if expected is None:
+        return ""
+    return expected if isinstance(expected, str) else json.dumps(expected, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One case of a run as a report shows it (the JUnit file, the HTML report), a human review applied."""
+
+    case_id: str
+    verdict: str
+    """``reviews.verdict_word``: ``pass``, ``fail``, ``error``, ``good (human)``/``bad (human)``, marked
+    ``(cut)``/``(filtered)`` when the provider stopped the answer early."""
+    passed: bool
+    """The verdict counted (``reviews.reviewed``): an errored case fails."""
+    score: float
+    """0..1, the review applied."""
+    expected: str
+    """The expected answer as text (``expected_text``); empty when the case has none or is not stored."""
+    output: str | None
+    error: str | None
+    error_kind: str | None
+    human_review: str | None
+    """``good`` or ``bad`` when a review judges this output, else None."""
+    scores: tuple[ScoreRow, ...]
+    latency_ms: float | None
+    """The call's latency in milliseconds (a cached answer keeps the original call's)."""
+    cached: bool
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the case failed, one ``scorer: reason`` line per failing scorer (``human review: bad`` first
+        when a review decided it; the error for an errored case); empty for a pass."""
+        if self.error:
+            return [f"{self.error_kind or 'error'}: {self.error}"]
+        if self.passed:
+            return []
+        lines = ["human review: bad"] if self.human_review == "bad" else []
+        return lines + [f"{s.scorer}: {s.reason}" if s.reason else f"{s.scorer}: failed (score {s.value:.2f})"
+                        for s in self.scores if not s.passed]
+
+
+def case_rows(store: Store, run: Run | int) -> list[CaseRow]:
+    """Every result of ``run`` as a ``CaseRow``, in test-set order, with its scores and its review applied
+    (``reviews.reviewed``). Raises ``StoreError`` for an unknown run id."""
+    run = store.run(run) if isinstance(run, int) else run
+    reviews = store.reviews(run.version_id)
+    cases = store.result_cases(run.id)
+    rows = []
+    for result in store.results(run.id):
+        review = reviews.get(result.case_id)
+        passed, score = reviewed(result, review)
+        case = cases.get(result.case_id)
+        rows.append(CaseRow(
+            case_id=result.case_id, verdict=verdict_word(result, review), passed=passed, score=score,
+            expected=expected_text(case.expected) if case else "", output=result.output, error=result.error,
+            error_kind=result.error_kind,
+            human_review=review.verdict if review is not None and review_applies(review, result)
+            and not result.error else None,
+            scores=result.scores, latency_ms=result.latency_ms, cached=result.cached))
+    return rows

@@ -80,7 +80,7 @@ def test_lora_finetune_saves_a_model_that_answers_as_local_name(project: Path) -
     assert 0 < info["trainable_parameters"] < info["parameters"] and info["duration_s"] > 0
     assert (folder / "config.json").is_file() and (folder / "adapter" / "adapter_config.json").is_file()
     assert "step 3/3" in err and "loss" in err and "eta" in err and "validation loss" in err
-    assert "expected: 3 steps (2 epochs)" in err and "of training" in err  # said before the first step
+    assert "expected: 3 steps (3 epochs)" in err and "of training" in err  # said before the first step
     assert info["estimated_seconds"] > 0 and info["train_seconds"] > 0
 
     from workbench.providers.client import ModelClient

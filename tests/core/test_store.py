@@ -30,6 +30,7 @@ CASES = [Case("c1", {"q": "a"}, "A"), Case("c2", {"q": "b"}, "B"), Case("c3", {"
 
 EXPECTED_TABLES = {"prompts", "versions", "cases", "testsets", "testset_cases", "runs", "results", "scores",
                    "reviews", "cache", "searches", "_sqlite_migrations"}
+EXPECTED_VIEWS = {"runs_view", "results_view", "versions_view"}
 
 
 def open_run(store: Store, text: str = "v1 text", split: str = "dev"):
@@ -42,6 +43,7 @@ def open_run(store: Store, text: str = "v1 text", split: str = "dev"):
 def test_a_new_database_gets_every_table_and_no_pending_migration(tmp_path: Path) -> None:
     store = Store(tmp_path / ".workbench" / "workbench.db")
     assert set(store.db.table_names()) == EXPECTED_TABLES
+    assert set(store.db.view_names()) == EXPECTED_VIEWS
     assert migrations.pending(store.db) == []
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.db["results"].columns_dict["latency_ms"] is float
@@ -71,6 +73,11 @@ def test_migrating_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
     assert set(store.db.table_names()) == set(fresh.db.table_names()) == EXPECTED_TABLES
     for table in fresh.db.table_names():
         assert store.db[table].columns_dict == fresh.db[table].columns_dict, table
+    # m006's read-only views exist on a migrated database too, with the same columns, and read its rows.
+    assert set(store.db.view_names()) == set(fresh.db.view_names()) == EXPECTED_VIEWS
+    for view in fresh.db.view_names():
+        assert store.db[view].columns_dict == fresh.db[view].columns_dict, view
+    assert [(row["prompt"], row["version"], row["runs"]) for row in store.db["versions_view"].rows] == [("kept", 1, 0)]
     assert {"finish_reason", "tool_calls_json"} <= set(store.db["results"].columns_dict)
     assert "provenance_json" in store.db["versions"].columns_dict
     # A version made before searches existed is hand-made.
@@ -234,3 +241,39 @@ def test_two_processes_writing_at_once_both_succeed(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM results").fetchone()[0] == 300
     assert conn.execute("SELECT count(*) FROM versions").fetchone()[0] == 1
     assert conn.execute("SELECT count(*) FROM runs WHERE status = 'finished'").fetchone()[0] == 2
+
+
+def test_the_read_only_views_count_as_the_workbench_does() -> None:
+    from support.report_store import build_store
+    from workbench.reports import summarize
+
+    store, first, second = build_store(Store.memory())
+    runs = {row["run_id"]: row for row in store.db["runs_view"].rows}
+    assert set(runs) == {first.id, second.id}
+    row = runs[first.id]
+    summary = summarize(store, first)
+    assert (row["prompt"], row["version"], row["model"], row["dataset"], row["split"], row["status"]) == (
+        "p", 1, "echo", "datasets/d.jsonl", "dev", "finished")
+    assert (row["completed"], row["passed"], row["failed"], row["errors"], row["cached"]) == (5, 3, 1, 1, 1)
+    # The same figures as the run summary: reviews applied, money actually spent (cached answers are free).
+    assert row["pass_rate"] == pytest.approx(summary.pass_rate) == pytest.approx(0.6)
+    assert row["mean_score"] == pytest.approx(summary.mean_score)
+    assert row["cost_usd"] == pytest.approx(summary.cost_usd) == pytest.approx(0.003)
+    assert (row["input_tokens"], row["output_tokens"]) == (summary.input_tokens, summary.output_tokens) == (40, 8)
+    assert row["mean_latency_ms"] == pytest.approx(250.0) and row["prompt_mode"] == "version"
+    assert runs[second.id]["pass_rate"] == pytest.approx(0.8)
+    results = {row["case_id"]: row for row in store.db["results_view"].rows_where("run_id = ?", [first.id])}
+    assert [results[c]["verdict"] for c in ("c1", "c2", "c3", "c4", "c5")] == ["pass", "fail", "error", "pass", "pass"]
+    # c4: the scorer failed it, a human review of that output passed it.
+    assert (results["c4"]["passed"], results["c4"]["scorer_passed"], results["c4"]["human_review"]) == (1, 0, "good")
+    assert results["c3"]["error_kind"] == "timeout" and results["c3"]["passed"] == 0
+    assert results["c3"]["expected_json"] == '{"label":"C"}' and results["c2"]["case_split"] == "dev"
+    # A review of another output of the version does not judge this one.
+    store.set_review(second.version_id, "c1", "good", output="another answer")
+    (c1,) = store.db["results_view"].rows_where("run_id = ? AND case_id = 'c1'", [second.id])
+    assert (c1["verdict"], c1["human_review"]) == ("fail", None)
+    versions = list(store.db["versions_view"].rows)
+    assert [(v["version"], v["parent_version"], v["runs"], v["from_search"]) for v in versions] == [
+        (1, None, 1, 0), (2, 1, 1, 0)]
+    with pytest.raises(sqlite3.OperationalError, match="cannot modify runs_view because it is a view"):
+        store.db.execute("DELETE FROM runs_view")

@@ -3,6 +3,7 @@ the readiness report, as tables or JSON."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -29,25 +30,26 @@ def _money(value: float | None) -> str:
 @click.option("--fail-on-regression", is_flag=True, help="Exit 1 when B is significantly worse than A (for CI).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the paired bootstrap.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Also write the comparison as JUnit XML (a regression verdict is a failing testcase; each "
+                   "flipped case is a testcase).")
 @click.pass_context
 def compare(ctx: click.Context, run_a: str, run_b: str, shared: bool, fail_on_regression: bool, seed: int,
-            as_json: bool) -> None:
+            as_json: bool, junit_file: str | None) -> None:
     """Compare run B against run A case by case (a run id, 'last' or PROMPT@vN for each).
 
     For PROMPT@vN the version's latest run on the same test set and split as the other side is used.
     """
-    from workbench.compare import compare as build
-    from workbench.evaluation import run_side
-    from workbench.refs import resolve_run_ref
-    from workbench.reports import run_label
+    from workbench.evaluation import compare_runs
+    from workbench.refs import resolve_run_pair
 
     store = Store(_project(ctx).db_path)
-    first = resolve_run_ref(store, run_a)
-    second = resolve_run_ref(store, run_b, like=first)
-    if "@v" in run_a:  # a version's run on the same cases as B, when it has one
-        first = resolve_run_ref(store, run_a, like=second)
-    result = build(run_side(store, first, run_label(store, first)),
-                   run_side(store, second, run_label(store, second)), shared_only=shared, seed=seed)
+    first, second = resolve_run_pair(store, run_a, run_b)
+    result = compare_runs(store, first, second, shared_only=shared, seed=seed)
+    if junit_file is not None:
+        from workbench.junit import write_comparison_junit
+
+        write_comparison_junit(result, Path(junit_file))
     if as_json:
         echo_json(result.to_dict())
     else:

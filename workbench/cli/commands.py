@@ -79,9 +79,13 @@ async def run_with_progress(project: Project, store: Store, plan: Any, *, use_ca
 @click.option("--as-written", is_flag=True,
               help="Send a tuned model the prompt as written, not the training prompt it learnt on.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Also write the results as JUnit XML for CI (a testcase per case; failures carry the "
+                   "expected answer, the output and the scorers' reasons).")
 @click.pass_context
 def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None, split: str | None,
-        concurrency: int | None, no_cache: bool, fail_under: float | None, as_written: bool, as_json: bool) -> None:
+        concurrency: int | None, no_cache: bool, fail_under: float | None, as_written: bool, as_json: bool,
+        junit_file: str | None) -> None:
     """Run PROMPT against its test set and score every output.
 
     A model fine-tuned here is sent the training prompt it learnt on (the export's --train-prompt, kept in
@@ -91,6 +95,10 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
     from workbench.runner import plan_run
 
     project = _project(ctx, concurrency=concurrency)
+    if junit_file is not None:  # before any model call
+        from workbench.junit import check_writable
+
+        check_writable(Path(junit_file))
     store = Store(project.db_path)
     plan = plan_run(project, store, _load_prompt(project, prompt), model=model, dataset=dataset, split=split,
                     as_written=as_written)
@@ -106,6 +114,11 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
         if failures:
             click.echo(f"\n{len(failures)} of {summary.completed} cases failed; the worst {min(5, len(failures))}:")
             click.echo(failure_table(sorted(failures, key=lambda result: result.score)[:5]))
+    # Written before the threshold check: a failing CI job still has its report.
+    if junit_file is not None:
+        from workbench.junit import write_run_junit
+
+        write_run_junit(store, run_id, Path(junit_file))
     if fail_under is not None:
         threshold = fail_under / 100 if fail_under > 1 else fail_under
         if summary.pass_rate < threshold:

@@ -60,7 +60,7 @@ def _export_dir(project_root: Path, value: str) -> Path:
 @click.option("--method", type=click.Choice(["lora", "full"]), default="lora", show_default=True,
               help="Local only: LoRA adapters (merged after training) or every weight.")
 @click.option("--epochs", type=click.IntRange(1), default=None,
-              help="Passes over the training file [default: 2 locally; the provider's choice with --provider].")
+              help="Passes over the training file [default: 3 locally; the provider's choice with --provider].")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Local: the rate [default 1e-3 LoRA, 5e-5 full]; hosted: the learning-rate multiplier.")
 @click.option("--name", default=None, help="Register the model under this name [default: PROMPT-METHOD].")
@@ -111,7 +111,8 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
     if provider == "local":
         from workbench.finetune.local import TrainSettings, require_extra, resolve_base
 
-        settings = TrainSettings(base=base or "local/smollm2", method=method, epochs=epochs or 2,
+        settings = TrainSettings(base=base or "local/smollm2", method=method,
+                                 epochs=epochs or TrainSettings.epochs,
                                  learning_rate=learning_rate, batch_size=batch_size, max_steps=max_steps)
         resolve_base(settings.base, models_dir)
         require_extra()

@@ -56,7 +56,9 @@ class TrainSettings:
 
     base: str = "local/smollm2"
     method: str = "lora"
-    epochs: int = 2
+    epochs: int = 3
+    """Measured on the bundled tickets task (46 examples, short prompt): 2 epochs left the tuned model no
+    better than the prompt (53.1% vs 53.1% on 32 held-out cases), 3 epochs gave 81.2% (+28 points)."""
     learning_rate: float | None = None
     """None: the method's default (``DEFAULT_LEARNING_RATE``)."""
     batch_size: int = 8

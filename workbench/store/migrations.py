@@ -99,3 +99,76 @@ def m005_run_prompt_mode(db: Database) -> None:
     prompt it learnt, and a run that was not can be told apart."""
     db.table("runs").add_column("prompt_mode", str)
     db.table("runs").add_column("instruction", str)
+
+
+# The read-only views of m006: stable names for tools that read the database (sqlite-utils, Datasette,
+# notebooks), documented in the README. JSON columns stay JSON text. A verdict is counted as the workbench
+# counts it (``reviews.reviewed``): an errored case fails; else a human review of this very output (or an
+# old review that kept no output) decides; else the scorers' verdict.
+RESULTS_VIEW = """
+SELECT res.id AS result_id, res.run_id, r.prompt, v.number AS version, r.version_id, r.model, r.dataset,
+       r.split, res.case_id, res.case_key, c.split AS case_split, c.held_out, c.vars_json, c.expected_json,
+       res.messages_json, res.output,
+       CASE WHEN res.error IS NOT NULL THEN 'error'
+            WHEN rv.verdict IS NOT NULL THEN CASE WHEN rv.verdict = 'good' THEN 'pass' ELSE 'fail' END
+            WHEN res.passed THEN 'pass' ELSE 'fail' END AS verdict,
+       CASE WHEN res.error IS NOT NULL THEN 0
+            WHEN rv.verdict IS NOT NULL THEN rv.verdict = 'good' ELSE res.passed END AS passed,
+       CASE WHEN res.error IS NOT NULL THEN 0.0
+            WHEN rv.verdict IS NOT NULL THEN CASE WHEN rv.verdict = 'good' THEN 1.0 ELSE 0.0 END
+            ELSE res.score END AS score,
+       res.passed AS scorer_passed, res.score AS scorer_score, rv.verdict AS human_review, rv.correction,
+       res.error, res.error_kind, res.finish_reason, res.latency_ms, res.input_tokens, res.output_tokens,
+       res.cost_usd, res.cached, res.tool_calls_json, res.created_utc
+FROM results res
+JOIN runs r ON r.id = res.run_id
+JOIN versions v ON v.id = r.version_id
+LEFT JOIN cases c ON c.key = res.case_key
+LEFT JOIN reviews rv ON rv.version_id = r.version_id AND rv.case_id = res.case_id
+     AND res.error IS NULL AND (rv.output IS NULL OR rv.output = res.output)
+"""
+
+RUNS_VIEW = """
+SELECT r.id AS run_id, r.prompt, v.number AS version, r.version_id, r.model, r.dataset, r.split, r.status,
+       coalesce(r.prompt_mode, 'version') AS prompt_mode, r.n_cases,
+       count(x.result_id) AS completed, coalesce(sum(x.passed), 0) AS passed,
+       coalesce(sum(x.verdict = 'fail'), 0) AS failed, coalesce(sum(x.verdict = 'error'), 0) AS errors,
+       CASE WHEN count(x.result_id) > 0 THEN 1.0 * sum(x.passed) / count(x.result_id) END AS pass_rate,
+       avg(x.score) AS mean_score,
+       coalesce(sum(x.input_tokens), 0) AS input_tokens, coalesce(sum(x.output_tokens), 0) AS output_tokens,
+       CASE WHEN count(x.result_id) > 0 AND sum(x.cached = 0) = 0 THEN 0.0
+            ELSE sum(CASE WHEN x.cached = 0 THEN x.cost_usd END) END AS cost_usd,
+       coalesce(sum(x.cached), 0) AS cached,
+       avg(CASE WHEN x.cached = 0 THEN x.latency_ms END) AS mean_latency_ms,
+       r.params_json, r.scorers_json, r.testset_hash, r.started_utc, r.finished_utc
+FROM runs r
+JOIN versions v ON v.id = r.version_id
+LEFT JOIN results_view x ON x.run_id = r.id
+GROUP BY r.id
+"""
+
+VERSIONS_VIEW = """
+SELECT v.id AS version_id, v.prompt, v.number AS version, v.hash, parent.number AS parent_version, v.note,
+       v.created_utc, v.provenance_json IS NOT NULL AS from_search,
+       v.provenance_json IS NOT NULL AND json_extract(v.provenance_json, '$.applied_utc') IS NULL
+           AS search_candidate,
+       (SELECT count(*) FROM runs r WHERE r.version_id = v.id) AS runs,
+       (SELECT max(r.id) FROM runs r WHERE r.version_id = v.id) AS latest_run_id,
+       p.path AS prompt_path, v.text, v.provenance_json
+FROM versions v
+LEFT JOIN versions parent ON parent.id = v.parent_id
+LEFT JOIN prompts p ON p.name = v.prompt
+"""
+
+
+@migrations()
+def m006_views(db: Database) -> None:
+    """Read-only views with stable, documented column names (README, "Sharing the store"): ``runs_view``
+    (one row per run: prompt, version number, model, split, status, pass rate, score, tokens, cost spent,
+    mean latency), ``results_view`` (one row per result: the case, the output, the verdict as counted with
+    human reviews applied and the scorers' own, latency, tokens, cost) and ``versions_view`` (one row per
+    version: number, parent, origin, runs, text). A later migration that rebuilds a table these read
+    (``Table.transform``) drops and recreates them around it."""
+    db.create_view("results_view", RESULTS_VIEW)
+    db.create_view("runs_view", RUNS_VIEW)
+    db.create_view("versions_view", VERSIONS_VIEW)
