@@ -333,11 +333,12 @@ def deployment(project: Project, model: str, tuned_name: str | None = None) -> D
         return Deployment(model, f"hosted API ({provider})", model_id, None,
                           f"call {model_id} through {provider}'s API (litellm: {tuned.info.get('litellm_model')})")
     if tuned is not None:
-        gguf = _gguf_of(tuned.folder, tuned.info)
+        # What local/NAME actually runs: the GGUF file model.json names as served (Q8_0 or F16).
+        gguf = tuned.gguf_path
         if gguf is not None:
             return Deployment(model, "llama.cpp (GGUF)", str(gguf), gguf.stat().st_size,
                               f"llama-server -m {gguf}  (or: workbench models export {tuned.name} --ollama DIR)")
-        return Deployment(model, "transformers (fallback)", str(tuned.folder), _folder_size(tuned.folder),
+        return Deployment(model, "transformers (fallback)", str(tuned.folder), tuned.size_bytes(),
                           "load the folder with transformers AutoModelForCausalLM; no GGUF was written")
     if model.startswith("local/"):
         from workbench.providers import local
@@ -348,19 +349,6 @@ def deployment(project: Project, model: str, tuned_name: str | None = None) -> D
             return Deployment(model, "llama.cpp (GGUF)", "not found", None, "install the model")
         return Deployment(model, "llama.cpp (GGUF)", str(path), path.stat().st_size, f"llama-server -m {path}")
     return Deployment(model, "hosted API", model, None, f"call {model} through its provider's API (litellm)")
-
-
-def _gguf_of(folder: Path, info: dict[str, Any]) -> Path | None:
-    """The GGUF file a tuned model is served from: ``model.json``'s ``gguf`` entry, else one in its folder."""
-    named = info.get("gguf")
-    if isinstance(named, str) and (folder / named).is_file():
-        return folder / named
-    found = sorted(folder.glob("*.gguf"))
-    return found[0] if found else None
-
-
-def _folder_size(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 @dataclass(frozen=True)

@@ -86,3 +86,20 @@ def test_the_recommendation_follows_from_the_numbers(verdict: TunedVerdict, word
 
 def test_with_no_tuned_model_the_prompt_stays() -> None:
     assert recommend(PROMPT, []).startswith("keep the prompt (v4): no tuned model of local/smollm2")
+
+
+def test_deployment_names_the_gguf_file_that_is_served(tmp_path: Path) -> None:
+    from workbench.decision import deployment
+    from workbench.project import open_project
+
+    with FakeOpenAIServer() as server:
+        root = make_project(tmp_path, server.base_url)
+    folder = root / ".workbench" / "models" / "tiny"
+    folder.mkdir(parents=True)
+    (folder / "tiny.F16.gguf").write_bytes(b"f" * 200)
+    (folder / "tiny.Q8_0.gguf").write_bytes(b"q" * 100)
+    (folder / "model.json").write_text(json.dumps({
+        "backend": "gguf", "base": "local/smollm2", "gguf": {"served": "tiny.Q8_0.gguf", "served_type": "Q8_0",
+                                                             "files": {}}}), encoding="utf-8")
+    row = deployment(open_project(root), "local/tiny", "tiny")
+    assert row.artefact.endswith("tiny.Q8_0.gguf") and row.size_bytes == 100 and row.runtime == "llama.cpp (GGUF)"
