@@ -145,15 +145,12 @@ def format_report(report: SearchReport) -> str:
     lines.append(f"stopped: {report.stop_reason}")
     spent = f"{report.calls} calls" + (f", ${report.usd:.4f}" if report.usd else "")
     lines.append(f"spent: {spent} in {report.seconds:.1f} s")
-    c = report.confirmation
-    if c is not None and report.winner_version is not None:
+    confirmed = report.confirmation_text()
+    if confirmed is not None and report.confirmation is not None:
         lines += ["",
                   f"winner v{report.winner_version} ({report.winner_label}): {percent(report.winner_search_rate)} on "
                   f"the search fold against v{report.start_version}'s {start_rate}",
                   f"  note: {report.bias_note}",
-                  f"confirmation fold ({c.n} cases): v{report.start_version} {c.start_passed}/{c.n} "
-                  f"({percent(c.start_pass_rate)}), v{report.winner_version} {c.winner_passed}/{c.n} "
-                  f"({percent(c.winner_pass_rate)}): {c.gain * 100:+.1f} points (paired bootstrap 95% CI "
-                  f"{c.low * 100:+.1f} to {c.high * 100:+.1f}), exact McNemar p = {c.p_value:.3g}"]
+                  f"confirmation fold ({report.confirmation.n} cases): {confirmed}"]
     lines += ["", f"verdict: {report.verdict}"]
     return "\n".join(lines)

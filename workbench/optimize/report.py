@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.names import nfc
+from workbench.reports import percent
 from workbench.store import Store
 from workbench.store.rows import Search
 
@@ -121,6 +122,17 @@ class SearchReport:
         data["evaluated"] = len(self.scored)
         data["found_gain"] = self.found_gain
         return data
+
+    def confirmation_text(self) -> str | None:
+        """The confirmation figure in words (both front ends show it), or None without a confirmed winner:
+        ``v1 3/16 (18.8%), v4 9/16 (56.2%): +37.5 points (paired bootstrap 95% CI +12.5 to +62.5), exact
+        McNemar p = 0.0312``."""
+        c = self.confirmation
+        if c is None or self.winner_version is None:
+            return None
+        return (f"v{self.start_version} {c.start_passed}/{c.n} ({percent(c.start_pass_rate)}), v{self.winner_version} "
+                f"{c.winner_passed}/{c.n} ({percent(c.winner_pass_rate)}): {c.gain * 100:+.1f} points (paired "
+                f"bootstrap 95% CI {c.low * 100:+.1f} to {c.high * 100:+.1f}), exact McNemar p = {c.p_value:.3g}")
 
     def describe(self) -> str:
         """The one-sentence verdict, from the figures."""

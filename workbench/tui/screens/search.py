@@ -401,15 +401,10 @@ class SearchScreen(ModalScreen[Version | None]):
         if report is None:
             return
         lines = [markup("[b]verdict[/b] $verdict", verdict=report.verdict or report.describe())]
-        c = report.confirmation
-        if c is not None and report.winner_version is not None:
-            lines.append(markup(
-                "[b]confirmation[/b] on $n cases never used to choose: v$start $sp/$n ($spr), v$winner $wp/$n "
-                "($wpr): $gain points (paired bootstrap 95% CI $low to $high), exact McNemar p = $p",
-                n=c.n, start=report.start_version, sp=c.start_passed, spr=percent(c.start_pass_rate),
-                winner=report.winner_version, wp=c.winner_passed, wpr=percent(c.winner_pass_rate),
-                gain=f"{c.gain * 100:+.1f}", low=f"{c.low * 100:+.1f}", high=f"{c.high * 100:+.1f}",
-                p=f"{c.p_value:.3g}"))
+        confirmed = report.confirmation_text()
+        if confirmed is not None and report.confirmation is not None:
+            lines.append(markup("[b]confirmation[/b] on $n cases never used to choose: $text",
+                                n=report.confirmation.n, text=confirmed))
         why_not = self._why_not()
         if why_not is None:
             lines.append(markup("[b $success]Apply[/] writes v$winner to $file (ctrl+s); its text now, v$start, "
@@ -419,7 +414,7 @@ class SearchScreen(ModalScreen[Version | None]):
             lines.append(markup("[dim]nothing to apply: $why[/dim]", why=why_not))
         if report.stop_reason and report.status == "finished":
             lines.append(markup("[b]stopped[/b] $reason", reason=report.stop_reason))
-        if c is not None and report.winner_version is not None:
+        if confirmed is not None:
             lines.append(markup("[dim]search fold: v$winner $wr against v$start's $sr; $note[/dim]",
                                 winner=report.winner_version, wr=percent(report.winner_search_rate),
                                 start=report.start_version, sr=percent(report.start_search_rate),
