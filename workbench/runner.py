@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 FATAL_KINDS = frozenset({"auth", "unknown_model", "missing_dependency", "not_found"})
 """Provider failures that no other case would escape: the run stops, keeping what it has."""
 
+SAVE_BATCH = 500
+"""The most results written in one transaction."""
+
 
 @dataclass(frozen=True)
 class RunPlan:
@@ -176,7 +179,11 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
     ``only`` runs just those cases, within the same run: their earlier results in it are replaced (asked
     again), and the run stays ``partial`` until every case has a result (running it whole resumes it).
     """
-    client.preflight(plan.model)
+    asked = plan.cases if only is None else [case for case in plan.cases if case.id in set(only)]
+    # Every answer already cached: no call will be made, so litellm (seconds to import) is not needed; the
+    # checks that need no litellm (a key not set) still refuse the run before it opens.
+    misses = client.prefetch([CompletionRequest(plan.model, plan.messages[case.id], plan.params) for case in asked])
+    client.preflight(plan.model, calls=misses > 0)
     run, resumed = store.start_run(
         version=plan.version, model=plan.model, params=public_params(plan.params),
         testset_hash=plan.testset_hash, dataset=plan.dataset, split=plan.split,
@@ -207,18 +214,28 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
             except BaseException as error:  # handed to the consumer, which decides
                 await finished.put(error)
                 return
-            _save(store, run.id, plan, result)
             await finished.put(result)
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(todo))))]
     status = "cancelled"
+    unsaved: list[CaseResult] = []
     try:
-        for done in range(total - len(todo) + 1, total + 1):
-            item = await finished.get()
-            if isinstance(item, BaseException):
-                status = "failed"
-                raise item
-            yield CaseDone(run=run, result=item, done=done, total=total)
+        done = total - len(todo)
+        while done < total:
+            # The results completed so far are written in one transaction before their events are yielded:
+            # one per answer when answers arrive one by one, a thousand at once when the cache answers.
+            items = [await finished.get()]
+            while not finished.empty() and len(items) < SAVE_BATCH:
+                items.append(finished.get_nowait())
+            unsaved = [item for item in items if not isinstance(item, BaseException)]
+            _save_all(store, run.id, plan, unsaved)
+            unsaved = []
+            for item in items:
+                if isinstance(item, BaseException):
+                    status = "failed"
+                    raise item
+                done += 1
+                yield CaseDone(run=run, result=item, done=done, total=total)
         status = "finished" if len(store.done_case_ids(run.id)) >= len(plan.cases) else "partial"
     finally:
         # No new call starts once the run ends: the queue is emptied first, so even a worker whose
@@ -232,7 +249,16 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
         try:
             await asyncio.gather(*workers, return_exceptions=True)
         finally:
-            store.finish_run(run.id, status)
+            try:
+                # Answers that completed but were not yet written (the run was stopped between them) are
+                # kept, as a worker writing each answer itself would have kept them.
+                while not finished.empty():
+                    item = finished.get_nowait()
+                    if not isinstance(item, BaseException):
+                        unsaved.append(item)
+                _save_all(store, run.id, plan, unsaved)
+            finally:
+                store.finish_run(run.id, status)
     yield RunFinished(run=store.run(run.id), status=status)
 
 
@@ -284,10 +310,12 @@ def truncation_hint(params: dict[str, Any]) -> str:
     return f"raise max_tokens{f' (now {limit})' if limit else ''} in the prompt's params"
 
 
-def _save(store: Store, run_id: int, plan: RunPlan, result: CaseResult) -> None:
-    store.record_result(run_id, result.case, messages=plan.messages[result.case.id],
-                        completion=result.completion, scores=result.scores, passed=result.passed,
-                        score=result.score, error=result.error, error_kind=result.error_kind)
+def _save_all(store: Store, run_id: int, plan: RunPlan, results: list[CaseResult]) -> None:
+    if results:
+        store.record_results(run_id, [
+            {"case": result.case, "messages": plan.messages[result.case.id], "completion": result.completion,
+             "scores": result.scores, "passed": result.passed, "score": result.score, "error": result.error,
+             "error_kind": result.error_kind} for result in results])
 
 
 def _relative(project: Project, path: Path) -> str:

@@ -92,16 +92,23 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
     its model.json), so it is measured as it will be served.
     """
     from workbench.reports import summarize
-    from workbench.runner import plan_run
+    from workbench.runner import default_params, plan_run
 
     project = _project(ctx, concurrency=concurrency)
     if junit_file is not None:  # before any model call
         from workbench.junit import check_writable
 
         check_writable(Path(junit_file))
+    loaded = _load_prompt(project, prompt)
+    if no_cache or default_params(loaded.params).get("temperature") != 0:
+        from workbench.providers.client import warm_up
+
+        # No answer can come from the cache: every case calls the model, so litellm's import (seconds)
+        # starts now, while the test set loads and renders. A cacheable run imports it only when the
+        # cache misses (never, when every answer is cached).
+        warm_up()
     store = Store(project.db_path)
-    plan = plan_run(project, store, _load_prompt(project, prompt), model=model, dataset=dataset, split=split,
-                    as_written=as_written)
+    plan = plan_run(project, store, loaded, model=model, dataset=dataset, split=split, as_written=as_written)
     for notice in plan.notices:
         click.echo(f"warning: {notice}", err=True)
     run_id = asyncio.run(run_with_progress(project, store, plan, use_cache=not no_cache, quiet=as_json))

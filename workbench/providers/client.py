@@ -5,7 +5,8 @@ It bounds concurrency per model (adaptively: a model that answers 429 gets fewer
 dropped connections and malformed bodies with exponential backoff and jitter, never sooner than the
 provider's Retry-After (never a 4xx such as 401), records tokens, the provider's latency and cost, and
 answers temperature-0 calls from the response cache. litellm is imported on the first call, never at
-import time.
+import time, and never when every answer comes from the cache (``prefetch``, ``preflight(calls=False)``);
+``warm_up`` starts that import on a background thread when a caller knows a call is coming.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import importlib.util
 import json
 import random
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +97,8 @@ class ModelClient:
         self.limits: dict[tuple[str, str | None], AdaptiveLimit] = {}
         """The calls in flight per model, by (litellm model, api_base)."""
         self._checked: set[str] = set()
+        self._hits: dict[str, Completion] = {}
+        """Answers ``prefetch`` found in the cache, by cache key."""
         self.calls = 0
         """Model calls made (cache hits excluded), attempts included."""
 
@@ -103,18 +107,9 @@ class ModelClient:
         model = resolve_model(request.model, self.models)
         params = {**model.params, **request.params}
         key = self._cache_key(model, request, params)
-        if key is not None and self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                # Cost and latency stay those of the original call (what this answer costs from the
-                # provider); run summaries count spend and latency of uncached calls only.
-                cached = Completion(text=hit["text"], input_tokens=hit.get("input_tokens"),
-                                    output_tokens=hit.get("output_tokens"), cost_usd=hit.get("cost_usd"),
-                                    latency_ms=hit.get("latency_ms") or 0.0, cached=True, attempts=0,
-                                    finish_reason=hit.get("finish_reason"), tool_calls=hit.get("tool_calls"))
-                # An empty or cut answer cached before they were refused is never replayed.
-                if cached.cacheable:
-                    return cached
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
         self._preflight(model)
         # A local model is one llama.cpp instance that runs one call at a time: queueing more calls on it
         # would only inflate their measured latency.
@@ -131,6 +126,35 @@ class ModelClient:
                 "tool_calls": completion.tool_calls})
         return completion
 
+    def _cached(self, key: str | None) -> Completion | None:
+        """The cached answer of cache key ``key`` that may be replayed, or None (no litellm needed)."""
+        if key is None or self.cache is None:
+            return None
+        hit = self._hits.get(key)
+        if hit is not None:
+            return hit
+        response = self.cache.get(key)
+        return _from_cache(response) if response is not None else None
+
+    def prefetch(self, requests: list[CompletionRequest]) -> int:
+        """Look ``requests`` up in the response cache at once, keeping the answers for ``complete``; returns
+        how many of them need a model call. Imports no litellm (cache keys are computed here)."""
+        keys = [self._request_key(request) for request in requests]
+        wanted = [key for key in keys if key is not None and key not in self._hits]
+        if wanted and self.cache is not None:
+            get_many = getattr(self.cache, "get_many", None)
+            found = get_many(wanted) if get_many is not None else {
+                key: hit for key in wanted if (hit := self.cache.get(key)) is not None}
+            for key, response in found.items():
+                completion = _from_cache(response)
+                if completion is not None:
+                    self._hits[key] = completion
+        return sum(1 for key in keys if key is None or key not in self._hits)
+
+    def _request_key(self, request: CompletionRequest) -> str | None:
+        model = resolve_model(request.model, self.models)
+        return self._cache_key(model, request, {**model.params, **request.params})
+
     def _cache_key(self, model: ResolvedModel, request: CompletionRequest, params: dict[str, Any]) -> str | None:
         # Only deterministic calls are cached: a sampled answer is one draw, not the answer.
         if not self.use_cache or params.get("temperature") != 0:
@@ -138,16 +162,23 @@ class ModelClient:
         target = {**public_params(params), "api_base": model.api_base}
         return CompletionRequest(model.litellm_model, request.messages, target).cache_key()
 
-    def preflight(self, name: str) -> None:
-        """Check that model ``name`` can be called (routable, key set, package installed) without calling it."""
-        self._preflight(resolve_model(name, self.models))
+    def preflight(self, name: str, *, calls: bool = True) -> None:
+        """Check that model ``name`` can be called (routable, key set, package installed) without calling it.
+
+        With ``calls=False`` (every answer of the run is cached: no call will be made) only what needs no
+        litellm is checked, so litellm is not imported: a key the model needs that is not set is still
+        refused (``ProviderError``, kind ``auth``); routing and packages are checked by the first call.
+        """
+        model = resolve_model(name, self.models)
+        if calls:
+            self._preflight(model)
+        elif model.litellm_model not in self._checked:
+            _check_key_set(model)
 
     def _preflight(self, model: ResolvedModel) -> None:
         """Fail fast, before any call, on a model litellm cannot route or a key that is not set."""
         if model.litellm_model in self._checked:
             return
-        import os
-
         ensure_litellm()
         import litellm
 
@@ -175,9 +206,7 @@ class ModelClient:
                     hint="use a litellm name (gpt-4o-mini, anthropic/..., ollama/..., openai/NAME with an "
                          "api_base alias) or an alias from workbench.toml; 'workbench models' lists them",
                 ) from None
-        if model.key_env and not os.environ.get(model.key_env):
-            raise ProviderError(f"model {model.name!r} needs its key in ${model.key_env}, which is not set",
-                                kind="auth", hint=f"export {model.key_env}=... (keys are never stored)")
+        _check_key_set(model, hosted=False)
         if not model.key_env and not model.api_base and not model.bundled:
             missing = litellm.validate_environment(model=model.litellm_model).get("missing_keys") or []
             if missing:
@@ -258,6 +287,34 @@ class ModelClient:
     def _notice(self, line: str) -> None:
         if self.on_notice is not None:
             self.on_notice(line)
+
+
+def _check_key_set(model: ResolvedModel, *, hosted: bool = True) -> None:
+    """Refuse a model whose key variable is not set, without litellm: an alias's ``api_key_env`` and, with
+    ``hosted``, the usual variable of a hosted provider (litellm's ``validate_environment`` says it when
+    litellm is imported anyway)."""
+    import os
+
+    if model.key_env and not os.environ.get(model.key_env):
+        raise ProviderError(f"model {model.name!r} needs its key in ${model.key_env}, which is not set",
+                            kind="auth", hint=f"export {model.key_env}=... (keys are never stored)")
+    if hosted and not model.key_env and not model.api_base and not model.bundled:
+        env = hosted_key_env(model.litellm_model)
+        if env and not os.environ.get(env):
+            raise ProviderError(f"model {model.name!r} needs ${env}, which is not set", kind="auth",
+                                hint=f"export {env}=... (keys are read from the environment and never stored)")
+
+
+def _from_cache(response: dict[str, Any]) -> Completion | None:
+    """A cached response as the answer replayed, or None when it may not be (an empty or cut answer
+    cached before they were refused)."""
+    # Cost and latency stay those of the original call (what this answer costs from the provider); run
+    # summaries count spend and latency of uncached calls only.
+    cached = Completion(text=response["text"], input_tokens=response.get("input_tokens"),
+                        output_tokens=response.get("output_tokens"), cost_usd=response.get("cost_usd"),
+                        latency_ms=response.get("latency_ms") or 0.0, cached=True, attempts=0,
+                        finish_reason=response.get("finish_reason"), tool_calls=response.get("tool_calls"))
+    return cached if cached.cacheable else None
 
 
 def tuned_aliases(models_dir: Path | None) -> dict[str, dict[str, Any]]:
@@ -383,10 +440,28 @@ def _hint(kind: str, model: ResolvedModel) -> str | None:
 
 
 _registered = False
+_registering = threading.Lock()
+
+
+def warm_up() -> threading.Thread:
+    """Start ``ensure_litellm`` on a daemon thread and return it: the import (seconds) overlaps with what
+    the caller does next, and the first call's ``ensure_litellm`` waits for it to finish. Only for a caller
+    that knows a model call is coming: the import competes for the CPU."""
+    thread = threading.Thread(target=ensure_litellm, name="litellm-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def ensure_litellm() -> None:
-    """Import litellm quietly and register the workbench's custom providers (once per process)."""
+    """Import litellm quietly and register the workbench's custom providers (once per process; thread-safe:
+    a second caller waits for the first)."""
+    if _registered:
+        return
+    with _registering:
+        _register_litellm()
+
+
+def _register_litellm() -> None:
     global _registered
     if _registered:
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -16,17 +17,41 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
 from workbench.errors import StoreError
 from workbench.names import nfc
 from workbench.records import Case, Completion, Score, canonical_json, sha256_hex
 from workbench.store.locks import RunLock, RunLocks
-from workbench.store.migrations import migrations
 from workbench.store.rows import Result, Review, Run, ScoreRow, Search, Version
 
 if TYPE_CHECKING:
     from workbench.prompts import Prompt
+
+
+def _import_sqlite_utils() -> Any:
+    """sqlite-utils' module, imported without pandas and numpy (about a second, pyarrow included).
+
+    sqlite-utils imports them when installed (``datasets`` brings them) only to map their value types to
+    column types; the store creates its columns with explicit types and writes plain Python values, so
+    every command would pay the import for nothing. They stay importable for whoever needs them later.
+    """
+    if "sqlite_utils" in sys.modules:
+        return sys.modules["sqlite_utils"]
+    blocked = [name for name in ("pandas", "numpy") if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # None in sys.modules: "import fails", by design
+    try:
+        import sqlite_utils
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+    return sqlite_utils
+
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+else:
+    Database = _import_sqlite_utils().Database
 
 BUSY_TIMEOUT_MS = 30_000
 INTERRUPTED = "interrupted"
@@ -79,6 +104,9 @@ class Store:
         self.db.close()
 
     def _migrate(self) -> None:
+        # Imported here, after this module imported sqlite-utils its own way (_import_sqlite_utils).
+        from workbench.store.migrations import migrations
+
         if not migrations.pending(self.db):
             return
         if self.path is None:
@@ -347,30 +375,42 @@ class Store:
                       error: str | None = None, error_kind: str | None = None) -> int:
         """Write one case's result and its scores in one transaction; returns the result id."""
         with self._write():
-            self.db.execute("DELETE FROM scores WHERE result_id IN "
-                            "(SELECT id FROM results WHERE run_id = ? AND case_id = ?)", [run_id, case.id])
-            self.db.execute("DELETE FROM results WHERE run_id = ? AND case_id = ?", [run_id, case.id])
-            result_id = self.db.table("results").insert({
-                "run_id": run_id, "case_id": case.id, "case_key": case.fingerprint(),
-                "messages_json": canonical_json(messages) if messages is not None else None,
-                "output": completion.text if completion else None, "passed": int(passed), "score": score,
-                "error": error, "error_kind": error_kind,
-                "latency_ms": completion.latency_ms if completion else None,
-                "input_tokens": completion.input_tokens if completion else None,
-                "output_tokens": completion.output_tokens if completion else None,
-                "cost_usd": completion.cost_usd if completion else None,
-                "cached": int(completion.cached) if completion else 0, "created_utc": utc_now(),
-                "finish_reason": completion.finish_reason if completion else None,
-                "tool_calls_json": canonical_json(completion.tool_calls) if completion and completion.tool_calls
-                else None,
-            }).last_pk
-            assert result_id is not None  # sqlite-utils types last_pk as optional; an insert always sets it
-            self.db.table("scores").insert_all(
-                {"result_id": result_id, "scorer": s.scorer, "value": s.value, "passed": int(s.passed),
-                 "weight": s.weight, "reason": s.reason,
-                 "detail_json": canonical_json(s.detail) if s.detail is not None else None}
-                for s in scores
-            )
+            return self._insert_result(run_id, case, messages=messages, completion=completion, scores=scores,
+                                       passed=passed, score=score, error=error, error_kind=error_kind)
+
+    def record_results(self, run_id: int, results: Iterable[dict[str, Any]]) -> list[int]:
+        """Write several cases' results in one transaction (a cached re-run writes a thousand at once);
+        each item holds ``record_result``'s keyword arguments, ``case`` included. Returns the result ids."""
+        with self._write():
+            return [self._insert_result(run_id, **item) for item in results]
+
+    def _insert_result(self, run_id: int, case: Case, *, messages: list[dict[str, Any]] | None,
+                       completion: Completion | None, scores: Iterable[Score], passed: bool, score: float,
+                       error: str | None = None, error_kind: str | None = None) -> int:
+        # Plain SQL: sqlite-utils' insert quotes and inspects every column of every row, which cost more
+        # than the rest of a cached case's work.
+        conn = self.db.conn
+        conn.execute("DELETE FROM scores WHERE result_id IN "
+                     "(SELECT id FROM results WHERE run_id = ? AND case_id = ?)", [run_id, case.id])
+        conn.execute("DELETE FROM results WHERE run_id = ? AND case_id = ?", [run_id, case.id])
+        cursor = conn.execute(
+            "INSERT INTO results (run_id, case_id, case_key, messages_json, output, passed, score, error, "
+            "error_kind, latency_ms, input_tokens, output_tokens, cost_usd, cached, created_utc, finish_reason, "
+            "tool_calls_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, case.id, case.fingerprint(), canonical_json(messages) if messages is not None else None,
+             completion.text if completion else None, int(passed), score, error, error_kind,
+             completion.latency_ms if completion else None, completion.input_tokens if completion else None,
+             completion.output_tokens if completion else None, completion.cost_usd if completion else None,
+             int(completion.cached) if completion else 0, utc_now(),
+             completion.finish_reason if completion else None,
+             canonical_json(completion.tool_calls) if completion and completion.tool_calls else None])
+        result_id = cursor.lastrowid
+        assert result_id is not None  # an insert into a rowid table always sets it
+        conn.executemany(
+            "INSERT INTO scores (result_id, scorer, value, passed, weight, reason, detail_json) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(result_id, s.scorer, s.value, int(s.passed), s.weight, s.reason,
+              canonical_json(s.detail) if s.detail is not None else None) for s in scores])
         return int(result_id)
 
     def results(self, run_id: int, *, failures_only: bool = False, scores: bool = True) -> list[Result]:
@@ -480,6 +520,17 @@ class Store:
         """A cached response, or None."""
         row = self._one("SELECT response_json FROM cache WHERE key = ?", [key])
         return json.loads(row["response_json"]) if row else None
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The cached responses of ``keys`` that are cached, by key (one query per 500 keys)."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), 500):  # under SQLite's limit on bound parameters
+            chunk = wanted[start:start + 500]
+            rows = self.db.conn.execute(f"SELECT key, response_json FROM cache WHERE key IN "
+                                        f"({', '.join('?' * len(chunk))})", chunk)
+            found.update((key, json.loads(text)) for key, text in rows)
+        return found
 
     def put(self, key: str, *, model: str, kind: str, response: dict[str, Any]) -> None:
         """Cache a response."""
