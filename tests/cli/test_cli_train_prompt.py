@@ -102,12 +102,11 @@ def test_a_few_shot_version_trains_and_is_measured_on_its_short_prompt(tmp_path:
         as_written = max(store.runs("fs"), key=lambda run: run.id)
         assert as_written.prompt_mode == "version" and as_written.id != tuned_run.id
         assert len(store.results(as_written.id)[0].messages) == 6  # system, 2 demonstrations, the case
-        code, out, err = invoke(root, "decide", "fs")
+        # decide measures the model on the run that sent what it learnt, not on the newer as-written one.
+        code, out, err = invoke(root, "decide", "fs", "--json")
         assert code == 0, err
-        assert "tuned was not measured on the messages it learnt" in out
-        assert "workbench run fs --model tuned --split test" in out
-        code, out, _ = invoke(root, "status", "fs")
-        assert code == 0 and "warning   tuned was not measured on the messages it learnt" in out
+        verdict = json.loads(out)["tuned"][0]
+        assert verdict["tuned_run"] == tuned_run.id and verdict["form_note"] is None
 
 
 def test_an_explicit_train_prompt_is_kept_and_no_note_is_given(tmp_path: Path) -> None:
@@ -123,6 +122,7 @@ def test_an_explicit_train_prompt_is_kept_and_no_note_is_given(tmp_path: Path) -
 
 
 def test_a_model_trained_on_another_prompt_is_flagged(tmp_path: Path) -> None:
+    # (the decide and status checks below read the yesno runs this test makes)
     with FakeOpenAIServer(reply=answer_by_question) as server:
         root = _project(tmp_path, server)
         folder = root / ".workbench" / "models" / "tuned"
@@ -134,6 +134,68 @@ def test_a_model_trained_on_another_prompt_is_flagged(tmp_path: Path) -> None:
         code, _, err = invoke(root, "run", "yesno", "--model", "tuned", "--split", "test")
         assert code == 0, err
         assert "trained on prompt 'fs', not 'yesno'" in err
+        # decide and status flag a tuned run on other messages than it learnt.
+        assert invoke(root, "run", "yesno", "--split", "dev")[0] == 0
+        assert invoke(root, "run", "yesno", "--split", "test")[0] == 0
+        code, out, _ = invoke(root, "decide", "yesno")
+        assert code == 0 and "tuned was not measured on the messages it learnt" in out
+        assert "workbench run yesno --model tuned --split test" in out
+        code, out, _ = invoke(root, "status", "yesno")
+        assert code == 0 and "warning   tuned was not measured on the messages it learnt" in out
         # The bare input, as it learnt, even so.
         assert all(len(r["body"]["messages"]) == 1 and r["body"]["messages"][0]["content"].startswith("case ")
                    for r in server.requests if (r["body"] or {}).get("model") == "ft-fake")
+
+
+@pytest.mark.parametrize(("train_prompt", "words"), [
+    ("garbage", "training prompt is not readable"),
+    ({"mode": "weird"}, "training prompt is not readable"),
+    ({"mode": "short", "instruction": 123}, "training prompt is not readable"),
+])
+def test_an_unreadable_training_prompt_is_refused(tmp_path: Path, train_prompt: object, words: str) -> None:
+    with FakeOpenAIServer(reply=answer_by_question) as server:
+        root = _project(tmp_path, server)
+        folder = root / ".workbench" / "models" / "tuned"
+        folder.mkdir(parents=True)
+        (folder / "model.json").write_text(json.dumps({
+            "backend": "hosted", "provider": "openai", "base": "fake", "provider_model": "ft-fake",
+            "litellm_model": "openai/ft-fake", "api_base": server.base_url, "status": "succeeded",
+            "train_prompt": train_prompt}), encoding="utf-8")
+        code, _, err = invoke(root, "run", "fs", "--model", "tuned", "--split", "test")
+        assert code == 2 and words in err and "model.json" in err and "Traceback" not in err
+        assert not [r for r in server.requests if (r["body"] or {}).get("model") == "ft-fake"]
+
+
+def test_short_needs_a_system_text_or_an_instruction(tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply=answer_by_question) as server:
+        root = _project(tmp_path, server)
+        # A few-shot version without a system text: its task is in the user turns.
+        (root / "prompts" / "fs.prompt").write_text(FEW_SHOT.replace("[[system]]\nAnswer yes or no.\n", ""),
+                                                    encoding="utf-8")
+        assert invoke(root, "run", "fs", "--split", "dev")[0] == 0
+        code, out, err = invoke(root, "export", "fs", "--out", str(root / "exports"))
+        assert code == 0, err
+        assert "but no system text" in out and "prompt    version" in out  # the default keeps the full prompt
+        code, _, err = invoke(root, "export", "fs", "--train-prompt", "short", "--out", str(root / "exports"))
+        assert code == 2 and "has no system text" in err and "--instruction TEXT" in err
+        code, _, err = invoke(root, "export", "fs", "--instruction", "  ", "--out", str(root / "exports"))
+        assert code == 2 and "--instruction is empty" in err
+        code, out, err = invoke(root, "export", "fs", "--instruction", "Answer yes or no.", "--out",
+                                str(root / "exports"))
+        assert code == 0 and "prompt    short: 'Answer yes or no.'" in out
+
+
+def test_a_tuned_model_cannot_take_an_alias_or_bundled_name(tmp_path: Path) -> None:
+    with FakeOpenAIServer() as server:
+        root = _project(tmp_path, server)
+        export = root / "exports" / "x" / "openai-chat"
+        export.mkdir(parents=True)
+        (export / "train.jsonl").write_text(json.dumps({"messages": [
+            {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}) + "\n", encoding="utf-8")
+        clashes = (("fake", "already a model alias in workbench.toml"), ("smollm2", "already a bundled model"))
+        for name, words in clashes:
+            code, _, err = invoke(root, "finetune", str(export.parent), "--provider", "openai", "--name", name,
+                                  "--api-base", server.base_url, "--poll-interval", "0")
+            assert code == 2 and words in err
+        assert not (root / ".workbench" / "models").exists() or not any((root / ".workbench" / "models").iterdir())
+        assert server.requests == []

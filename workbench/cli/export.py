@@ -32,8 +32,9 @@ FORMAT_NAMES = ("openai-chat (default), openai-completion, openai-dpo, hf, trl, 
               help="Targets: gold, passing, corrected, mixed (correction > gold > passing output), or outputs "
                    "(every non-error output of the run, unjudged: a teacher model's answers).")
 @click.option("--train-prompt", "train_prompt", default=None, metavar="MODE",
-              help="version (full rendered prompt, default), short (system text or --instruction + bare "
-                   "input) or none (bare input).")
+              help="version (the full rendered prompt), short (the system text or --instruction, then the "
+                   "bare input) or none (the bare input) [default: short for a few-shot version with a system "
+                   "text, else version].")
 @click.option("--instruction", default=None, help="The system text of --train-prompt short (implies it).")
 @click.option("--format", "formats", multiple=True, metavar="FORMAT",
               help=f"Repeatable. {FORMAT_NAMES}.")

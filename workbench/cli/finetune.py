@@ -108,6 +108,7 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
     export = load_export(_export_dir(project.root, export_dir))
     if name is not None:
         check_name(name)
+        _check_free(project, name)
     if provider == "local":
         from workbench.finetune.local import TrainSettings, require_extra, resolve_base
 
@@ -142,6 +143,18 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
         info = _train_hosted(export, folder, settings_h, as_json)
     if as_json:
         echo_json({"folder": str(folder), **info})
+
+
+def _check_free(project: Any, name: str) -> None:
+    """Refuse a tuned model's name that another model already answers to: a ``[models.NAME]`` alias of
+    ``workbench.toml`` or a bundled model (``smollm2``, ``echo``): runs under that name would mix two models."""
+    from workbench.providers.registry import BUNDLED
+
+    bundled = {model.split("/", 1)[-1] for model in BUNDLED}
+    if name in project.settings.models or name in bundled:
+        what = "a model alias in workbench.toml" if name in project.settings.models else "a bundled model"
+        raise FinetuneError(f"{name!r} is already {what}: runs of the tuned model would be mixed up with it",
+                            hint="choose another --name")
 
 
 def _show_estimate(expected: Any, as_json: bool) -> None:

@@ -21,8 +21,9 @@ from workbench.project import Project
 from workbench.prompts import Prompt, version_prompt
 from workbench.selection import select_version
 from workbench.store import Store
+from workbench.text import visible
 from workbench.tokens import TokenStats, token_lengths, token_stats
-from workbench.train_prompt import SHORT, TRAIN_PROMPTS, VERSION, demonstrations
+from workbench.train_prompt import SHORT, TRAIN_PROMPTS, VERSION, demonstrations, system_text
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class ExportOptions:
         version, when given) and duplicate formats removed."""
         if self.source not in SOURCES:
             raise ExportError(f"unknown source {self.source!r}", hint=f"sources: {', '.join(SOURCES)}")
-        few_shot = prompt is not None and demonstrations(prompt) > 0
+        # A few-shot version trains on its short prompt, when it has a system text to keep the task in it.
+        few_shot = prompt is not None and demonstrations(prompt) > 0 and system_text(prompt) is not None
         mode = self.train_prompt or (SHORT if self.instruction is not None or few_shot else VERSION)
         if mode not in TRAIN_PROMPTS:
             raise ExportError(f"unknown training prompt {mode!r}",
@@ -61,6 +63,13 @@ class ExportOptions:
         if self.instruction is not None and mode != "short":
             raise ExportError(f"--instruction replaces the system text of --train-prompt short, not {mode}",
                               hint="drop --train-prompt or use --train-prompt short")
+        if self.instruction is not None and not visible(self.instruction):
+            raise ExportError("--instruction is empty", hint="give the task in words, or drop --instruction")
+        if mode == SHORT and self.instruction is None and prompt is not None and system_text(prompt) is None:
+            raise ExportError(f"{prompt.name} has no system text, so --train-prompt short would train on the bare "
+                              "input alone and lose the task's instructions",
+                              hint="give them with --instruction TEXT, use --train-prompt version, or "
+                                   "--train-prompt none for the bare input on purpose")
         if not 0.0 <= self.valid_fraction < 1.0:
             raise ExportError("the validation fraction must be at least 0 and below 1, "
                               f"not {self.valid_fraction}")
@@ -126,6 +135,7 @@ class ExportPlan:
 
 def build_export(project: Project, store: Store, prompt: str, options: ExportOptions) -> ExportPlan:
     """Select the version, collect its examples and prepare them for every requested format."""
+    asked_mode = options.train_prompt
     asked = options.resolved()
     run = store.run(asked.run) if asked.run is not None else None
     selection = select_version(project, store, prompt, asked.version, model=asked.model, run=run)
@@ -133,11 +143,16 @@ def build_export(project: Project, store: Store, prompt: str, options: ExportOpt
     options = options.resolved(parsed)
     notes = []
     shots = demonstrations(parsed)
+    carries = f"{selection.version.label} carries {shots} demonstration{'' if shots == 1 else 's'}"
     if shots and options.train_prompt == SHORT and asked.train_prompt != SHORT:  # chosen for the user
-        notes.append(f"{selection.version.label} carries {shots} demonstrations: the examples are prompted with "
+        notes.append(f"{carries}: the examples are prompted with "
                      "its system text and the input only (--train-prompt short, the default for a few-shot "
                      "version), so training does not pay for the demonstrations once per example and the "
                      "tuned model is served the short prompt; --train-prompt version keeps them")
+    elif shots and options.train_prompt == VERSION and options.train_prompt != asked_mode:
+        notes.append(f"{carries} but no system text: the examples keep its full prompt (--train-prompt "
+                     "version), demonstrations included; with --instruction TEXT they would be prompted with "
+                     "that text and the input only, which trains faster")
     if options.source == UNJUDGED:
         notes.append(unjudged_note(selection.run.id if selection.run else None,
                                    selection.run.model if selection.run else None))

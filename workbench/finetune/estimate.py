@@ -42,7 +42,10 @@ class TrainingEstimate:
     def text(self) -> str:
         """One line: ``expected: 46 steps (2 epochs), 61,440 tokens, about 3m10s of training, $0.0048``."""
         parts = [f"{self.steps} steps" if self.steps is not None else f"{self.examples} examples"]
-        parts[0] += f" ({self.epochs} epochs)" if self.epochs is not None else " (per epoch)"
+        if self.epochs is None:
+            parts[0] += " (per epoch)"
+        else:
+            parts[0] += f" ({self.epochs} epoch{'' if self.epochs == 1 else 's'})"
         parts.append(f"{self.tokens:,} tokens")
         if self.seconds is not None:
             parts.append(f"about {duration(self.seconds)} of training")

@@ -449,7 +449,9 @@ def _estimate(ready: _Prepared, settings: TrainSettings, costs: CostSettings | N
     ready.model.zero_grad(set_to_none=True)
     steps = planned_steps([len(ids) for ids, _ in ready.train], settings.batch_size, settings.epochs,
                           settings.seed, settings.max_steps)
-    return local_estimate(steps, settings.epochs, len(ready.train), seconds, int(batch["input_ids"].numel()),
+    per_epoch = -(-len(ready.train) // settings.batch_size)
+    epochs = min(settings.epochs, -(-len(steps) // per_epoch))  # --max-steps may end before the last epoch
+    return local_estimate(steps, epochs, len(ready.train), seconds, int(batch["input_ids"].numel()),
                           costs or CostSettings())
 
 

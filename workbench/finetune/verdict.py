@@ -91,13 +91,18 @@ def p_text(p_value: float) -> str:
 
 
 def cost_text(prompt_cost: float | None, tuned_cost: float | None) -> str:
-    """How the two costs per 1,000 cases relate, in words."""
+    """How the two costs per 1,000 cases relate, in words: the same when they differ by at most 5% of the
+    larger (or both are 0), else both figures, to the cent, or to a hundredth of a cent under $1."""
     if prompt_cost is None or tuned_cost is None:
         return "cost unknown for " + ("both" if prompt_cost is None and tuned_cost is None
                                       else "the prompt" if prompt_cost is None else "the tuned model")
-    if abs(prompt_cost - tuned_cost) < 0.005:  # under half a cent per 1,000 cases: the same in practice
+    if abs(prompt_cost - tuned_cost) <= 0.05 * max(prompt_cost, tuned_cost):
         return "at the same cost"
-    return f"at ${tuned_cost:.2f} vs ${prompt_cost:.2f} per 1,000 cases"
+
+    def money(usd: float) -> str:
+        return f"${usd:.2f}" if usd >= 1 or usd == 0 else f"${usd:.4f}"
+
+    return f"at {money(tuned_cost)} vs {money(prompt_cost)} per 1,000 cases"
 
 
 def sentence(name: str, base: str, prompt_version: int, result: Comparison, split: str,
@@ -133,6 +138,18 @@ def _form_note(store: Store, tuned: TunedModel, run: Run) -> str | None:
                       version_prompt(store.version_by_id(run.version_id)))
 
 
+def as_trained(store: Store, tuned: TunedModel, run: Run) -> Run:
+    """``run``, or when it did not send ``tuned`` the messages it learnt on (``--as-written``), the latest
+    finished run of the same version, model, test set and split that did: the fair measure of the model."""
+    if _form_note(store, tuned, run) is None:
+        return run
+    same = [other for other in store.runs(version_id=run.version_id)
+            if other.id != run.id and other.model == run.model and other.split == run.split
+            and other.testset_hash == run.testset_hash and other.status == "finished"]
+    return next((other for other in sorted(same, key=lambda r: r.id, reverse=True)
+                 if _form_note(store, tuned, other) is None), run)
+
+
 def tuned_verdicts(store: Store, track: PromptTrack, best_run: Run, tracks: list[PromptTrack],
                    models_dir: Path | None, costs: CostSettings | None = None) -> list[TunedVerdict]:
     """Verdicts of every tuned model of ``track``'s base run on ``track``'s held-out cases, with what each
@@ -152,7 +169,7 @@ def tuned_verdicts(store: Store, track: PromptTrack, best_run: Run, tracks: list
         numbers = [v.number for v in other.versions]
         index = numbers.index(prompt_version) if prompt_version in numbers else max(
             range(len(other.versions)), key=lambda i: (other.versions[i].pass_rate, other.versions[i].number))
-        tuned_run = store.run(other.run_ids[index])
+        tuned_run = as_trained(store, tuned, store.run(other.run_ids[index]))
         prompt_side = run_side(store, best_run, f"v{prompt_version} on {track.model}", costs)
         tuned_side = run_side(store, tuned_run, f"v{numbers[index]} on {other.model}", costs)
         try:
