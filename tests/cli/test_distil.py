@@ -231,3 +231,68 @@ def test_decide_says_when_the_teacher_has_no_held_out_run(tmp_path: Path) -> Non
     data = json.loads(out)
     assert data["distillations"] == []
     assert any("learnt from teacher's outputs, which has no run on the test split" in note for note in data["notes"])
+
+
+# -- the whole path with a real local student ---------------------------------------------------------------------
+
+LOCAL_PROMPT = ("---\ndescription: answer yes or no\nmodel: local/smollm2\ndataset: datasets/q.jsonl\n"
+                "params: {temperature: 0, max_tokens: 3}\nscorers:\n"
+                "  - llm_judge: {rubric: 'yes, unless the question is odd', model: fake}\n"
+                "system: Answer yes or no.\n---\nQuestion: {{ question }}\n")
+
+
+@pytest.mark.slow
+def test_teacher_to_a_real_local_lora_student_end_to_end(tmp_path: Path) -> None:
+    """The loopback server is the teacher (and the judge); the student is the bundled SmolLM2, trained for two
+    LoRA steps on the teacher's unjudged outputs of the unlabelled dev cases, then measured on the test split."""
+    with FakeOpenAIServer(reply=reply) as server:
+        root = project(tmp_path, server, dev=16, test=4, prompt=LOCAL_PROMPT)
+        for args in (("run", "yesno"), ("run", "yesno", "--model", "teacher")):  # the student and the teacher on dev
+            code, _, err = invoke(root, *args)
+            assert code == 0, err
+        store = Store(root / ".workbench" / "workbench.db")
+        teacher_run = next(run for run in store.runs(prompt="yesno") if run.model == "teacher")
+        outputs = {r.case_id: r.output for r in store.results(teacher_run.id, scores=False)}
+        assert outputs == {f"d{i:02d}": right_answer(question(i)) for i in range(16)}  # the teacher's answers
+
+        code, out, err = invoke(root, "export", "yesno", "--model", "teacher", "--source", "outputs",
+                                "--train-prompt", "short", "--json")
+        assert code == 0, err
+        manifest, folder = written_export(out)
+        assert (manifest["model"], manifest["run_id"], manifest["targets_judged"]) == ("teacher", teacher_run.id,
+                                                                                        False)
+        assert manifest["settings"]["source"] == "outputs" and manifest["settings"]["train_prompt"] == "short"
+        assert manifest["counts"]["by_source"] == {"outputs": 16} and manifest["counts"]["test_cases"] == 0
+        training = "".join(p.read_text(encoding="utf-8") for p in sorted(folder.rglob("*.jsonl")))
+        chat = "".join(p.read_text(encoding="utf-8") for p in (folder / "openai-chat").glob("*.jsonl"))
+        records = [json.loads(line) for line in chat.splitlines()]
+        assert len(records) == 16 and {r["messages"][-1]["content"] for r in records} == {"yes", "no"}
+        assert all(r["messages"][0] == {"role": "system", "content": "Answer yes or no."} for r in records)
+        assert "test case" not in training  # no held-out input in any training file, in any format
+
+        code, out, err = invoke(root, "finetune", str(folder), "--max-steps", "2", "--batch-size", "2",
+                                "--name", "student", "--json")
+        assert code == 0, err
+        info = json.loads((root / ".workbench" / "models" / "student" / "model.json").read_text(encoding="utf-8"))
+        assert (info["base"], info["model"], info["run_id"], info["steps"]) == ("local/smollm2", "teacher",
+                                                                                teacher_run.id, 2)
+
+        for model in ("local/smollm2", "teacher", "local/student"):
+            code, _, err = invoke(root, "run", "yesno", "--model", model, "--split", "test")
+            assert code == 0, err
+        tuned_run = store.runs(prompt="yesno")[-1]
+        assert (tuned_run.model, tuned_run.split, tuned_run.status) == ("local/student", "test", "finished")
+        assert tuned_run.prompt_mode == "short"  # measured on the messages it learnt
+        code, out, err = invoke(root, "decide", "yesno")
+        assert code == 0, err
+        code, data_text, err = invoke(root, "decide", "yesno", "--json")
+        assert code == 0, err
+    assert "TEACHER TO STUDENT: STUDENT" in out
+    assert re.search(r"prompt v1 on teacher \(teacher\)\s+100\.0%", out)
+    assert re.search(r"prompt v1 on local/smollm2 \(student\)\s+\d+\.\d%", out)
+    assert re.search(r"local/student \(tuned student\)\s+\d+\.\d%", out)
+    (found,) = json.loads(data_text)["distillations"]
+    assert (found["teacher"], found["student"], found["n"], found["export_run"]) == ("teacher", "local/smollm2", 4,
+                                                                                      teacher_run.id)
+    assert [side["role"] for side in found["sides"]] == ["teacher", "student", "tuned"]
+    assert found["sides"][0]["kept"] == 1.0

@@ -235,6 +235,12 @@ def test_a_stopped_hosted_job_resumes_and_registers(project: Path, no_openai_key
         before = json.loads((folder / "model.json").read_text(encoding="utf-8"))
         assert before["job_id"] and "provider_model" not in before
         created = [r for r in server.requests if r["path"] == "/v1/fine_tuning/jobs"]
+        from workbench.errors import ProviderError
+        from workbench.providers.client import ModelClient
+
+        with pytest.raises(ProviderError, match="hosted-1 is a fine-tuning job with no model yet") as pending:
+            ModelClient(models_dir=project / ".workbench" / "models").preflight("hosted-1")
+        assert "workbench finetune --resume hosted-1" in (pending.value.hint or "")
 
         code, out, err = invoke(project, "finetune", "--resume", "hosted-1", "--poll-interval", "0")
         assert code == 0, err

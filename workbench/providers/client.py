@@ -201,6 +201,7 @@ class ModelClient:
             try:
                 litellm.get_llm_provider(model.litellm_model)
             except Exception:  # litellm raises a bare BadRequestError for names it cannot route
+                _refuse_pending(self.models_dir, model.name)
                 raise ProviderError(
                     f"unknown model {model.name!r}", kind="unknown_model",
                     hint="use a litellm name (gpt-4o-mini, anthropic/..., ollama/..., openai/NAME with an "
@@ -315,6 +316,17 @@ def _from_cache(response: dict[str, Any]) -> Completion | None:
                         latency_ms=response.get("latency_ms") or 0.0, cached=True, attempts=0,
                         finish_reason=response.get("finish_reason"), tool_calls=response.get("tool_calls"))
     return cached if cached.cacheable else None
+
+
+def _refuse_pending(models_dir: Path | None, name: str) -> None:
+    """A ``ProviderError`` when ``name`` is a hosted fine-tune whose job has produced no model yet."""
+    from workbench.providers.tuned import HOSTED_BACKEND, find_model
+
+    tuned = find_model(models_dir, name)
+    if tuned is not None and tuned.backend == HOSTED_BACKEND and not tuned.usable:
+        status = tuned.info.get("status") or "unknown"
+        raise ProviderError(f"{name} is a fine-tuning job with no model yet (status: {status})", kind="not_found",
+                            hint=f"follow it with: workbench finetune --resume {name}")
 
 
 def tuned_aliases(models_dir: Path | None) -> dict[str, dict[str, Any]]:

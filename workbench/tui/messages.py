@@ -1,6 +1,6 @@
 """Provides the messages the TUI's workers post, one class per flow: what a screen's thread worker loaded
-(or the one line it failed with), a run's and a prompt search's progress events. Handlers on the screens
-and widgets own every state change."""
+(or the one line it failed with), a run's and a prompt search's progress events, a generation's outcome.
+Handlers on the screens and widgets own every state change."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from workbench.compare import CaseOutcome, Comparison
     from workbench.decision import Decision
     from workbench.export import ExportPlan
+    from workbench.generate import GenerateOptions, Generation
     from workbench.optimize import SearchEvent
     from workbench.overview import PromptRow
     from workbench.readiness import Readiness
@@ -106,3 +107,19 @@ class DecisionLoaded(Message):
     decision: Decision | None
     error: str = ""
     hint: str = ""
+
+
+@dataclass
+class GenerationFinished(Message):
+    """New cases a model proposed for a test set (``generate.generate_cases``), with the settings asked."""
+
+    generation: Generation
+    options: GenerateOptions
+
+
+@dataclass
+class GenerationFailed(Message):
+    """A generation stopped on an error the user must fix, or was cancelled (one line); nothing was written."""
+
+    error: str
+    cancelled: bool = False

@@ -1,4 +1,5 @@
-"""Provides the export dialog: the options of ``workbench export`` as a form, a preview of the first
+"""Provides the export dialog: the options of ``workbench export`` as a form (the model whose run the examples
+come from included: ``--model``, e.g. a teacher's unjudged outputs with source ``outputs``), a preview of the first
 examples in the chosen format (preference shapes: the first examples with a pair), the validation report,
 then write (or, when validation fails, write anyway: the command line's ``--force``), and where the files
 went."""
@@ -12,6 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
@@ -40,9 +42,11 @@ class ExportScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "close", "Close", id="close-export"),
                 Binding("ctrl+s", "write", "Write", id="write-export")]
 
-    def __init__(self, prompt_name: str) -> None:
+    def __init__(self, prompt_name: str, model: str | None = None) -> None:
         super().__init__()
         self.prompt_name = prompt_name
+        self.model = model
+        """The model whose runs the examples come from (None: the prompt's model, as on the command line)."""
         self.plan: ExportPlan | None = None
         self.planning = 0
         """The number of the latest plan asked for: a thread still building an older one is not shown."""
@@ -61,6 +65,10 @@ class ExportScreen(ModalScreen[str | None]):
                 yield Label("source")
                 yield Select([(name, name) for name in SOURCES], value="mixed", allow_blank=False, id="source",
                              compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("model")
+                yield Select(self._model_choices(), value=self.model or Select.NULL, allow_blank=True,
+                             prompt="the prompt's model", id="model", compact=True)
             with Horizontal(classes="form-row"):
                 yield Label("prompt")
                 # "auto": the version as written, or the short prompt for a few-shot version (ExportOptions).
@@ -84,6 +92,13 @@ class ExportScreen(ModalScreen[str | None]):
                 yield Button("Write anyway", variant="warning", id="write-anyway")
                 yield Button("Close", id="close")
 
+    def _model_choices(self) -> list[tuple[Content, str]]:
+        """The models this prompt has runs on (the only ones an export can take outputs from), and the one
+        asked for, each once."""
+        runs = workbench_app(self).store.runs(prompt=self.prompt_name)
+        names = [run.model for run in runs] + ([self.model] if self.model else [])
+        return [(plain(name), name) for name in dict.fromkeys(names)]
+
     def on_mount(self) -> None:
         self.query_one("#write-anyway", Button).display = False
         self.build()
@@ -104,8 +119,10 @@ class ExportScreen(ModalScreen[str | None]):
             seed = int(self.query_one("#seed", Input).value or 0)
         except ValueError:
             raise WorkbenchError("validation fraction and seed must be numbers") from None
+        model = self.query_one("#model", Select).value
         return ExportOptions(
-            version=version, source=str(self.query_one("#source", Select).value),
+            version=version, model=model if isinstance(model, str) else None,
+            source=str(self.query_one("#source", Select).value),
             train_prompt=None if (mode := str(self.query_one("#train-prompt", Select).value)) == "auto" else mode,
             formats=(str(self.query_one("#format", Select).value),), valid_fraction=fraction, seed=seed,
             include_test=self.query_one("#include-test", Checkbox).value,

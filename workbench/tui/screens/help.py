@@ -38,9 +38,11 @@ template is a **version**; every run is kept, so versions can be compared case b
 | workspace | `g` / `b` / `c` | on a result or its detail: good, bad, write a correction |
 | workspace | `n` | next failure |
 | workspace | `f2` | history |
-| workspace | `f3` | export a fine-tuning dataset (`ctrl+s` writes it) |
+| workspace | `f3` | export a fine-tuning dataset from the picked model's runs (`ctrl+s` writes it) |
 | workspace | `f4` | search prompts within a budget (also in the palette: Search prompts) |
+| workspace | `f5` | generate more inputs for the test set with a model (also in the palette) |
 | search | `ctrl+r`, `escape`, `ctrl+s` | start; cancel (what was scored is kept) or close; apply the winner |
+| generate | `ctrl+r`, `ctrl+s`, `escape` | preview (writes nothing); append the cases; cancel or close |
 | history | `space`, `c` | mark two versions, compare them |
 | history | `d` | the decision: the best prompt against the tuned models on the held-out split |
 | compare | `enter` | a flipped case: both outputs and the expected answer |

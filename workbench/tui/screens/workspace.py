@@ -294,10 +294,34 @@ class WorkspaceScreen(Screen[None]):
         self.app.push_screen(HistoryScreen(self.prompt_name))
 
     def action_export(self) -> None:
-        """Open the export dialog for this prompt."""
+        """Open the export dialog for this prompt, from the runs of the model picked when it is not the
+        prompt's own (a teacher picked in the run picker: its outputs are what the export takes)."""
         from workbench.tui.screens.export import ExportScreen
 
-        self.app.push_screen(ExportScreen(self.prompt_name))
+        prompt = self.editor.prompt
+        default = (prompt.model if prompt is not None else None) or workbench_app(self).project.settings.model
+        model = self.toolbar.model
+        self.app.push_screen(ExportScreen(self.prompt_name, model=None if model == default else model))
+
+    def action_generate(self) -> None:
+        """Open the generate dialog: more inputs for the prompt's test set, asked of the model picked."""
+        from workbench.tui.screens.generate import GenerateScreen
+
+        if self.running:
+            self.notify("A run is going: escape cancels it first", severity="warning")
+            return
+        prompt = self.editor.prompt
+        if prompt is None or not prompt.dataset:
+            self.notify("This prompt names no test set (dataset:) to add inputs to", severity="warning")
+            return
+        path = workbench_app(self).project.resolve(prompt.dataset)
+        self.app.push_screen(GenerateScreen(path, prompt.dataset, self.toolbar.model, prompt.expected_key),
+                             self._generated)
+
+    def _generated(self, written: int | None) -> None:
+        """Back from the generate dialog: the cases appended join the case list."""
+        if written:
+            self.load_cases()
 
     def action_search(self) -> None:
         """Save, then open the prompt search (``workbench optimize``) from this version on the chosen model."""

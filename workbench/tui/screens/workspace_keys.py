@@ -16,6 +16,8 @@ WORKSPACE_BINDINGS: list[BindingType] = [
     Binding("f3", "export", "Export", id="open-export"),
     # Off the footer (it is full at 80 columns); the palette lists it by its tooltip.
     Binding("f4", "search", "Search", show=False, tooltip="Search prompts (optimize)", id="search-prompts"),
+    Binding("f5", "generate", "Generate", show=False, tooltip="Generate more inputs (test set)",
+            id="generate-inputs"),
     # The results table's review actions, bound here: they act from the case's detail too.
     Binding("g", "review('good')", "Good", id="review-good"),
     Binding("b", "review('bad')", "Bad", id="review-bad"),
