@@ -255,6 +255,23 @@ def test_a_stopped_hosted_job_resumes_and_registers(project: Path, no_openai_key
         assert code == 0 and "already succeeded" in err and server.requests == []
 
 
+def test_ctrl_c_while_polling_exits_130_and_keeps_the_job(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import workbench.finetune.hosted as hosted_module
+
+    folder = project / ".workbench" / "models" / "h1"
+    folder.mkdir(parents=True)
+    (folder / "model.json").write_text(json.dumps({"backend": "hosted", "provider": "openai", "base": "gpt-4.1-mini",
+                                                   "job_id": "ftjob-1", "status": "running"}), encoding="utf-8")
+
+    async def interrupted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hosted_module, "resume_hosted", interrupted)
+    code, _, err = invoke(project, "finetune", "--resume", "h1")
+    assert code == 130 and "job ftjob-1 keeps running" in err and "--resume h1" in err
+    assert (folder / "model.json").is_file()
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (("--resume", "nobody"), "no model called 'nobody'"),
     (("exports/intents", "--resume", "hosted-1"), "give no EXPORT_DIR with it"),

@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.cli import analysis, commands, decide, export, finetune, generate, optimize, report, review  # noqa: F401  (registers the commands)
 
     try:
-        cli.main(args=argv, prog_name="workbench", standalone_mode=False)
+        # Without standalone mode, click returns the code of a ``click.exceptions.Exit`` (130 for a stop
+        # with Ctrl+C) instead of raising it.
+        code = cli.main(args=argv, prog_name="workbench", standalone_mode=False)
     except WorkbenchError as error:
         click.echo(f"error: {error}", err=True)
         return error.exit_code
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except click.exceptions.Exit as done:
         return done.exit_code
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def entry_point() -> None:
