@@ -106,3 +106,35 @@ def compare_runs(store: Store, first: Run, second: Run, *, shared_only: bool = F
     edited in between) and ``shared_only`` is False, or when a side has no result."""
     return compare(run_side(store, first, run_label(store, first)),
                    run_side(store, second, run_label(store, second)), shared_only=shared_only, seed=seed)
+
+
+@dataclass(frozen=True)
+class AgainstBaseline:
+    """One run compared with the baseline, its McNemar p-value adjusted for the other comparisons."""
+
+    comparison: Comparison
+    holm_p: float
+    """Holm's adjustment of ``comparison.mcnemar_p`` over every run compared with the same baseline."""
+    direction: str
+    """``better``, ``worse`` or ``none``: against the baseline, significant at 5% after the adjustment."""
+
+
+def compare_with_baseline(store: Store, pairs: list[tuple[Run, Run]], *, shared_only: bool = False,
+                          seed: int = 0) -> list[AgainstBaseline]:
+    """Each pair's second run compared with its first, the baseline, case by case (``compare_runs``; a
+    baseline named ``PROMPT@vN`` may resolve to another run of that version for each test set), the exact
+    McNemar p-values adjusted together by Holm's method (``stats.holm_adjusted``): comparing k runs with one
+    baseline makes k tests, and one of them passes at 5% by chance alone more often than 5% of the time.
+    Raises as ``compare_runs``."""
+    from workbench.compare import ALPHA
+    from workbench.stats import holm_adjusted
+
+    results = [compare_runs(store, baseline, other, shared_only=shared_only, seed=seed) for baseline, other in pairs]
+    adjusted = holm_adjusted([result.mcnemar_p for result in results])
+    out = []
+    for result, p_value in zip(results, adjusted, strict=True):
+        direction = "none"
+        if p_value < ALPHA and result.only_a != result.only_b:
+            direction = "better" if result.only_b > result.only_a else "worse"
+        out.append(AgainstBaseline(result, p_value, direction))
+    return out

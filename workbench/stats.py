@@ -18,6 +18,7 @@ from statistics import NormalDist
 __all__ = [
     "BootstrapResult",
     "cases_needed",
+    "holm_adjusted",
     "mcnemar_exact",
     "minimum_detectable_effect",
     "paired_bootstrap",
@@ -134,6 +135,27 @@ def mcnemar_exact(b: int, c: int) -> float:
     if doubled >= total:
         return 1.0
     return doubled / total  # int / int is correctly rounded, and underflows to 0.0 instead of failing
+
+
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+    """Holm's (1979) step-down adjustment of ``p_values`` for testing them together, in their order.
+
+    Sorted ascending, the i-th smallest (i from 1) becomes ``max over j <= i of min(1, (m - j + 1) * p_(j))``
+    for m tests; a hypothesis is rejected at level alpha when its adjusted p-value is below alpha. It
+    controls the family-wise error rate under any dependence between the tests (the comparisons of several
+    runs against one baseline share that baseline). Raises ``ValueError`` for a p-value outside [0, 1].
+    """
+    for value in p_values:
+        if not 0.0 <= value <= 1.0 or math.isnan(value):
+            raise ValueError(f"a p-value must be between 0 and 1, got {value!r}")
+    m = len(p_values)
+    order = sorted(range(m), key=lambda index: p_values[index])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
 
 
 def _connor_n(delta: float, discordance: float, z_alpha: float, z_beta: float) -> float:

@@ -318,3 +318,25 @@ def test_importing_stats_loads_no_heavy_or_reference_libraries() -> None:
     before, after = ast.literal_eval(out.strip())
     assert before == []
     assert after == ["numpy"]
+
+
+@pytest.mark.parametrize("p_values", [[0.01, 0.04, 0.03, 0.2], [0.5], [0.001, 0.001], [0.049, 0.02, 1.0, 0.0], []])
+def test_holm_matches_statsmodels(p_values: list[float]) -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    from workbench.stats import holm_adjusted
+
+    ours = holm_adjusted(p_values)
+    if p_values:
+        expected = multipletests(p_values, method="holm")[1]
+        assert ours == pytest.approx(list(expected))
+    else:
+        assert ours == []
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, math.nan])
+def test_holm_refuses_a_value_that_is_no_p_value(bad: float) -> None:
+    from workbench.stats import holm_adjusted
+
+    with pytest.raises(ValueError, match="p-value"):
+        holm_adjusted([0.1, bad])

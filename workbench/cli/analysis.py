@@ -24,27 +24,36 @@ def _money(value: float | None) -> str:
 
 
 @cli.command()
-@click.argument("run_a", metavar="A")
-@click.argument("run_b", metavar="B")
+@click.argument("runs", metavar="A B [C ...]", nargs=-1, required=True)
 @click.option("--shared", is_flag=True, help="Compare only the cases both runs have (when their case sets differ).")
-@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when B is significantly worse than A (for CI).")
+@click.option("--fail-on-regression", is_flag=True,
+              help="Exit 1 when a run is significantly worse than A (for CI; with several runs, after Holm's "
+                   "adjustment).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the paired bootstrap.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Also write the comparison as JUnit XML (a regression verdict is a failing testcase; each "
-                   "flipped case is a testcase).")
+                   "flipped case is a testcase). Two runs only.")
 @click.pass_context
-def compare(ctx: click.Context, run_a: str, run_b: str, shared: bool, fail_on_regression: bool, seed: int,
+def compare(ctx: click.Context, runs: tuple[str, ...], shared: bool, fail_on_regression: bool, seed: int,
             as_json: bool, junit_file: str | None) -> None:
     """Compare run B against run A case by case (a run id, 'last' or PROMPT@vN for each).
 
-    For PROMPT@vN the version's latest run on the same test set and split as the other side is used.
+    For PROMPT@vN the version's latest run on the same test set and split as the other side is used. With
+    more runs (A B C ...), each is compared with A, and the McNemar p-values are adjusted together (Holm).
     """
     from workbench.evaluation import compare_runs
     from workbench.refs import resolve_run_pair
 
+    if len(runs) < 2:
+        raise click.UsageError("give at least two runs: A B")
+    if len(runs) > 2 and junit_file is not None:
+        raise click.UsageError("--junit takes exactly two runs")
     store = Store(_project(ctx).db_path)
-    first, second = resolve_run_pair(store, run_a, run_b)
+    if len(runs) > 2:
+        _compare_many(store, runs, shared, seed, as_json, fail_on_regression)
+        return
+    first, second = resolve_run_pair(store, *runs)
     result = compare_runs(store, first, second, shared_only=shared, seed=seed)
     if junit_file is not None:
         from workbench.junit import write_comparison_junit
@@ -56,6 +65,37 @@ def compare(ctx: click.Context, run_a: str, run_b: str, shared: bool, fail_on_re
         click.echo(format_comparison(result))
     if fail_on_regression and result.direction == "worse":
         raise ThresholdFailed(f"regression: {result.verdict}")
+
+
+def _compare_many(store: Store, refs: tuple[str, ...], shared: bool, seed: int, as_json: bool,
+                  fail_on_regression: bool) -> None:
+    """Each run of ``refs[1:]`` against ``refs[0]``, as a table (or JSON), with Holm-adjusted p-values."""
+    from workbench.evaluation import compare_with_baseline
+    from workbench.refs import resolve_run_pair
+
+    items = compare_with_baseline(store, [resolve_run_pair(store, refs[0], ref) for ref in refs[1:]],
+                                  shared_only=shared, seed=seed)
+    baseline = items[0].comparison.a.label
+    if as_json:
+        echo_json({"baseline": baseline, "correction": f"Holm over {len(items)} comparisons",
+                   "comparisons": [{**item.comparison.to_dict(), "holm_p": item.holm_p,
+                                    "holm_direction": item.direction} for item in items]})
+    else:
+        rows = [[baseline, "", percent(items[0].comparison.a.pass_rate), "", "", "", "baseline"]]
+        for item in items:
+            result = item.comparison
+            rows.append([result.b.label, str(result.n), percent(result.b.pass_rate),
+                         f"{result.pass_diff.estimate * 100:+.1f} ({result.pass_diff.low * 100:+.1f} to "
+                         f"{result.pass_diff.high * 100:+.1f})", f"{result.mcnemar_p:.3g}", f"{item.holm_p:.3g}",
+                         item.direction])
+        click.echo(table(["run", "n", "pass rate", "vs A, points (95% CI)", "McNemar p", "Holm p", "verdict"],
+                         rows))
+        click.echo(f"\n{len(items)} runs compared with {baseline}: p-values adjusted by Holm's method (the chance "
+                   "of one false 'better' or 'worse' among them stays under 5%)")
+    worse = [item.comparison.b.label for item in items if item.direction == "worse"]
+    if fail_on_regression and worse:
+        raise ThresholdFailed(f"regression: {', '.join(worse)} significantly worse than {baseline} after Holm's "
+                              "adjustment")
 
 
 def format_comparison(result: Comparison) -> str:
