@@ -43,3 +43,31 @@ def test_three_runs_against_a_baseline_with_holm(tmp_path: Path) -> None:
         assert code == 2 and "--junit takes exactly two runs" in err
         code, _, err = invoke(root, "compare", "yesno@v1")
         assert code == 2 and "at least two runs" in err
+
+
+def test_a_run_on_several_models_runs_each_and_shows_them_together(tmp_path: Path) -> None:
+    def by_model(messages: list[dict], body: dict) -> str:
+        return "yes" if body["model"] == "second-model" else reply(messages, body)
+
+    with FakeOpenAIServer(reply=by_model) as server:
+        root = make_project(tmp_path, server.base_url, n_cases=40)
+        with (root / "workbench.toml").open("a", encoding="utf-8") as toml:
+            toml.write(f'[models.second]\nmodel = "openai/second-model"\napi_base = "{server.base_url}"\n'
+                       'api_key_env = "FAKE_KEY"\n')
+        code, out, err = invoke(root, "run", "yesno", "--model", "fake,second", "--fail-under", "0.9")
+        assert code == 1 and "below --fail-under 90.0%: fake" in err and "second" not in err.split("fake")[-1]
+        assert "compare them: workbench compare 1 2" in out
+        rows = {line.split()[0]: line for line in out.splitlines() if line.startswith(("fake", "second"))}
+        assert "75.0% (30/40)" in rows["fake"] and "100.0% (40/40)" in rows["second"]
+        code, out, _ = invoke(root, "compare", "1", "2")
+        assert code == 0 and "better" in out
+        code, out, _ = invoke(root, "run", "yesno", "--model", "fake,second", "--json")
+        assert code == 0 and [item["model"] for item in json.loads(out)] == ["fake", "second"]
+        for bad, words in ((("--model", "fake,,second"), "name each model once"),
+                           (("--model", "fake,second", "--junit", str(tmp_path / "j.xml")), "--junit takes one model")):
+            code, _, err = invoke(root, "run", "yesno", *bad)
+            assert code == 2 and words in err
+        # An unknown model among them is refused before any call of the others.
+        server.clear_requests()
+        code, _, err = invoke(root, "run", "yesno", "--model", "second,nosuch-model-xyz", "--no-cache")
+        assert code == 2 and "nosuch-model-xyz" in err and server.requests == []

@@ -68,7 +68,9 @@ async def run_with_progress(project: Project, store: Store, plan: Any, *, use_ca
 
 @cli.command()
 @click.argument("prompt")
-@click.option("--model", "-m", default=None, help="A litellm model name or a configured alias.")
+@click.option("--model", "-m", default=None,
+              help="A litellm model name or a configured alias; several, comma-separated, run one after another "
+                   "and are compared in one table.")
 @click.option("--dataset", "-d", default=None, help="Test set file (default: the prompt's 'dataset').")
 @click.option("--split", "-s", default=None,
               help=f"{or_list(RUN_SPLITS)} (default: the prompt's, else {DEFAULT_SPLIT}).")
@@ -108,6 +110,15 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
         # cache misses (never, when every answer is cached).
         warm_up()
     store = Store(project.db_path)
+    models = [name.strip() for name in model.split(",")] if model and "," in model else None
+    if models is not None:
+        if junit_file is not None:
+            raise click.UsageError("--junit takes one model: run each model with its own --junit FILE")
+        if not all(models) or len(set(models)) != len(models):
+            raise click.UsageError(f"--model {model!r}: name each model once, separated by commas")
+        _run_matrix(project, store, loaded, models, dataset=dataset, split=split, as_written=as_written,
+                    use_cache=not no_cache, as_json=as_json, fail_under=fail_under)
+        return
     plan = plan_run(project, store, loaded, model=model, dataset=dataset, split=split, as_written=as_written)
     for notice in plan.notices:
         click.echo(f"warning: {notice}", err=True)
@@ -131,6 +142,41 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
         if summary.pass_rate < threshold:
             raise ThresholdFailed(f"pass rate {percent(summary.pass_rate)} is below --fail-under "
                                   f"{percent(threshold)}")
+
+
+def _run_matrix(project: Project, store: Store, prompt: Any, models: list[str], *, dataset: str | None,
+                split: str | None, as_written: bool, use_cache: bool, as_json: bool, fail_under: float | None) -> None:
+    """Run ``prompt`` on each of ``models`` in turn (every plan checked before the first call), then show
+    the runs side by side with the ``compare`` command that sets them against the first."""
+    from workbench.reports import milliseconds, summarize
+    from workbench.runner import make_client, plan_run
+
+    plans = [plan_run(project, store, prompt, model=name, dataset=dataset, split=split, as_written=as_written)
+             for name in models]
+    client = make_client(project, store)
+    for plan in plans:  # an unknown model or a missing key stops the matrix before any model is called
+        client.preflight(plan.model)
+    summaries = []
+    for plan in plans:
+        for notice in plan.notices:
+            click.echo(f"warning: {notice}", err=True)
+        if not as_json:
+            click.echo(f"{plan.model}:", err=True)
+        run_id = asyncio.run(run_with_progress(project, store, plan, use_cache=use_cache, quiet=as_json))
+        summaries.append(summarize(store, run_id))
+    if as_json:
+        echo_json([summary.to_dict() for summary in summaries])
+    else:
+        click.echo(table(["model", "run", "pass rate", "errors", "cost", "latency p50/p95"], [
+            [s.model, f"{s.run_id} ({s.status})", f"{percent(s.pass_rate)} ({s.passed}/{s.completed})",
+             str(s.errors), "-" if s.cost_usd is None else f"${s.cost_usd:.4f}",
+             f"{milliseconds(s.latency_p50_ms)} / {milliseconds(s.latency_p95_ms)}"] for s in summaries]))
+        click.echo(f"\ncompare them: workbench compare {' '.join(str(s.run_id) for s in summaries)}")
+    if fail_under is not None:
+        threshold = fail_under / 100 if fail_under > 1 else fail_under
+        below = [s.model for s in summaries if s.pass_rate < threshold]
+        if below:
+            raise ThresholdFailed(f"pass rate below --fail-under {percent(threshold)}: {', '.join(below)}")
 
 
 def format_summary(summary: Any) -> str:
