@@ -171,6 +171,12 @@ def decide(project: Project, store: Store, prompt: str, split: str = TEST) -> De
                             "never chose a version", hint="use --test-split test")
     versions = store.versions(prompt)
     if not versions:
+        if not project.prompt_path(prompt).is_file():
+            from workbench.names import prompt_name
+            from workbench.prompts import list_prompts
+
+            known = ", ".join(prompt_name(p) for p in list_prompts(project.prompts_dir)) or "none"
+            raise DecisionError(f"no prompt called {prompt!r} in {project.prompts_dir}", hint=f"prompts: {known}")
         raise DecisionError(f"no stored version of prompt {prompt!r}", hint=f"run it first: workbench run {prompt}")
     tracks = prompt_tracks(store, prompt)
     selection = select_version(project, store, prompt, tracks=tracks)

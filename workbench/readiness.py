@@ -60,6 +60,9 @@ class Readiness:
     """Versions whose point was measured on an earlier version of the test set, with how it differed."""
     search: SearchSummary | None = None
     """The latest prompt search (``workbench optimize``) of this prompt on this track's model and test set."""
+    tuned_base: str | None = None
+    """The base model when this track's model is itself a tuned model (``local/NAME`` or a hosted tuned
+    alias): it is measured in the tuned-model verdict of its base's track, and gets no prompt advice."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -105,6 +108,9 @@ def _readiness(project: Project, store: Store, prompt: str, track: PromptTrack, 
         failures.update(score.scorer for score in result.scores if not score.passed)
     lengths = token_lengths(found.examples)
     search = latest_search(store, prompt, model=track.model, dataset=track.dataset)
+    tuned_base = _tuned_base(project, track.model)
+    recommendation = (_recommend(prompt, verdict, len(found.examples), errors, search) if tuned_base is None
+                      else _tuned_note(track.model, tuned_base))
     return Readiness(
         prompt=prompt, dataset=track.dataset, split=track.split, model=track.model,
         versions=[v.number for v in track.versions], pass_rates=[v.pass_rate for v in track.versions],
@@ -113,11 +119,25 @@ def _readiness(project: Project, store: Store, prompt: str, track: PromptTrack, 
         plateau=verdict,
         examples=len(found.examples), by_source=dict(Counter(e.source for e in found.examples)),
         dropped=dict(found.dropped), tokens=token_stats(lengths), failures_by_scorer=dict(failures),
-        errors_by_kind=dict(errors), recommendation=_recommend(prompt, verdict, len(found.examples), errors, search),
+        errors_by_kind=dict(errors), recommendation=recommendation,
         tuned=_tuned(project, store, track, run, tracks),
         examples_version=source.version.number, examples_run=source.run.id if source.run else None,
-        earlier_testset=dict(track.drift), search=search,
+        earlier_testset=dict(track.drift), search=search, tuned_base=tuned_base,
     )
+
+
+def _tuned_base(project: Project, model: str) -> str | None:
+    """The base of ``model`` when it is a tuned model of the project, else None."""
+    from workbench.providers.tuned import tuned_for
+
+    tuned = tuned_for(project.state_dir / "models", model)
+    return None if tuned is None else (tuned.base or "its base model")
+
+
+def _tuned_note(model: str, base: str) -> str:
+    """What a tuned model's track says instead of prompt-iteration advice."""
+    return (f"{model} is a tuned model (of {base}): it is measured against the best prompt in the tuned-model "
+            f"verdict of the {base} block, not iterated on as a prompt")
 
 
 def _tuned(project: Project, store: Store, track: PromptTrack, run: Run,
@@ -177,17 +197,21 @@ def describe(report: Readiness) -> str:
             for n, rate in zip(report.versions, report.pass_rates, strict=True)),
         *(f"            {DRIFT_MARK} v{n}: measured on an earlier version of the test set: {text}"
           for n, text in sorted(report.earlier_testset.items())),
-        f"  plateau   {'YES' if verdict.on_plateau else 'no'}: {verdict.reason}",
-        *([f"  search    {report.search.verdict}" + (" (winner adopted)" if report.search.applied else "")]
-          if report.search is not None else []),
-        f"  examples  {report.examples} for training (" +
-        (", ".join(f"{count} {name}" for name, count in sorted(report.by_source.items())) or "none") + ")"
-        + (f" from v{report.examples_version}" if report.examples_version is not None else "")
-        + (f" run {report.examples_run}" if report.examples_run is not None else ""),
     ]
-    if report.dropped:
+    advice = report.tuned_base is None  # a tuned model's track gets no plateau or readiness advice
+    if advice:
+        lines += [
+            f"  plateau   {'YES' if verdict.on_plateau else 'no'}: {verdict.reason}",
+            *([f"  search    {report.search.verdict}" + (" (winner adopted)" if report.search.applied else "")]
+              if report.search is not None else []),
+            f"  examples  {report.examples} for training (" +
+            (", ".join(f"{count} {name}" for name, count in sorted(report.by_source.items())) or "none") + ")"
+            + (f" from v{report.examples_version}" if report.examples_version is not None else "")
+            + (f" run {report.examples_run}" if report.examples_run is not None else ""),
+        ]
+    if advice and report.dropped:
         lines.append("  left out " + ", ".join(f"{count} {why}" for why, count in sorted(report.dropped.items())))
-    if report.tokens:
+    if advice and report.tokens:
         t = report.tokens
         lines.append(f"  tokens    min {t.min}, p50 {t.p50:.0f}, p90 {t.p90:.0f}, max {t.max} ({t.tokenizer})")
     failures = ", ".join(f"{scorer} {count}" for scorer, count in sorted(report.failures_by_scorer.items()))

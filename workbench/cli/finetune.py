@@ -97,6 +97,7 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
     if resume is not None:
         if export_dir is not None:
             raise click.UsageError("--resume NAME continues a job: give no EXPORT_DIR with it")
+        _check_resumable(resume)
         folder = models_dir / check_name(resume)
         info = _follow_hosted(folder, lambda say: _resume(folder, api_base, poll_interval, say), as_json,
                               fresh=False)
@@ -128,13 +129,23 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
     else:
         from workbench.finetune.hosted import DEFAULT_BASE, HostedSettings, check_settings
 
-        settings_h = HostedSettings(provider=provider, base=base or DEFAULT_BASE[provider], epochs=epochs,
+        base = base or DEFAULT_BASE[provider]
+        provider_base, key_env = None, None
+        alias = project.settings.models.get(base)
+        if alias is not None:
+            # An alias of workbench.toml: fine-tune its model through its endpoint and key; model.json keeps
+            # the alias as the base, so the tuned model is set against the alias's runs.
+            provider_base = _alias_model(base, str(alias.get("model", "")), provider)
+            api_base = api_base or alias.get("api_base")
+            key_env = alias.get("api_key_env")
+        settings_h = HostedSettings(provider=provider, base=base, epochs=epochs,
                                     learning_rate_multiplier=learning_rate, api_base=api_base,
-                                    poll_interval=poll_interval, suffix=name)
+                                    poll_interval=poll_interval, suffix=name, key_env=key_env,
+                                    provider_base=provider_base)
         check_settings(settings_h)
         from workbench.finetune.estimate import hosted_estimate
 
-        expected = hosted_estimate(export.train, settings_h.base, epochs, project.settings.costs)
+        expected = hosted_estimate(export.train, settings_h.job_base, epochs, project.settings.costs)
         if estimate:
             _show_estimate(expected, as_json)
             return
@@ -143,6 +154,27 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
         info = _train_hosted(export, folder, settings_h, as_json)
     if as_json:
         echo_json({"folder": str(folder), **info})
+
+
+def _check_resumable(name: str) -> None:
+    """Refuse a local model (``local/...``) or a bundled one for ``--resume``: neither has a hosted job."""
+    from workbench.providers.registry import BUNDLED
+
+    bundled = set(BUNDLED) | {model.split("/", 1)[-1] for model in BUNDLED}
+    if name.startswith("local/") or name in bundled:
+        raise FinetuneError(f"--resume follows hosted fine-tuning jobs; {name} is not one",
+                            hint="'workbench models' lists the models; --resume takes a --provider job's NAME")
+
+
+def _alias_model(alias: str, model: str, provider: str) -> str:
+    """The model id of alias ``alias`` (``openai/some-model``) as ``provider`` knows it: without the prefix."""
+    prefix, sep, rest = model.partition("/")
+    if sep and prefix in ("openai", "azure"):
+        return rest
+    if not sep and model:
+        return model
+    raise FinetuneError(f"alias {alias!r} is {model!r}, not a model {provider} fine-tunes",
+                        hint="give --base an openai/... or azure/... alias, or the provider's model name")
 
 
 def _check_free(project: Any, name: str) -> None:

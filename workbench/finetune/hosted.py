@@ -44,9 +44,19 @@ class HostedSettings:
     seed: int | None = None
     api_base: str | None = None
     """Another endpoint (a proxy, Azure's resource, the tests' loopback server)."""
+    key_env: str | None = None
+    """The variable holding the key (a ``[models.ALIAS]`` alias's ``api_key_env``); None: the provider's own."""
+    provider_base: str | None = None
+    """The model id sent to the provider when ``base`` is an alias (its model without the prefix); None:
+    ``base`` itself. ``model.json`` keeps ``base``, so runs of the alias are matched with the tuned model."""
     poll_interval: float = 15.0
     timeout_s: float | None = None
     """Stop polling after this long (the job keeps running at the provider)."""
+
+    @property
+    def job_base(self) -> str:
+        """The base model the provider fine-tunes."""
+        return self.provider_base or self.base
 
     def hyperparameters(self) -> dict[str, Any]:
         """OpenAI's ``hyperparameters`` object: only what was set."""
@@ -81,14 +91,14 @@ def provider_error(provider: str, stage: str, error: BaseException) -> FinetuneE
 
 
 def _credentials(settings: HostedSettings) -> dict[str, Any]:
-    key_env = PROVIDERS[settings.provider]
+    key_env = settings.key_env or PROVIDERS[settings.provider]
     kwargs: dict[str, Any] = {}
     if settings.api_base:
         kwargs["api_base"] = settings.api_base
     key = os.environ.get(key_env)
     if key:
         kwargs["api_key"] = key
-    elif settings.api_base:
+    elif settings.api_base and not settings.key_env:
         kwargs["api_key"] = "no-key"  # a local proxy usually wants none, but the client insists on one
     else:
         raise FinetuneError(f"{settings.provider} fine-tuning needs ${key_env}, which is not set",
@@ -101,7 +111,7 @@ def check_settings(settings: HostedSettings) -> None:
     if settings.provider not in PROVIDERS:
         raise FinetuneError(f"litellm cannot fine-tune through {settings.provider!r}",
                             hint=f"use --provider {' or '.join(PROVIDERS)}, or train locally (no --provider)")
-    if not settings.base or settings.base.startswith("local/"):
+    if not settings.job_base or settings.job_base.startswith("local/"):
         raise FinetuneError(f"{settings.base!r} is not a {settings.provider} model",
                             hint="pass --base gpt-4.1-mini (or another model the provider fine-tunes)")
     _credentials(settings)
@@ -129,6 +139,8 @@ async def run_hosted(export: ExportData, folder: Path, settings: HostedSettings,
         **export.origin(),
         "train_examples": len(export.train), "validation_examples": len(export.validation),
         "hyperparameters": settings.hyperparameters(), "api_base": settings.api_base, "status": "uploading",
+        **({"provider_base": settings.provider_base} if settings.provider_base else {}),
+        **({"key_env": settings.key_env} if settings.key_env else {}),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"), "workbench_version": __version__,
     }
     write_model_json(folder, info)
@@ -146,7 +158,7 @@ async def run_hosted(export: ExportData, folder: Path, settings: HostedSettings,
     info["files"] = files
     try:
         job = await litellm.acreate_fine_tuning_job(
-            model=settings.base, training_file=files["train"], validation_file=files.get("validation"),
+            model=settings.job_base, training_file=files["train"], validation_file=files.get("validation"),
             hyperparameters=settings.hyperparameters(), suffix=settings.suffix, seed=settings.seed,
             custom_llm_provider=provider, **credentials)
     except Exception as error:
@@ -232,7 +244,8 @@ async def resume_hosted(folder: Path, *, api_base: str | None = None, poll_inter
         (status or (lambda message: None))(f"job {job_id} already succeeded: {info['provider_model']}")
         return info
     settings = HostedSettings(provider=str(info.get("provider") or "openai"), base=str(info.get("base") or ""),
-                              api_base=api_base or info.get("api_base"), poll_interval=poll_interval)
+                              api_base=api_base or info.get("api_base"), poll_interval=poll_interval,
+                              key_env=info.get("key_env") or None, provider_base=info.get("provider_base") or None)
     if settings.provider not in PROVIDERS:
         raise FinetuneError(f"{folder.name} names an unknown provider {settings.provider!r}", path=folder)
     from workbench.providers.client import ensure_litellm
