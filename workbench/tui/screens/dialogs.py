@@ -3,7 +3,9 @@ case of a comparison with both outputs side by side."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -11,8 +13,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static, TextArea
+from textual.widgets import Button, Input, Static, TextArea
 
+from workbench.errors import WorkbenchError
 from workbench.records import Case
 from workbench.tui.access import workbench_app
 from workbench.tui.formatting import expected_text
@@ -84,6 +87,31 @@ class ChoiceScreen(ModalScreen[str | None]):
     def action_dismiss_none(self) -> None:
         """Escape: no answer (the caller stays where it was)."""
         self.dismiss(None)
+
+
+
+Parsed = TypeVar("Parsed", int, float)
+
+
+def _entered(field: Input, what: str, parse: Callable[[str], Parsed], noun: str) -> Parsed | None:
+    text = field.value.strip()
+    if not text:
+        return None
+    try:
+        return parse(text)
+    except ValueError:
+        raise WorkbenchError(f"{what} must be {noun}, not {text!r}") from None
+
+
+def entered_whole(field: Input, what: str) -> int | None:
+    """The whole number typed in ``field``, None when it is empty; a ``WorkbenchError`` naming ``what`` for
+    anything else (the form shows it in one line)."""
+    return _entered(field, what, int, "a whole number")
+
+
+def entered_number(field: Input, what: str) -> float | None:
+    """The number typed in ``field``, None when it is empty; a ``WorkbenchError`` naming ``what`` otherwise."""
+    return _entered(field, what, float, "a number")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from workbench.errors import WorkbenchError
 from workbench.text import one_line
 from workbench.tui.access import workbench_app
 from workbench.tui.messages import GenerationFailed, GenerationFinished
+from workbench.tui.screens.dialogs import entered_whole
 from workbench.tui.text import join, literal, markup, plain
 from workbench.tui.widgets import Table
 from workbench.tui.widgets.toolbar import model_options
@@ -125,24 +126,17 @@ class GenerateScreen(ModalScreen[int | None]):
 
         model = self.query_one("#generate-model", Select).value
         split = self.query_one("#generate-split", Select).value
-        count = self._whole("#count", "the count")
+        count = entered_whole(self.query_one("#count", Input), "the count")
         if count is None:
             raise WorkbenchError("the count must be a whole number of cases to add")
         instruction = self.query_one("#instruction", Input).value.strip()
         options = GenerateOptions(model=model if isinstance(model, str) else self.model, count=count,
-                                  seed=self._whole("#generate-seed", "the seed") or 0,
+                                  seed=entered_whole(self.query_one("#generate-seed", Input), "the seed") or 0,
                                   instruction=instruction or None,
-                                  budget_calls=self._whole("#budget-calls", "the call budget"),
+                                  budget_calls=entered_whole(self.query_one("#budget-calls", Input), "the call budget"),
                                   split=split if isinstance(split, str) else "train")
         options.check()
         return options
-
-    def _whole(self, selector: str, what: str) -> int | None:
-        text = self.query_one(selector, Input).value.strip()
-        try:
-            return int(text) if text else None
-        except ValueError:
-            raise WorkbenchError(f"{what} must be a whole number, not {text!r}") from None
 
     # Preview and write ---------------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from workbench.store import Version
 from workbench.text import one_line
 from workbench.tui.access import workbench_app
 from workbench.tui.messages import SearchEventArrived, SearchStopped
+from workbench.tui.screens.dialogs import entered_number, entered_whole
 from workbench.tui.text import join, literal, markup
 from workbench.tui.widgets import Table
 from workbench.tui.widgets.toolbar import model_options
@@ -157,26 +158,12 @@ class SearchScreen(ModalScreen[Version | None]):
         proposer = self.query_one("#proposer", Select).value
         settings = SearchSettings(
             strategies=tuple(name for name in STRATEGIES if self.query_one(f"#strategy-{name}", Checkbox).value),
-            budget_calls=self._whole("#budget-calls", "the call budget"),
-            budget_usd=self._dollars("#budget-usd"),
-            seed=self._whole("#seed", "the seed") or 0,
+            budget_calls=entered_whole(self.query_one("#budget-calls", Input), "the call budget"),
+            budget_usd=entered_number(self.query_one("#budget-usd", Input), "the USD budget"),
+            seed=entered_whole(self.query_one("#seed", Input), "the seed") or 0,
             proposer=proposer if isinstance(proposer, str) else None)
         settings.check()
         return settings
-
-    def _whole(self, selector: str, what: str) -> int | None:
-        text = self.query_one(selector, Input).value.strip()
-        try:
-            return int(text) if text else None
-        except ValueError:
-            raise WorkbenchError(f"{what} must be a whole number, not {text!r}") from None
-
-    def _dollars(self, selector: str) -> float | None:
-        text = self.query_one(selector, Input).value.strip()
-        try:
-            return float(text) if text else None
-        except ValueError:
-            raise WorkbenchError(f"the USD budget must be a number, not {text!r}") from None
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#start")
