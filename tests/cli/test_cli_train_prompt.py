@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support.cli import answer_by_question, invoke, make_project
+from support.cli import answer_by_question, hosted_tuned_model, invoke, make_project
 from support.openai_server import FakeOpenAIServer
 from workbench.store import Store
 
@@ -125,12 +125,8 @@ def test_a_model_trained_on_another_prompt_is_flagged(tmp_path: Path) -> None:
     # (the decide and status checks below read the yesno runs this test makes)
     with FakeOpenAIServer(reply=answer_by_question) as server:
         root = _project(tmp_path, server)
-        folder = root / ".workbench" / "models" / "tuned"
-        folder.mkdir(parents=True)
-        (folder / "model.json").write_text(json.dumps({
-            "backend": "hosted", "provider": "openai", "base": "fake", "provider_model": "ft-fake",
-            "litellm_model": "openai/ft-fake", "api_base": server.base_url, "status": "succeeded",
-            "train_prompt": {"mode": "none", "instruction": None, "prompt": "fs", "version": 1}}), encoding="utf-8")
+        hosted_tuned_model(root, server.base_url,
+                           train_prompt={"mode": "none", "instruction": None, "prompt": "fs", "version": 1})
         code, _, err = invoke(root, "run", "yesno", "--model", "tuned", "--split", "test")
         assert code == 0, err
         assert "trained on prompt 'fs', not 'yesno'" in err
@@ -155,12 +151,7 @@ def test_a_model_trained_on_another_prompt_is_flagged(tmp_path: Path) -> None:
 def test_an_unreadable_training_prompt_is_refused(tmp_path: Path, train_prompt: object, words: str) -> None:
     with FakeOpenAIServer(reply=answer_by_question) as server:
         root = _project(tmp_path, server)
-        folder = root / ".workbench" / "models" / "tuned"
-        folder.mkdir(parents=True)
-        (folder / "model.json").write_text(json.dumps({
-            "backend": "hosted", "provider": "openai", "base": "fake", "provider_model": "ft-fake",
-            "litellm_model": "openai/ft-fake", "api_base": server.base_url, "status": "succeeded",
-            "train_prompt": train_prompt}), encoding="utf-8")
+        hosted_tuned_model(root, server.base_url, train_prompt=train_prompt)
         code, _, err = invoke(root, "run", "fs", "--model", "tuned", "--split", "test")
         assert code == 2 and words in err and "model.json" in err and "Traceback" not in err
         assert not [r for r in server.requests if (r["body"] or {}).get("model") == "ft-fake"]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from support.cli import make_project
+from support.cli import hosted_tuned_model, make_project
 from support.openai_server import FakeOpenAIServer
 from support.tui import open_workspace, settle
 from workbench.project import open_project
@@ -16,13 +15,8 @@ from workbench.tui.widgets.toolbar import Toolbar
 async def test_a_tuned_model_gets_its_training_prompt_and_a_mismatch_is_a_warning(tmp_path: Path) -> None:
     with FakeOpenAIServer() as server:
         root = make_project(tmp_path, server.base_url)
-        folder = root / ".workbench" / "models" / "tuned"
-        folder.mkdir(parents=True)
-        (folder / "model.json").write_text(json.dumps({
-            "backend": "hosted", "provider": "openai", "base": "fake", "provider_model": "ft-fake",
-            "litellm_model": "openai/ft-fake", "api_base": server.base_url, "status": "succeeded",
-            "train_prompt": {"mode": "none", "instruction": None, "prompt": "other", "version": 1}}),
-            encoding="utf-8")
+        hosted_tuned_model(root, server.base_url,
+                           train_prompt={"mode": "none", "instruction": None, "prompt": "other", "version": 1})
         app = WorkbenchApp(open_project(root), warm_up=False)
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await open_workspace(app, pilot)
