@@ -17,7 +17,7 @@ from workbench.cases import DEFAULT_SPLIT, RUN_SPLITS, cases_hash, load_cases, o
 from workbench.errors import ProviderError, WorkbenchError
 from workbench.project import Project
 from workbench.prompts import Prompt
-from workbench.records import Case, Completion, CompletionRequest, Score, canonical_json, public_params
+from workbench.records import Case, Completion, CompletionRequest, Score, public_params
 from workbench.scorers import ConfiguredScorer, ScoreContext, build_scorers, check_cases, combine
 from workbench.store import Run, Store, Version
 from workbench.train_prompt import TrainPrompt, check_form
@@ -160,26 +160,14 @@ def rendering(project: Project, store: Store, prompt: Prompt, model: str,
     from workbench.providers.tuned import tuned_for
 
     tuned = tuned_for(project.state_dir / "models", model)
-    recorded = tuned.info.get("train_prompt") if tuned is not None else None
-    trained = TrainPrompt.from_dict(recorded)
-    if tuned is not None and recorded is not None and not _readable(recorded, trained):
-        raise WorkbenchError(f"{model}'s training prompt is not readable: {canonical_json(recorded)[:120]}",
-                             path=tuned.folder / "model.json",
-                             hint='expected "train_prompt": {"mode": "version", "short" or "none", "instruction": '
-                                  'text or null, "prompt": name, "version": number}; fix it or delete the key')
-    if tuned is None or trained is None:
+    trained = TrainPrompt.recorded(tuned.info, tuned.folder / "model.json") if tuned is not None else None
+    if trained is None:
         return TrainPrompt(), []
     form = TrainPrompt() if as_written else TrainPrompt(trained.mode, trained.instruction)
-    why = check_form(store, tuned.info, form.mode, form.instruction, prompt)
+    why = check_form(store, trained, form.mode, form.instruction, prompt)
     if why is None:
         return form, []
     return form, [f"{model} is run on other messages than it learnt: {why}; its score may not show what it learnt"]
-
-
-def _readable(recorded: Any, trained: TrainPrompt | None) -> bool:
-    """Whether a ``model.json``'s ``train_prompt`` was read whole: no key dropped for its type."""
-    return trained is not None and isinstance(recorded, dict) and all(
-        recorded.get(key) is None or recorded.get(key) == value for key, value in trained.to_dict().items())
 
 
 async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurrency: int = 4,

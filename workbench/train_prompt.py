@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from workbench.errors import PromptError, WorkbenchError
@@ -114,6 +115,23 @@ class TrainPrompt:
                    prompt=prompt if isinstance(prompt, str) else None,
                    version=version if isinstance(version, int) and not isinstance(version, bool) else None)
 
+    @classmethod
+    def recorded(cls, info: dict[str, Any], path: Path) -> TrainPrompt | None:
+        """The training prompt a tuned model's ``model.json`` (``info``, read from ``path``) records; None when
+        it records none; a ``WorkbenchError`` naming the file when it records one that cannot be read whole
+        (an unknown mode, a value of the wrong type): a run would otherwise send other messages silently."""
+        data = info.get("train_prompt")
+        if data is None:
+            return None
+        trained = cls.from_dict(data)
+        if trained is None or not isinstance(data, dict) or any(
+                data.get(key) is not None and data.get(key) != value for key, value in trained.to_dict().items()):
+            raise WorkbenchError(f"the training prompt is not readable: {canonical_json(data)[:120]}", path=path,
+                                 hint='expected "train_prompt": {"mode": "version", "short" or "none", '
+                                      '"instruction": text or null, "prompt": name, "version": number}; fix it or '
+                                      "delete the key")
+        return trained
+
     def mismatch(self, mode: str, instruction: str | None, used: Prompt, trained: Prompt | None) -> str | None:
         """Why messages rendered from ``used`` in ``mode`` (with ``instruction``) are not what this model was
         trained on, or None when they are. ``trained`` is the version the examples came from, when stored."""
@@ -132,12 +150,9 @@ class TrainPrompt:
         return None
 
 
-def check_form(store: Store, info: dict[str, Any], mode: str, instruction: str | None, used: Prompt) -> str | None:
-    """Why messages rendered from ``used`` in ``mode`` are not what the tuned model described by ``info`` (its
-    ``model.json``) learnt on, or None when they are or its training prompt is not recorded."""
-    trained = TrainPrompt.from_dict(info.get("train_prompt"))
-    if trained is None:
-        return None
+def check_form(store: Store, trained: TrainPrompt, mode: str, instruction: str | None, used: Prompt) -> str | None:
+    """Why messages rendered from ``used`` in ``mode`` are not what a model ``trained`` so learnt on, or None
+    when they are; the version the examples came from is read from ``store`` when it is stored there."""
     source = None
     if trained.version is not None:
         with contextlib.suppress(WorkbenchError):

@@ -17,7 +17,7 @@ from workbench.evaluation import PromptTrack, run_side
 from workbench.prompts import version_prompt
 from workbench.providers.tuned import TunedModel, list_tuned
 from workbench.store import Run, Store
-from workbench.train_prompt import check_form
+from workbench.train_prompt import TrainPrompt, check_form
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,10 @@ def _tuned_track(tracks: list[PromptTrack], track: PromptTrack, tuned: TunedMode
 
 def _form_note(store: Store, tuned: TunedModel, run: Run) -> str | None:
     """Why ``run`` did not send ``tuned`` the messages it was trained on, or None."""
-    return check_form(store, tuned.info, run.prompt_mode, run.instruction,
+    trained = TrainPrompt.from_dict(tuned.info.get("train_prompt"))
+    if trained is None:  # not recorded (or unreadable: a run of the model says so)
+        return None
+    return check_form(store, trained, run.prompt_mode, run.instruction,
                       version_prompt(store.version_by_id(run.version_id)))
 
 
