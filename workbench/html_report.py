@@ -24,6 +24,7 @@ from workbench.reports import (
     RunSummary,
     TestsetHistory,
     case_rows,
+    dollars,
     history,
     milliseconds,
     percent,
@@ -91,10 +92,6 @@ def _figures_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     return f'<table class="figures">{thead}<tbody>{body}</tbody></table>'
 
 
-def _money(value: float | None) -> str:
-    return "-" if value is None else f"${value:.4f}"
-
-
 def summary_rows(summary: RunSummary) -> list[tuple[str, str]]:
     """A run's figures as (label, value) pairs, in the order ``workbench run`` prints them: run, version,
     model, test set, pass rate, mean score, errors, tokens, cost (USD actually spent), latency p50/p95 (ms),
@@ -109,7 +106,7 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str]]:
         ("mean score", f"{summary.mean_score:.3f}"),
         ("errors", str(summary.errors)),
         ("tokens", f"{summary.input_tokens} in / {summary.output_tokens} out"),
-        ("cost", _money(summary.cost_usd)),
+        ("cost", dollars(summary.cost_usd)),
         ("latency", f"p50 {milliseconds(summary.latency_p50_ms)}, p95 {milliseconds(summary.latency_p95_ms)}"),
         ("cached", f"{summary.cached} of {summary.completed}"),
         ("started (UTC)", summary.started_utc[:19].replace("T", " ")),
@@ -265,7 +262,7 @@ def comparison_report(store: Store, first: Run, second: Run, comparison: Compari
     body += ["<h2>Comparison</h2>", _figures_table(
         ["", "n", "pass rate [95% Wilson]", "score", "errors", "cost/1k cases", "latency p50 / p95"],
         [[side.label, side.n, f"{percent(side.pass_rate)} [{percent(side.pass_rate_low)}, "
-          f"{percent(side.pass_rate_high)}]", f"{side.mean_score:.3f}", side.errors, _money(side.cost_per_1k_usd),
+          f"{percent(side.pass_rate_high)}]", f"{side.mean_score:.3f}", side.errors, dollars(side.cost_per_1k_usd),
           f"{milliseconds(side.latency_p50_ms)} / {milliseconds(side.latency_p95_ms)}"] for side in (a, b)])]
     if comparison.excluded or comparison.changed:
         left_out = [f"{comparison.excluded} cases are on one side only"] if comparison.excluded else []

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from workbench.compare import Comparison, Flip
 from workbench.errors import WorkbenchError
-from workbench.reports import CaseRow, RunSummary, case_rows, percent, summarize
+from workbench.reports import CaseRow, RunSummary, case_rows, dollars, percent, summarize
 from workbench.store import Run, Store
 from workbench.text import shorten
 
@@ -105,7 +105,7 @@ def run_suite(summary: RunSummary, rows: list[CaseRow]) -> ET.Element:
             kind = "human review" if row.human_review == "bad" else next(
                 (s.scorer for s in row.scores if not s.passed), "fail")
             _element(case, "failure", text, message=shorten(message, MESSAGE_WIDTH), type=kind)
-    cost = "-" if summary.cost_usd is None else f"${summary.cost_usd:.4f}"
+    cost = dollars(summary.cost_usd)
     _element(suite, "system-out", "\n".join([
         f"run {summary.run_id} ({summary.status}): {classname} on {summary.dataset} [{summary.split}]",
         f"pass rate {percent(summary.pass_rate)} ({summary.passed}/{summary.completed}), mean score "

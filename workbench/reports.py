@@ -247,6 +247,11 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
 
+def dollars(value: float | None) -> str:
+    """``0.01234`` -> ``$0.0123``; None (no price known) -> ``-``."""
+    return "-" if value is None else f"${value:.4f}"
+
+
 def milliseconds(value: float | None) -> str:
     """``93.4`` -> ``93 ms``; None -> ``-``."""
     return "-" if value is None else f"{value:.0f} ms"

@@ -11,16 +11,12 @@ import click
 from workbench.cli import ThresholdFailed, cli
 from workbench.cli.commands import _project
 from workbench.cli.output import echo_json, percent, table
-from workbench.reports import milliseconds
+from workbench.reports import dollars, milliseconds
 from workbench.store import Store
 from workbench.text import shorten
 
 if TYPE_CHECKING:
     from workbench.compare import Comparison
-
-
-def _money(value: float | None) -> str:
-    return "-" if value is None else f"${value:.4f}"
 
 
 @cli.command()
@@ -104,7 +100,7 @@ def format_comparison(result: Comparison) -> str:
     for side in (result.a, result.b):
         rows.append([side.label, side.n, f"{percent(side.pass_rate)} [{percent(side.pass_rate_low)}, "
                      f"{percent(side.pass_rate_high)}]", f"{side.mean_score:.3f}", side.errors,
-                     _money(side.cost_per_1k_usd),
+                     dollars(side.cost_per_1k_usd),
                      f"{milliseconds(side.latency_p50_ms)} / {milliseconds(side.latency_p95_ms)}"])
     lines = [table(["", "n", "pass rate [95% Wilson]", "score", "errors", "cost/1k cases", "latency p50/p95"],
                    rows), ""]

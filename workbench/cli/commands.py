@@ -148,7 +148,7 @@ def _run_matrix(project: Project, store: Store, prompt: Any, models: list[str], 
                 split: str | None, as_written: bool, use_cache: bool, as_json: bool, fail_under: float | None) -> None:
     """Run ``prompt`` on each of ``models`` in turn (every plan checked before the first call), then show
     the runs side by side with the ``compare`` command that sets them against the first."""
-    from workbench.reports import milliseconds, summarize
+    from workbench.reports import dollars, milliseconds, summarize
     from workbench.runner import make_client, plan_run
 
     plans = [plan_run(project, store, prompt, model=name, dataset=dataset, split=split, as_written=as_written)
@@ -169,7 +169,7 @@ def _run_matrix(project: Project, store: Store, prompt: Any, models: list[str], 
     else:
         click.echo(table(["model", "run", "pass rate", "errors", "cost", "latency p50/p95"], [
             [s.model, f"{s.run_id} ({s.status})", f"{percent(s.pass_rate)} ({s.passed}/{s.completed})",
-             str(s.errors), "-" if s.cost_usd is None else f"${s.cost_usd:.4f}",
+             str(s.errors), dollars(s.cost_usd),
              f"{milliseconds(s.latency_p50_ms)} / {milliseconds(s.latency_p95_ms)}"] for s in summaries]))
         click.echo(f"\ncompare them: workbench compare {' '.join(str(s.run_id) for s in summaries)}")
     if fail_under is not None:
@@ -181,9 +181,10 @@ def _run_matrix(project: Project, store: Store, prompt: Any, models: list[str], 
 
 def format_summary(summary: Any) -> str:
     """The summary table of one run."""
-    cost = "-" if summary.cost_usd is None else f"${summary.cost_usd:.4f}"
-    p50 = "-" if summary.latency_p50_ms is None else f"{summary.latency_p50_ms:.0f} ms"
-    p95 = "-" if summary.latency_p95_ms is None else f"{summary.latency_p95_ms:.0f} ms"
+    from workbench.reports import dollars, milliseconds
+
+    cost = dollars(summary.cost_usd)
+    p50, p95 = milliseconds(summary.latency_p50_ms), milliseconds(summary.latency_p95_ms)
     rows = [
         ["run", f"{summary.run_id} ({summary.status})"],
         ["version", f"{summary.prompt}@v{summary.version}"],
