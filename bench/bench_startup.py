@@ -35,8 +35,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench_runner import ServerProcess  # the loopback server in a child process
+
 REPO = Path(__file__).resolve().parent.parent
-SERVER_SCRIPT = REPO / "tests" / "support" / "openai_server.py"
 WORKBENCH = REPO / ".venv" / "bin" / "workbench"
 PYTHON = REPO / ".venv" / "bin" / "python"
 API_KEY_ENV = "FAKE_KEY"
@@ -50,29 +51,6 @@ def child_env(home: Path) -> dict[str, str]:
                 "TRANSFORMERS_OFFLINE": "1", "NO_PROXY": "127.0.0.1,localhost", API_KEY_ENV: "sk-bench-loopback",
                 "WORKBENCH_HOME": str(home)})
     return env
-
-
-class ServerProcess:
-    """The fake OpenAI server in a child process, stopped with SIGTERM."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, str(SERVER_SCRIPT), "--port", "0"],
-                                        stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().strip()
-        if not line.startswith("READY "):
-            self.stop()
-            raise RuntimeError(f"the fake server did not start (said {line!r})")
-        self.base_url = line.split()[1]
-
-    def stop(self) -> None:
-        """Terminate the server and wait for it."""
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def make_project(root: Path, base_url: str) -> None:
@@ -141,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=1000, help="cases of the cached re-run (default 1000)")
     parser.add_argument("--top", type=int, default=8, help="top-level importers shown (default 8)")
     args = parser.parse_args(argv)
-    server = ServerProcess()
+    server = ServerProcess(latency=0.0)
     try:
         with tempfile.TemporaryDirectory(prefix="wb-startup-") as folder:
             root = Path(folder) / "project"
