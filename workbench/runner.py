@@ -271,6 +271,14 @@ async def run_case(plan: RunPlan, case: Case, client: ModelClient) -> CaseResult
         if error.kind in FATAL_KINDS:
             raise
         return CaseResult(case, None, False, 0.0, error=str(error), error_kind=error.kind)
+    return await score_answer(plan, case, completion, client)
+
+
+async def score_answer(plan: RunPlan, case: Case, completion: Completion, client: ModelClient) -> CaseResult:
+    """Score ``completion``, the model's answer to ``case`` however it was obtained (a call, the cache, a
+    provider's batch): an empty answer is an error, never a wrong answer; a judge call that fails for good
+    is the case's error. Raises the ``ProviderError`` of a fatal judge failure."""
+    messages = plan.messages[case.id]
     if completion.empty:
         # No text and no tool call is no answer to score: an error (tried again on resume), never a
         # wrong answer, and never cached.
