@@ -16,6 +16,7 @@ from typing import Any
 from workbench.costs import CostSettings
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.names import nfc, on_disk, prompt_name
+from workbench.providers.registry import parse_deployments
 
 DEFAULT_MODEL = "local/smollm2"
 CONFIG_NAME = "workbench.toml"
@@ -108,11 +109,15 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides:
         plateau = replace(plateau, **{key: _coerce(value, kind, f"[plateau] {key}", path)})
     models = data.get("models", {})
     for name, table in models.items():
-        if not isinstance(table, dict) or not isinstance(table.get("model"), str):
+        if not isinstance(table, dict) or not (isinstance(table.get("model"), str) or "deployments" in table):
             raise ConfigError(f"[models.{name}] needs a 'model' string (a litellm model name)", path=path)
         if "api_key" in table:
             raise ConfigError(f"[models.{name}] must not hold an API key", path=path,
                               hint="name the environment variable instead: api_key_env = \"MY_KEY\"")
+        try:
+            parse_deployments(name, table)
+        except ConfigError as error:
+            raise ConfigError(error.message, path=path, hint=error.hint) from None
     for suffix, key in _ENV_KEYS.items():
         if f"WORKBENCH_{suffix}" in env:
             kind = _DEFAULTS_KEYS.get(key, str)

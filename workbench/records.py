@@ -91,7 +91,9 @@ class Completion:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
-    latency_ms: float = 0.0
+    latency_ms: float | None = 0.0
+    """The provider's latency of the call; None when there was no call of its own to time (an answer from a
+    provider batch), so that it never counts as 0 ms."""
     cached: bool = False
     attempts: int = 1
     finish_reason: str | None = None
@@ -99,6 +101,8 @@ class Completion:
     ``tool_calls``, ``content_filter``, ... (None when it did not say)."""
     tool_calls: list[dict[str, Any]] | None = None
     """The tool calls the answer made: ``[{"name": str, "arguments": parsed JSON or raw text}]``."""
+    deployment: str | None = None
+    """Which deployment of a routed alias answered (its label), None for other models and cached answers."""
 
     @property
     def truncated(self) -> bool:

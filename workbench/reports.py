@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ class RunSummary:
     """The run's max_tokens, for the advice to raise it."""
     prompt_mode: str = "version"
     """How the cases were rendered (``workbench.train_prompt``): a tuned model's runs use its training prompt."""
+    deployments: dict[str, int] = field(default_factory=dict)
+    """Answers by deployment of a routed alias (label -> calls answered), most first; empty otherwise."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -85,6 +88,7 @@ def summarize(store: Store, run: Run | int) -> RunSummary:
         filtered=sum(1 for result in results if result.finish_reason == "content_filter"),
         max_tokens=run.params.get("max_tokens") or run.params.get("max_completion_tokens"),
         prompt_mode=run.prompt_mode,
+        deployments=dict(Counter(result.deployment for result in spent if result.deployment).most_common()),
     )
 
 

@@ -55,16 +55,18 @@ def test_a_run_on_several_models_runs_each_and_shows_them_together(tmp_path: Pat
             toml.write(f'[models.second]\nmodel = "openai/second-model"\napi_base = "{server.base_url}"\n'
                        'api_key_env = "FAKE_KEY"\n')
         code, out, err = invoke(root, "run", "yesno", "--model", "fake,second", "--fail-under", "0.9")
-        assert code == 1 and "below --fail-under 90.0%: fake" in err and "second" not in err.split("fake")[-1]
+        assert code == 1 and "below --fail-under 90.0%: yesno@v1 on fake" in err
+        assert "second" not in err.split("fake")[-1]
         assert "compare them: workbench compare 1 2" in out
-        rows = {line.split()[0]: line for line in out.splitlines() if line.startswith(("fake", "second"))}
+        rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("yesno@v1")}
         assert "75.0% (30/40)" in rows["fake"] and "100.0% (40/40)" in rows["second"]
         code, out, _ = invoke(root, "compare", "1", "2")
         assert code == 0 and "better" in out
         code, out, _ = invoke(root, "run", "yesno", "--model", "fake,second", "--json")
         assert code == 0 and [item["model"] for item in json.loads(out)] == ["fake", "second"]
         for bad, words in ((("--model", "fake,,second"), "name each model once"),
-                           (("--model", "fake,second", "--junit", str(tmp_path / "j.xml")), "--junit takes one model")):
+                           (("--model", "fake,second", "--junit", str(tmp_path / "j.xml")),
+                            "--junit takes one prompt and one model")):
             code, _, err = invoke(root, "run", "yesno", *bad)
             assert code == 2 and words in err
         # An unknown model among them is refused before any call of the others.

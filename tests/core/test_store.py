@@ -29,7 +29,7 @@ class FakePrompt:
 CASES = [Case("c1", {"q": "a"}, "A"), Case("c2", {"q": "b"}, "B"), Case("c3", {"q": "c"}, "C")]
 
 EXPECTED_TABLES = {"prompts", "versions", "cases", "testsets", "testset_cases", "runs", "results", "scores",
-                   "reviews", "cache", "searches", "_sqlite_migrations"}
+                   "reviews", "cache", "searches", "batches", "_sqlite_migrations"}
 EXPECTED_VIEWS = {"runs_view", "results_view", "versions_view"}
 
 

@@ -3,6 +3,8 @@
 ``FakeOpenAIServer`` serves ``POST /v1/chat/completions`` (plain and streaming), ``GET /v1/models``,
 ``POST /v1/files`` (multipart upload), ``POST /v1/fine_tuning/jobs`` and ``GET /v1/fine_tuning/jobs/ID``
 (a job that moves one state per retrieval: validating_files, running, then succeeded or failed),
+the batch API (``POST /v1/batches``, ``GET /v1/batches/ID``, ``POST /v1/batches/ID/cancel`` and
+``GET /v1/files/ID/content``: see ``batch_hold``, ``batch_outcome``, ``batch_answered`` and ``batch_failures``),
 ``GET /_fake/stats`` (request counts, for a server in another process) and a JSON 404 for anything else,
 on aiohttp's web server running its own event loop in a daemon thread, so hundreds of concurrent
 requests cost little. Every request is recorded; a reply hook may return a dict (``Answer``) for an answer
@@ -151,6 +153,18 @@ class FakeOpenAIServer:
         """Uploaded files by id: filename, purpose, bytes and ``content`` (the raw bytes)."""
         self.jobs: dict[str, dict[str, Any]] = {}
         """Fine-tuning jobs by id, as last returned."""
+        self.batches: dict[str, dict[str, Any]] = {}
+        """Batches by id, as last returned (with the server's own ``_lines``)."""
+        self.batch_hold = False
+        """While True, a retrieved batch stays ``in_progress``; once False, the next retrieval ends it."""
+        self.batch_outcome = "completed"
+        """How a batch ends: ``completed``, ``expired`` (only ``batch_answered`` lines answered, the rest in the
+        error file as ``batch_expired``) or ``failed`` (no output at all)."""
+        self.batch_answered: int | None = None
+        """Lines answered before a batch ``expired`` or was cancelled (None: half of them, rounded down, when
+        it expired; none when it was cancelled)."""
+        self.batch_failures: set[str] = set()
+        """``custom_id``s answered with a 500 in the error file (a partially failed batch)."""
         self.latency = latency
         self.rate_limit_headers = {"Retry-After": "0"} if rate_limit_headers is None else dict(rate_limit_headers)
         """The headers of a "429" answer: its back-off hint."""
@@ -300,6 +314,14 @@ class FakeOpenAIServer:
             return self._create_job(body)
         if request.path.startswith("/v1/fine_tuning/jobs/") and request.method == "GET":
             return self._retrieve_job(request.path.rsplit("/", 1)[1])
+        if request.path.startswith("/v1/files/") and request.path.endswith("/content") and request.method == "GET":
+            return self._file_content(request.path.split("/")[3])
+        if request.path == "/v1/batches" and request.method == "POST":
+            return self._create_batch(body)
+        if request.path.startswith("/v1/batches/") and request.method == "GET":
+            return self._retrieve_batch(request.path.split("/")[3])
+        if request.path.startswith("/v1/batches/") and request.path.endswith("/cancel") and request.method == "POST":
+            return self._cancel_batch(request.path.split("/")[3])
         return _json(error_body(f"Unknown request URL: {request.method} {request.path}.",
                                 "invalid_request_error", "unknown_url"), 404)
 
@@ -373,6 +395,138 @@ class FakeOpenAIServer:
                     job.update(status="succeeded", finished_at=int(time.time()), trained_tokens=1234,
                                fine_tuned_model=f"ft:{job['model']}:org-fake{suffix}:{job_id[-8:]}")
             return _json(_public(job))
+
+    # -- batches ------------------------------------------------------------------------------------------
+
+    def _file_content(self, file_id: str) -> web.Response:
+        """``GET /v1/files/ID/content``: the file's bytes as uploaded (or as a batch wrote them)."""
+        with self._lock:
+            found = self.files.get(file_id)
+        if found is None:
+            return _json(error_body(f"No such File object: {file_id}", "invalid_request_error", "not_found"), 404)
+        return web.Response(status=200, body=found["content"], content_type="application/octet-stream")
+
+    def _create_batch(self, body: Any) -> web.Response:
+        """``POST /v1/batches``: a known ``purpose=batch`` file of JSONL requests to ``/v1/chat/completions``."""
+        if not isinstance(body, dict) or not body.get("input_file_id"):
+            return _json(error_body("'input_file_id' is required.", "invalid_request_error"), 400)
+        with self._lock:
+            source = self.files.get(str(body["input_file_id"]))
+        if source is None or source["purpose"] != "batch":
+            return _json(error_body(f"invalid input_file_id: {body['input_file_id']}", "invalid_request_error",
+                                    "invalid_file"), 400)
+        try:
+            lines = [json.loads(line) for line in source["content"].decode().splitlines() if line.strip()]
+        except ValueError as error:
+            return _json(error_body(f"The input file is not JSONL: {error}", "invalid_request_error"), 400)
+        now = int(time.time())
+        with self._lock:
+            batch_id = f"batch_fake{len(self.batches):04d}"
+            batch = {"id": batch_id, "object": "batch", "endpoint": body.get("endpoint", "/v1/chat/completions"),
+                     "errors": None, "input_file_id": source["id"],
+                     "completion_window": body.get("completion_window", "24h"), "status": "validating",
+                     "output_file_id": None, "error_file_id": None, "created_at": now, "in_progress_at": None,
+                     "expires_at": now + 86400, "finalizing_at": None, "completed_at": None, "failed_at": None,
+                     "expired_at": None, "cancelling_at": None, "cancelled_at": None,
+                     "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+                     "metadata": body.get("metadata"), "_lines": lines}
+            self.batches[batch_id] = batch
+        return _json(_public(batch))
+
+    def _retrieve_batch(self, batch_id: str) -> web.Response:
+        """``GET /v1/batches/ID``: ``in_progress`` while ``batch_hold``; then it ends as ``batch_outcome`` says
+        (a cancelled one ends ``cancelled``)."""
+        with self._lock:
+            batch = self.batches.get(batch_id)
+            if batch is None:
+                return _json(error_body(f"No batch found with id '{batch_id}'.", "invalid_request_error",
+                                        "not_found"), 404)
+            if batch["status"] in ("validating", "in_progress"):
+                batch["in_progress_at"] = batch["in_progress_at"] or int(time.time())
+                if self.batch_hold:
+                    batch["status"] = "in_progress"
+                else:
+                    self._end_batch(batch, self.batch_outcome)
+            elif batch["status"] == "cancelling":
+                self._end_batch(batch, "cancelled")
+            return _json(_public(batch))
+
+    def _cancel_batch(self, batch_id: str) -> web.Response:
+        """``POST /v1/batches/ID/cancel``: ``cancelling`` now, ``cancelled`` at the next retrieval."""
+        with self._lock:
+            batch = self.batches.get(batch_id)
+            if batch is None:
+                return _json(error_body(f"No batch found with id '{batch_id}'.", "invalid_request_error",
+                                        "not_found"), 404)
+            if batch["status"] in ("validating", "in_progress"):
+                batch.update(status="cancelling", cancelling_at=int(time.time()))
+            return _json(_public(batch))
+
+    def _end_batch(self, batch: dict[str, Any], outcome: str) -> None:
+        """Answer the batch's lines (all, or the first ``batch_answered`` when it expired or was cancelled)
+        and write its output and error files. Called with the lock held."""
+        now = int(time.time())
+        lines: list[dict[str, Any]] = batch["_lines"]
+        if outcome == "failed":
+            batch.update(status="failed", failed_at=now, errors={"object": "list", "data": [
+                {"code": "invalid_request", "message": "The batch failed validation (fake server).", "line": None,
+                 "param": None}]})
+            return
+        if outcome == "completed":
+            answered = len(lines)
+        elif self.batch_answered is not None:
+            answered = self.batch_answered
+        else:
+            answered = len(lines) // 2 if outcome == "expired" else 0
+        output, errors = [], []
+        for number, line in enumerate(lines):
+            custom_id = line.get("custom_id")
+            request_id = f"batch_req_fake{number:06d}"
+            if number >= answered:
+                if outcome == "expired":
+                    errors.append({"id": request_id, "custom_id": custom_id, "response": None, "error": {
+                        "code": "batch_expired",
+                        "message": "This request could not be executed before the completion window expired."}})
+                continue
+            if custom_id in self.batch_failures:
+                errors.append({"id": request_id, "custom_id": custom_id, "error": None, "response": {
+                    "status_code": 500, "request_id": request_id,
+                    "body": error_body("The server had an error while processing your request (fake).",
+                                       "server_error")}})
+                continue
+            output.append({"id": request_id, "custom_id": custom_id, "error": None, "response": {
+                "status_code": 200, "request_id": request_id,
+                "body": self._batch_answer(line.get("body") or {}, number)}})
+        for key, rows in (("output_file_id", output), ("error_file_id", errors)):
+            if rows:
+                file_id = f"file-fake{len(self.files):04d}"
+                content = "".join(json.dumps(row) + "\n" for row in rows).encode()
+                self.files[file_id] = {"id": file_id, "object": "file", "bytes": len(content), "created_at": now,
+                                       "filename": f"{batch['id']}_{key[:-8]}.jsonl", "purpose": "batch_output",
+                                       "status": "processed", "content": content}
+                batch[key] = file_id
+        stamp = {"completed": "completed_at", "expired": "expired_at", "cancelled": "cancelled_at"}[outcome]
+        batch.update(status=outcome, finalizing_at=now, **{stamp: now}, request_counts={
+            "total": len(lines), "completed": len(output), "failed": len(errors)})
+
+    def _batch_answer(self, body: dict[str, Any], number: int) -> dict[str, Any]:
+        """The chat completion one batch line gets: the reply hook's answer, as ``_chat`` sends it."""
+        messages = body.get("messages") or []
+        answer = self.reply(messages, body)
+        shape: Answer = answer if isinstance(answer, dict) else {"content": str(answer)}
+        text = shape.get("content") or ""
+        prompt_tokens = sum(count_words(_text(m.get("content"))) for m in messages if isinstance(m, dict))
+        completion_tokens = shape.get("completion_tokens", count_words(text))
+        message: dict[str, Any] = {"role": "assistant", "content": shape.get("content")}
+        for key in ("tool_calls", "function_call", "refusal"):
+            if key in shape:
+                message[key] = shape[key]
+        return {"id": f"chatcmpl-fakebatch{number:06d}", "object": "chat.completion", "created": int(time.time()),
+                "model": str(body.get("model", MODELS[0])),
+                "choices": [{"index": 0, "message": message, "finish_reason": shape.get("finish_reason", "stop"),
+                             "logprobs": None}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens + completion_tokens}}
 
     async def _chat(self, request: web.Request, body: Any) -> web.StreamResponse:
         index = self._chat_count

@@ -64,7 +64,7 @@ def tui(ctx: click.Context, project_dir: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn user-fixable errors into one line on stderr and exit code 2."""
-    from workbench.cli import analysis, commands, decide, export, finetune, generate, optimize, report, review  # noqa: F401  (registers the commands)
+    from workbench.cli import analysis, batch, commands, decide, export, finetune, generate, optimize, report, review  # noqa: F401  (registers the commands)
 
     try:
         # Without standalone mode, click returns the code of a ``click.exceptions.Exit`` (130 for a stop

@@ -84,10 +84,13 @@ async def run_with_progress(project: Project, store: Store, plan: Any, *, use_ca
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Also write the results as JUnit XML for CI (a testcase per case; failures carry the "
                    "expected answer, the output and the scorers' reasons).")
+@click.option("--batch", "batch", is_flag=True,
+              help="Send the uncached cases as one provider batch (OpenAI-compatible models; the batch price) and "
+                   "return at once; run it again, or 'workbench batch collect', to write the results.")
 @click.pass_context
 def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None, split: str | None,
         concurrency: int | None, no_cache: bool, fail_under: float | None, as_written: bool, as_json: bool,
-        junit_file: str | None) -> None:
+        junit_file: str | None, batch: bool = False) -> None:
     """Run PROMPT against its test set and score every output.
 
     A model fine-tuned here is sent the training prompt it learnt on (the export's --train-prompt, kept in
@@ -96,13 +99,31 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
     from workbench.reports import summarize
     from workbench.runner import default_params, plan_run
 
+    if batch and ((model and "," in model) or junit_file is not None or fail_under is not None):
+        raise click.UsageError("--batch takes one model and no --junit or --fail-under: its results arrive later "
+                               "('workbench batch collect')")
     project = _project(ctx, concurrency=concurrency)
+    if batch:
+        from workbench.cli.batch import run_batch
+
+        run_batch(project, Store(project.db_path), _load_prompt(project, prompt), model=model, dataset=dataset,
+                  split=split, as_written=as_written, use_cache=not no_cache, as_json=as_json)
+        return
+    from workbench.cli.matrix import run_matrix, split_names
+
+    # "P1,P2" names several prompts, unless a prompt file has that very name.
+    names = split_names(prompt, "PROMPT", "prompt") if "," in prompt and not project.prompt_path(
+        prompt).is_file() else [prompt]
+    models = split_names(model, "--model", "model") if model and "," in model else None
+    if junit_file is not None and (models is not None or len(names) > 1):
+        raise click.UsageError("--junit takes one prompt and one model: run each pair with its own --junit FILE")
     if junit_file is not None:  # before any model call
         from workbench.junit import check_writable
 
         check_writable(Path(junit_file))
-    loaded = _load_prompt(project, prompt)
-    if no_cache or default_params(loaded.params).get("temperature") != 0:
+    prompts = [_load_prompt(project, name) for name in names]
+    loaded = prompts[0]
+    if no_cache or any(default_params(each.params).get("temperature") != 0 for each in prompts):
         from workbench.providers.client import warm_up
 
         # No answer can come from the cache: every case calls the model, so litellm's import (seconds)
@@ -110,14 +131,10 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
         # cache misses (never, when every answer is cached).
         warm_up()
     store = Store(project.db_path)
-    models = [name.strip() for name in model.split(",")] if model and "," in model else None
-    if models is not None:
-        if junit_file is not None:
-            raise click.UsageError("--junit takes one model: run each model with its own --junit FILE")
-        if not all(models) or len(set(models)) != len(models):
-            raise click.UsageError(f"--model {model!r}: name each model once, separated by commas")
-        _run_matrix(project, store, loaded, models, dataset=dataset, split=split, as_written=as_written,
-                    use_cache=not no_cache, as_json=as_json, fail_under=fail_under)
+    if models is not None or len(prompts) > 1:
+        pairs: list[str | None] = list(models) if models else [model]
+        run_matrix(project, store, prompts, pairs, dataset=dataset, split=split,
+                   as_written=as_written, use_cache=not no_cache, as_json=as_json, fail_under=fail_under)
         return
     plan = plan_run(project, store, loaded, model=model, dataset=dataset, split=split, as_written=as_written)
     for notice in plan.notices:
@@ -144,41 +161,6 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
                                   f"{percent(threshold)}")
 
 
-def _run_matrix(project: Project, store: Store, prompt: Any, models: list[str], *, dataset: str | None,
-                split: str | None, as_written: bool, use_cache: bool, as_json: bool, fail_under: float | None) -> None:
-    """Run ``prompt`` on each of ``models`` in turn (every plan checked before the first call), then show
-    the runs side by side with the ``compare`` command that sets them against the first."""
-    from workbench.reports import dollars, milliseconds, summarize
-    from workbench.runner import make_client, plan_run
-
-    plans = [plan_run(project, store, prompt, model=name, dataset=dataset, split=split, as_written=as_written)
-             for name in models]
-    client = make_client(project, store)
-    for plan in plans:  # an unknown model or a missing key stops the matrix before any model is called
-        client.preflight(plan.model)
-    summaries = []
-    for plan in plans:
-        for notice in plan.notices:
-            click.echo(f"warning: {notice}", err=True)
-        if not as_json:
-            click.echo(f"{plan.model}:", err=True)
-        run_id = asyncio.run(run_with_progress(project, store, plan, use_cache=use_cache, quiet=as_json))
-        summaries.append(summarize(store, run_id))
-    if as_json:
-        echo_json([summary.to_dict() for summary in summaries])
-    else:
-        click.echo(table(["model", "run", "pass rate", "errors", "cost", "latency p50/p95"], [
-            [s.model, f"{s.run_id} ({s.status})", f"{percent(s.pass_rate)} ({s.passed}/{s.completed})",
-             str(s.errors), dollars(s.cost_usd),
-             f"{milliseconds(s.latency_p50_ms)} / {milliseconds(s.latency_p95_ms)}"] for s in summaries]))
-        click.echo(f"\ncompare them: workbench compare {' '.join(str(s.run_id) for s in summaries)}")
-    if fail_under is not None:
-        threshold = fail_under / 100 if fail_under > 1 else fail_under
-        below = [s.model for s in summaries if s.pass_rate < threshold]
-        if below:
-            raise ThresholdFailed(f"pass rate below --fail-under {percent(threshold)}: {', '.join(below)}")
-
-
 def format_summary(summary: Any) -> str:
     """The summary table of one run."""
     from workbench.reports import dollars, milliseconds
@@ -198,6 +180,8 @@ def format_summary(summary: Any) -> str:
         ["cost", cost],
         ["latency", f"p50 {p50}, p95 {p95}"],
         ["cached", f"{summary.cached} of {summary.completed}"],
+        *([["deployments", ", ".join(f"{label}: {n}" for label, n in summary.deployments.items())]]
+          if summary.deployments else []),
     ]
     text = table(["", ""], rows).split("\n", 2)[2]
     if summary.truncated:

@@ -54,6 +54,7 @@ class Progress:
         elif done * 10 // self.total > self._last_decile or done == self.total:
             self._last_decile = done * 10 // self.total
             self.stream.write(line + "\n")
+            self.stream.flush()  # a CI log shows each line as it is drawn
 
     def close(self) -> None:
         """End the progress line."""

@@ -25,6 +25,7 @@ from workbench.errors import ProviderError
 from workbench.providers.local import COMPUTE_MS
 from workbench.providers.pacing import AdaptiveLimit, response_headers, retry_after_seconds
 from workbench.providers.registry import CUSTOM_PROVIDERS, ResolvedModel, hosted_key_env, resolve_model
+from workbench.providers.routing import make_router, served_by
 from workbench.records import Completion, CompletionRequest, canonical_json, public_params
 from workbench.text import shorten
 
@@ -50,7 +51,7 @@ def classify(error: BaseException) -> tuple[str, str]:
         return "unknown_model", text
     if isinstance(error, asyncio.TimeoutError) or name in ("Timeout", "APITimeoutError", "TimeoutError"):
         return "timeout", f"timed out: {text}" if text else "timed out"
-    if name == "RateLimitError" or status == 429:
+    if name in ("RateLimitError", "RouterRateLimitError", "RouterRateLimitErrorBasic") or status == 429:
         return "rate_limit", text
     if name == "AuthenticationError" or status in (401, 403) or name == "PermissionDeniedError":
         return "auth", text
@@ -96,11 +97,14 @@ class ModelClient:
         after rate limits, or back to full)."""
         self.limits: dict[tuple[str, str | None], AdaptiveLimit] = {}
         """The calls in flight per model, by (litellm model, api_base)."""
-        self._checked: set[str] = set()
+        self._checked: set[tuple[str, str | None, str | None]] = set()
+        """Models checked by ``_preflight``: (litellm model, api_base, key variable)."""
         self._hits: dict[str, Completion] = {}
         """Answers ``prefetch`` found in the cache, by cache key."""
         self.calls = 0
         """Model calls made (cache hits excluded), attempts included."""
+        self._routers: dict[str, Any] = {}
+        """litellm Routers of aliases with deployments, by alias (built on their first call)."""
 
     async def complete(self, request: CompletionRequest, kind: str = "completion") -> Completion:
         """Answer ``request``, from the cache when allowed; raises ``ProviderError`` when it fails for good."""
@@ -114,9 +118,11 @@ class ModelClient:
         # A local model is one llama.cpp instance that runs one call at a time: queueing more calls on it
         # would only inflate their measured latency.
         ceiling = 1 if model.provider == "local" else self.concurrency
-        limit = self.limits.get((model.litellm_model, model.api_base))
+        # A routed alias is one limit: the Router spreads its calls, and rate limits over all of them.
+        slot = (f"router:{model.name}", None) if model.deployments else (model.litellm_model, model.api_base)
+        limit = self.limits.get(slot)
         if limit is None:
-            limit = self.limits[(model.litellm_model, model.api_base)] = AdaptiveLimit(ceiling)
+            limit = self.limits[slot] = AdaptiveLimit(ceiling)
         completion = await self._call_with_retries(model, request, params, limit)
         if key is not None and self.cache is not None and completion.cacheable:
             self.cache.put(key, model=model.litellm_model, kind=kind, response={
@@ -151,6 +157,14 @@ class ModelClient:
                     self._hits[key] = completion
         return sum(1 for key in keys if key is None or key not in self._hits)
 
+    def cached(self, request: CompletionRequest) -> Completion | None:
+        """The cached answer to ``request`` that may be replayed, or None (no litellm needed)."""
+        return self._cached(self._request_key(request))
+
+    def cache_key(self, request: CompletionRequest) -> str | None:
+        """The response-cache key of ``request`` (None: it is not cached, e.g. sampled or ``--no-cache``)."""
+        return self._request_key(request)
+
     def _request_key(self, request: CompletionRequest) -> str | None:
         model = resolve_model(request.model, self.models)
         return self._cache_key(model, request, {**model.params, **request.params})
@@ -172,12 +186,18 @@ class ModelClient:
         model = resolve_model(name, self.models)
         if calls:
             self._preflight(model)
-        elif model.litellm_model not in self._checked:
-            _check_key_set(model)
+        elif _identity(model) not in self._checked:
+            for target in _targets(model):
+                _check_key_set(target)
 
     def _preflight(self, model: ResolvedModel) -> None:
-        """Fail fast, before any call, on a model litellm cannot route or a key that is not set."""
-        if model.litellm_model in self._checked:
+        """Fail fast, before any call, on a model litellm cannot route or a key that is not set (of every
+        deployment, for an alias with several)."""
+        if model.deployments:
+            for target in _targets(model):
+                self._preflight(target)
+            return
+        if _identity(model) in self._checked:
             return
         ensure_litellm()
         import litellm
@@ -215,7 +235,7 @@ class ModelClient:
                 raise ProviderError(f"model {model.name!r} needs {names}, which is not set", kind="auth",
                                     hint=f"export {missing[0]}=... (keys are read from the environment and "
                                          "never stored)")
-        self._checked.add(model.litellm_model)
+        self._checked.add(_identity(model))
 
     async def _call_with_retries(self, model: ResolvedModel, request: CompletionRequest,
                                  params: dict[str, Any], limit: AdaptiveLimit) -> Completion:
@@ -233,10 +253,15 @@ class ModelClient:
                     try:
                         # asyncio.timeout, not wait_for: on Python 3.11 wait_for may swallow a cancel
                         # that arrives as the answer does, and the run would go on after a cancel.
-                        async with asyncio.timeout(self.timeout + 5):
-                            response = await litellm.acompletion(
-                                model=model.litellm_model, messages=request.messages, timeout=self.timeout,
-                                num_retries=0, max_retries=0, **model.call_kwargs(), **params)
+                        async with asyncio.timeout(self.timeout * (self.retries + 1 if model.deployments
+                                                                   else 1) + 5):
+                            if model.deployments:
+                                response = await self._router(model).acompletion(
+                                    model=model.name, messages=request.messages, **params)
+                            else:
+                                response = await litellm.acompletion(
+                                    model=model.litellm_model, messages=request.messages, timeout=self.timeout,
+                                    num_retries=0, max_retries=0, **model.call_kwargs(), **params)
                     except Exception as error:
                         # Lowered before this call's slot is handed on, so no waiting call gets it at the
                         # old limit.
@@ -250,7 +275,7 @@ class ModelClient:
                 raise
             except Exception as error:
                 kind, message = classify(error)
-                wait = retry_after_seconds(response_headers(error)) if kind in RETRYABLE else None
+                wait = _wait_hint(error) if kind in RETRYABLE else None
                 if wait is not None and wait > self.timeout:
                     # Retrying sooner is refused by the provider, and waiting longer than a whole call may
                     # take would stall the run: stop here; a later run resumes what is left.
@@ -258,7 +283,10 @@ class ModelClient:
                         f"{model.name}: {kind}: the provider asked to wait {_duration(wait)} before retrying, "
                         f"longer than the {self.timeout:g} s timeout", kind=kind, retryable=True,
                         hint="run again later to resume: finished cases are kept") from None
-                if kind in RETRYABLE and attempt <= self.retries:
+                # A Router has already tried the call on its deployments: only "every deployment is at its
+                # limit or cooling down" (a 429) is worth waiting for.
+                again = kind in RETRYABLE and (not model.deployments or kind == "rate_limit")
+                if again and attempt <= self.retries:
                     await asyncio.sleep(self._delay(attempt, wait))
                     continue
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
@@ -273,7 +301,14 @@ class ModelClient:
                 text=text, input_tokens=getattr(usage, "prompt_tokens", None),
                 output_tokens=getattr(usage, "completion_tokens", None),
                 cost_usd=_cost(response, model), latency_ms=latency_ms, attempts=attempt,
-                finish_reason=finish_reason, tool_calls=tool_calls)
+                finish_reason=finish_reason, tool_calls=tool_calls,
+                deployment=served_by(response) if model.deployments else None)
+
+    def _router(self, model: ResolvedModel) -> Any:
+        router = self._routers.get(model.name)
+        if router is None:
+            router = self._routers[model.name] = make_router(model, timeout=self.timeout, retries=self.retries)
+        return router
 
     def _delay(self, attempt: int, hint: float | None = None) -> float:
         """Seconds to wait before retry ``attempt``: exponential backoff with jitter (so a rate-limited fleet
@@ -288,6 +323,29 @@ class ModelClient:
     def _notice(self, line: str) -> None:
         if self.on_notice is not None:
             self.on_notice(line)
+
+
+def _wait_hint(error: BaseException) -> float | None:
+    """Seconds the provider asked to wait before a retry (its Retry-After headers), or, from litellm's
+    Router with every deployment cooling down, the cooldown left; None when nothing says."""
+    wait = retry_after_seconds(response_headers(error))
+    cooldown = getattr(error, "cooldown_time", None)
+    if wait is None and isinstance(cooldown, int | float) and cooldown > 0:
+        return float(cooldown)
+    return wait
+
+
+def _identity(model: ResolvedModel) -> tuple[str, str | None, str | None]:
+    """What makes two resolved models the same for the checks: model, server and key variable."""
+    return model.litellm_model, model.api_base, model.key_env
+
+
+def _targets(model: ResolvedModel) -> list[ResolvedModel]:
+    """What calls of ``model`` reach: each of its deployments, or the model itself."""
+    if not model.deployments:
+        return [model]
+    return [ResolvedModel(name=f"{model.name} ({d.label})", litellm_model=d.model, api_base=d.api_base,
+                          key_env=d.key_env) for d in model.deployments]
 
 
 def _check_key_set(model: ResolvedModel, *, hosted: bool = True) -> None:
@@ -341,6 +399,12 @@ def tuned_aliases(models_dir: Path | None) -> dict[str, dict[str, Any]]:
                 table["api_base"] = str(tuned.info["api_base"])
             aliases[tuned.name] = table
     return aliases
+
+
+def parse_answer(response: Any) -> tuple[str, str | None, list[dict[str, Any]] | None]:
+    """(text, finish_reason, tool_calls) of a chat completion however it arrived (a call's litellm response,
+    or a provider batch's output line made a ``litellm.ModelResponse``): see ``_answer``."""
+    return _answer(response)
 
 
 def _answer(response: Any) -> tuple[str, str | None, list[dict[str, Any]] | None]:

@@ -39,6 +39,74 @@ HOSTED_PROVIDERS = (
 LOCAL_SERVERS = (("ollama", "ollama/llama3.2", "a local Ollama server (http://localhost:11434)"),)
 
 
+DEPLOYMENT_KEYS = ("name", "model", "api_base", "api_key_env", "rpm", "tpm")
+"""What a ``[[models.NAME.deployments]]`` table may set."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One place that serves an alias's model: a key, a region or a server, with its rate limits."""
+
+    label: str
+    """How results and summaries name it: its ``name``, else its ``api_base``, else its model."""
+    model: str
+    api_base: str | None = None
+    key_env: str | None = None
+    rpm: int | None = None
+    """Requests per minute it accepts (litellm's Router sends no more and routes the rest elsewhere)."""
+    tpm: int | None = None
+    """Tokens per minute it accepts."""
+
+    def call_kwargs(self) -> dict[str, Any]:
+        """litellm arguments of a call to it: api_base and, read from the environment now, the key."""
+        return ResolvedModel(self.label, self.model, self.api_base, self.key_env).call_kwargs()
+
+
+def parse_deployments(name: str, table: dict[str, Any]) -> tuple[Deployment, ...]:
+    """The ``deployments`` list of alias ``name``'s table (empty when it has none); each inherits ``model``,
+    ``api_base`` and ``api_key_env`` from the alias unless it sets its own.
+
+    Raises ``ConfigError`` for a list that is not tables, an unknown key (an ``api_key`` above all: keys are
+    named by their environment variable, never written down), a deployment with no model, or an ``rpm``/
+    ``tpm`` that is not a positive whole number.
+    """
+    raw = table.get("deployments")
+    if raw is None:
+        return ()
+    where = f"[[models.{name}.deployments]]"
+    if not isinstance(raw, list) or not raw or not all(isinstance(item, dict) for item in raw):
+        raise ConfigError(f"{where} must be one or more tables", hint="write each as [[models.NAME.deployments]]")
+    deployments: list[Deployment] = []
+    for index, item in enumerate(raw, 1):
+        if "api_key" in item:
+            raise ConfigError(f"{where} {index} must not hold an API key",
+                              hint="name the environment variable instead: api_key_env = \"MY_KEY\"")
+        unknown = sorted(set(item) - set(DEPLOYMENT_KEYS))
+        if unknown:
+            raise ConfigError(f"{where} {index}: unknown key {unknown[0]!r}",
+                              hint="known: " + ", ".join(DEPLOYMENT_KEYS))
+        model = item.get("model", table.get("model"))
+        if not isinstance(model, str) or not model:
+            raise ConfigError(f"{where} {index} needs a 'model' (its own or the alias's)")
+        limits: dict[str, int] = {}
+        for key in ("rpm", "tpm"):
+            value = item.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{where} {index}: {key} must be a whole number of at least 1, not {value!r}")
+            if value is not None:
+                limits[key] = value
+        api_base = item.get("api_base", table.get("api_base"))
+        label = str(item.get("name") or api_base or model)
+        deployments.append(Deployment(label=label, model=model, api_base=api_base,
+                                      key_env=item.get("api_key_env", table.get("api_key_env")), **limits))
+    labels = [deployment.label for deployment in deployments]
+    if len(set(labels)) < len(labels):
+        # Two deployments at one address with one model: told apart by their place in the list.
+        deployments = [Deployment(**{**vars(d), "label": f"{d.label} #{i}"}) if labels.count(d.label) > 1 else d
+                       for i, d in enumerate(deployments, 1)]
+    return tuple(deployments)
+
+
 @dataclass(frozen=True)
 class ResolvedModel:
     """A model name turned into what litellm needs."""
@@ -51,6 +119,8 @@ class ResolvedModel:
     """The variable that must hold the key (aliases with ``api_key_env``)."""
     params: dict[str, Any] = field(default_factory=dict)
     """Default params of an alias; the prompt's params override them."""
+    deployments: tuple[Deployment, ...] = ()
+    """Where an alias with ``deployments`` is served: its calls go through litellm's Router."""
 
     @property
     def provider(self) -> str:
@@ -84,6 +154,12 @@ def resolve_model(name: str, configured: dict[str, dict[str, Any]] | None = None
         params = table.get("params", {})
         if not isinstance(params, dict):
             raise ConfigError(f"[models.{name}] params must be a table")
+        deployments = parse_deployments(name, table)
+        if deployments:
+            # The answers of every deployment are the one model's: they share cache entries, the model's
+            # price and its name, and no single api_base or key stands for them.
+            return ResolvedModel(name=name, litellm_model=str(table.get("model") or deployments[0].model),
+                                 params=dict(params), deployments=deployments)
         return ResolvedModel(name=name, litellm_model=str(table["model"]), api_base=table.get("api_base"),
                              key_env=table.get("api_key_env"), params=dict(params))
     if name == "echo":
@@ -154,6 +230,16 @@ def list_models(configured: dict[str, dict[str, Any]] | None = None,
                                   bool(key_env is None or os.environ.get(key_env)), tuned.note(),
                                   _tuned_runtime(tuned), tuned.size_bytes()))
     for name, table in sorted((configured or {}).items()):
+        deployments = parse_deployments(name, table)
+        if deployments:
+            # Its key is there when every deployment's is.
+            keys = [deployment.key_env for deployment in deployments if deployment.key_env]
+            note = f"{resolve_model(name, configured).litellm_model} on {len(deployments)} deployments: " + ", ".join(
+                deployment.label for deployment in deployments)
+            rows.append(ModelInfo(name, "configured", ", ".join(dict.fromkeys(keys)) or None,
+                                  all(os.environ.get(key) for key in keys) if keys else False, note,
+                                  "litellm Router"))
+            continue
         key_env = table.get("api_key_env")
         note = f"{table['model']}" + (f" at {table['api_base']}" if table.get("api_base") else "")
         runtime = "server" if table.get("api_base") else "hosted"

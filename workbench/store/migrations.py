@@ -172,3 +172,28 @@ def m006_views(db: Database) -> None:
     db.create_view("results_view", RESULTS_VIEW)
     db.create_view("runs_view", RUNS_VIEW)
     db.create_view("versions_view", VERSIONS_VIEW)
+
+
+@migrations()
+def m007_batches(db: Database) -> None:
+    """Provider batch runs (``workbench run --batch``): one row per batch submitted to a provider's batch API,
+    with the run it answers, the model and endpoint (``api_base``; never a key), the provider's status, file
+    ids and request counts, the case ids it carries, the price estimated when it was submitted, and when its
+    results were collected (NULL: still pending)."""
+    db.table("batches").create(
+        {"id": int, "provider_batch_id": str, "run_id": int, "model": str, "api_base": str, "status": str,
+         "input_file_id": str, "output_file_id": str, "error_file_id": str, "case_ids_json": str,
+         "request_counts_json": str, "estimate_usd": float, "created_utc": str, "updated_utc": str,
+         "collected_utc": str},
+        pk="id", foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("batches").create_index(["run_id"])
+    db.table("batches").create_index(["provider_batch_id"])
+
+
+@migrations()
+def m008_result_deployment(db: Database) -> None:
+    """A result keeps which deployment of a routed alias answered it (``[[models.NAME.deployments]]``: its
+    label), so a run's summary shows how its calls spread; NULL for other models and cached answers."""
+    db.table("results").add_column("deployment", str)
+

@@ -64,7 +64,8 @@ class Run:
     split: str
     scorers: list[Any]
     status: str
-    """``running``, ``finished``, ``partial``, ``cancelled``, ``failed`` or ``interrupted``."""
+    """``running``, ``finished``, ``partial``, ``cancelled``, ``failed``, ``interrupted`` or ``batch`` (waiting
+    for a provider batch: ``workbench batch``)."""
     n_cases: int
     started_utc: str
     finished_utc: str | None
@@ -137,6 +138,8 @@ class Result:
     finish_reason: str | None
     tool_calls: list[dict[str, Any]] | None
     scores: tuple[ScoreRow, ...] = ()
+    deployment: str | None = None
+    """The deployment of a routed alias that answered (``Completion.deployment``)."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any], scores: tuple[ScoreRow, ...] = ()) -> Result:
@@ -149,6 +152,7 @@ class Result:
             input_tokens=row["input_tokens"], output_tokens=row["output_tokens"], cost_usd=row["cost_usd"],
             cached=bool(row["cached"]), created_utc=row["created_utc"], finish_reason=row["finish_reason"],
             tool_calls=json.loads(row["tool_calls_json"]) if row["tool_calls_json"] else None, scores=scores,
+            deployment=row.get("deployment"),
         )
 
 
@@ -207,3 +211,55 @@ class Search:
                    dataset=row["dataset"], seed=row["seed"], settings=json.loads(row["settings_json"] or "{}"),
                    status=row["status"], started_utc=row["started_utc"], finished_utc=row["finished_utc"],
                    report=json.loads(row["report_json"]) if row["report_json"] else None)
+
+
+BATCH_ENDED = frozenset({"completed", "expired", "cancelled", "failed"})
+"""Provider batch statuses after which nothing more arrives."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch submitted to a provider's batch API for a run (``batches`` table)."""
+
+    id: int
+    provider_batch_id: str
+    run_id: int
+    model: str
+    api_base: str | None
+    """The endpoint it was sent to (None: the provider's own); never a key."""
+    status: str
+    """The provider's last reported status: ``validating``, ``in_progress``, ``finalizing``, ``completed``,
+    ``expired``, ``cancelling``, ``cancelled`` or ``failed``."""
+    input_file_id: str | None
+    output_file_id: str | None
+    error_file_id: str | None
+    case_ids: list[str]
+    """The cases it carries (their ``custom_id``)."""
+    request_counts: dict[str, int]
+    """``total``, ``completed`` and ``failed``, as the provider last reported them."""
+    estimate_usd: float | None
+    """The price estimated at submission, at the batch discount (None: the model's price is unknown)."""
+    created_utc: str
+    updated_utc: str
+    collected_utc: str | None
+    """When its results were written to the run after it ended; None while it is pending."""
+
+    @property
+    def ended(self) -> bool:
+        """The provider will send nothing more."""
+        return self.status in BATCH_ENDED
+
+    @property
+    def pending(self) -> bool:
+        """Not yet ended and collected: the run waits for it."""
+        return self.collected_utc is None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Batch:
+        """A ``batches`` row as a ``Batch``."""
+        return cls(id=row["id"], provider_batch_id=row["provider_batch_id"], run_id=row["run_id"], model=row["model"],
+                   api_base=row["api_base"], status=row["status"], input_file_id=row["input_file_id"],
+                   output_file_id=row["output_file_id"], error_file_id=row["error_file_id"],
+                   case_ids=json.loads(row["case_ids_json"] or "[]"),
+                   request_counts=json.loads(row["request_counts_json"] or "{}"), estimate_usd=row["estimate_usd"],
+                   created_utc=row["created_utc"], updated_utc=row["updated_utc"], collected_utc=row["collected_utc"])

@@ -21,7 +21,7 @@ from workbench.errors import StoreError
 from workbench.names import nfc
 from workbench.records import Case, Completion, Score, canonical_json, sha256_hex
 from workbench.store.locks import RunLock, RunLocks
-from workbench.store.rows import Result, Review, Run, ScoreRow, Search, Version
+from workbench.store.rows import Batch, Result, Review, Run, ScoreRow, Search, Version
 
 if TYPE_CHECKING:
     from workbench.prompts import Prompt
@@ -300,6 +300,15 @@ class Store:
             row = self._one("SELECT id FROM runs WHERE run_key = ? AND status != 'finished' "
                             "ORDER BY id DESC LIMIT 1", [run_key])
             if row is not None:
+                # A run waiting on a provider batch is not run again beside it: the batch's cases would be
+                # paid twice.
+                waiting = self._one("SELECT id, status FROM batches WHERE run_id = ? AND collected_utc IS NULL "
+                                    "ORDER BY id DESC LIMIT 1", [row["id"]])
+                if waiting is not None:
+                    raise StoreError(f"run {row['id']} is waiting for provider batch {waiting['id']} "
+                                     f"({waiting['status']})",
+                                     hint=f"collect it with 'workbench batch collect {waiting['id']}' or cancel it "
+                                          f"with 'workbench batch cancel {waiting['id']}'")
                 self.db.execute("UPDATE runs SET status = 'running' WHERE id = ?", [row["id"]])
                 run_id, resumed = row["id"], True
             else:
@@ -396,14 +405,15 @@ class Store:
         cursor = conn.execute(
             "INSERT INTO results (run_id, case_id, case_key, messages_json, output, passed, score, error, "
             "error_kind, latency_ms, input_tokens, output_tokens, cost_usd, cached, created_utc, finish_reason, "
-            "tool_calls_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "tool_calls_json, deployment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, case.id, case.fingerprint(), canonical_json(messages) if messages is not None else None,
              completion.text if completion else None, int(passed), score, error, error_kind,
              completion.latency_ms if completion else None, completion.input_tokens if completion else None,
              completion.output_tokens if completion else None, completion.cost_usd if completion else None,
              int(completion.cached) if completion else 0, utc_now(),
              completion.finish_reason if completion else None,
-             canonical_json(completion.tool_calls) if completion and completion.tool_calls else None])
+             canonical_json(completion.tool_calls) if completion and completion.tool_calls else None,
+             completion.deployment if completion else None])
         result_id = cursor.lastrowid
         assert result_id is not None  # an insert into a rowid table always sets it
         conn.executemany(
@@ -514,6 +524,54 @@ class Store:
         return [Review.from_row(row) for row in self.db.query(
             "SELECT * FROM reviews WHERE prompt = ? ORDER BY version_id, case_id", [nfc(prompt)])]
 
+    # Provider batches -----------------------------------------------------------------------------
+
+    def add_batch(self, *, provider_batch_id: str, run_id: int, model: str, api_base: str | None, status: str,
+                  input_file_id: str | None, case_ids: list[str], request_counts: dict[str, int],
+                  estimate_usd: float | None) -> Batch:
+        """Record a batch just submitted to a provider for ``run_id`` (``api_base``: never a key)."""
+        now = utc_now()
+        with self._write():
+            batch_id = self.db.table("batches").insert({
+                "provider_batch_id": provider_batch_id, "run_id": run_id, "model": model, "api_base": api_base,
+                "status": status, "input_file_id": input_file_id, "output_file_id": None, "error_file_id": None,
+                "case_ids_json": canonical_json(case_ids), "request_counts_json": canonical_json(request_counts),
+                "estimate_usd": estimate_usd, "created_utc": now, "updated_utc": now, "collected_utc": None,
+            }).last_pk
+        assert batch_id is not None
+        return self.batch(int(batch_id))
+
+    def update_batch(self, batch_id: int, *, status: str, output_file_id: str | None, error_file_id: str | None,
+                     request_counts: dict[str, int], collected: bool = False) -> Batch:
+        """Record what the provider last said of a batch; ``collected`` marks its results written."""
+        with self._write():
+            self.db.execute(
+                "UPDATE batches SET status = ?, output_file_id = ?, error_file_id = ?, request_counts_json = ?, "
+                "updated_utc = ?, collected_utc = CASE WHEN ? THEN coalesce(collected_utc, ?) ELSE collected_utc "
+                "END WHERE id = ?",
+                [status, output_file_id, error_file_id, canonical_json(request_counts), utc_now(), int(collected),
+                 utc_now(), batch_id])
+        return self.batch(batch_id)
+
+    def batch(self, ref: int | str) -> Batch:
+        """The batch with id ``ref`` (the workbench's number) or provider id ``ref`` (the newest with it)."""
+        text = str(ref).strip()
+        if text.isdigit():
+            row = self._one("SELECT * FROM batches WHERE id = ?", [int(text)])
+        else:
+            row = self._one("SELECT * FROM batches WHERE provider_batch_id = ? ORDER BY id DESC LIMIT 1", [text])
+        if row is None:
+            raise StoreError(f"no batch {text!r}", hint="'workbench batch list' lists the batches")
+        return Batch.from_row(row)
+
+    def batches(self, run_id: int | None = None) -> list[Batch]:
+        """The project's batches (of one run), oldest first."""
+        if run_id is None:
+            rows = self.db.query("SELECT * FROM batches ORDER BY id")
+        else:
+            rows = self.db.query("SELECT * FROM batches WHERE run_id = ? ORDER BY id", [run_id])
+        return [Batch.from_row(row) for row in rows]
+
     # Response cache (the ResponseCache protocol of the model client) ---------------------------------
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -537,6 +595,15 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO cache (key, model, kind, response_json, created_utc) "
                         "VALUES (?, ?, ?, ?, ?)", [key, model, kind, canonical_json(response), utc_now()])
         self.db.conn.commit()
+
+    def put_many(self, entries: Iterable[dict[str, Any]]) -> None:
+        """Cache several responses in one transaction; each entry holds ``key``, ``model``, ``kind`` and
+        ``response`` (``put``'s arguments)."""
+        now = utc_now()
+        with self._write():
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO cache (key, model, kind, response_json, created_utc) VALUES (?, ?, ?, ?, ?)",
+                [(e["key"], e["model"], e["kind"], canonical_json(e["response"]), now) for e in entries])
 
     # ------------------------------------------------------------------------------------------------
 

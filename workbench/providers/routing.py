@@ -1,0 +1,49 @@
+"""Provides the litellm ``Router`` of a model alias served by several deployments (``[[models.NAME.deployments]]``
+in ``workbench.toml``: several keys, regions or local servers of one model, each with optional ``rpm``/``tpm``).
+
+The Router picks a deployment for each call, retries a failed call (``retries`` times, as the client
+would) and cools a deployment down for litellm's default ``cooldown_time`` (5 s) from its first failure in a
+minute (``allowed_fails = 0``), so the retry goes to another deployment: litellm's own default cools a
+deployment only once half of at least a few calls in a minute failed, and a retry drawn at random could hit
+the failing one again and fail the case. When every deployment is cooling down, the Router answers 429 with
+the cooldown left, which the client waits out like a provider's Retry-After. With limits set, it routes by usage
+(``usage-based-routing-v2``) and never sends a deployment more than its ``rpm``/``tpm`` in a minute; when
+every deployment is at its limit it answers 429, which the client backs off from like any rate limit.
+Without limits it shuffles calls evenly (``simple-shuffle``). Keys are read from the environment when the
+Router is built, held in memory only, never stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.providers.registry import ResolvedModel
+
+
+def make_router(model: ResolvedModel, *, timeout: float, retries: int) -> Any:
+    """A litellm ``Router`` over ``model``'s deployments, answering ``model.name``: each deployment is called
+    with at most ``timeout`` seconds, a call is tried on up to ``retries`` more deployments (or the same one
+    again) before it fails. Needs litellm imported (``client.ensure_litellm``)."""
+    from litellm import Router
+
+    limited = any(deployment.rpm or deployment.tpm for deployment in model.deployments)
+    model_list = []
+    for deployment in model.deployments:
+        params: dict[str, Any] = {"model": deployment.model, "timeout": timeout, "max_retries": 0,
+                                  **deployment.call_kwargs()}
+        if deployment.rpm:
+            params["rpm"] = deployment.rpm
+        if deployment.tpm:
+            params["tpm"] = deployment.tpm
+        model_list.append({"model_name": model.name, "litellm_params": params, "model_info": {"id": deployment.label}})
+    return Router(model_list=model_list, num_retries=retries, timeout=timeout, allowed_fails=0,
+                  routing_strategy="usage-based-routing-v2" if limited else "simple-shuffle")
+
+
+def served_by(response: Any) -> str | None:
+    """The label of the deployment that answered ``response`` (litellm keeps its ``model_info`` id in the
+    response's hidden params), or None for an answer that did not come through a Router."""
+    hidden = getattr(response, "_hidden_params", None) or {}
+    get = hidden.get if isinstance(hidden, dict) else lambda key: getattr(hidden, key, None)
+    label = get("model_id")
+    return str(label) if label else None
