@@ -16,9 +16,8 @@ import html
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from workbench import __version__
+from workbench import __version__, files
 from workbench.compare import Comparison
-from workbench.errors import WorkbenchError
 from workbench.reports import (
     CaseRow,
     RunSummary,
@@ -311,11 +310,6 @@ def default_report_path(state_dir: Path, runs: Sequence[Run]) -> Path:
 
 
 def write_report(path: Path, page: str) -> Path:
-    """Write ``page`` (UTF-8) to ``path``, creating its folder; returns ``path``. Raises ``WorkbenchError``
-    (one line naming the file) when it cannot be written."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(page, encoding="utf-8")
-    except OSError as error:
-        raise WorkbenchError(f"cannot write the report: {error.strerror or error}", path=path) from None
-    return path
+    """Write ``page`` (UTF-8) to ``path`` (``files.write_file``: its folder created, atomically); returns
+    ``path``. Raises ``WorkbenchError`` (one line naming the file) when it cannot be written."""
+    return files.write_file(path, page, "the report")

@@ -18,14 +18,13 @@ the statistics support, never for noise (the flip is in the testcase's ``system-
 
 from __future__ import annotations
 
-import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
+from workbench import files
 from workbench.compare import Comparison, Flip
-from workbench.errors import WorkbenchError
 from workbench.reports import CaseRow, RunSummary, case_rows, dollars, percent, summarize
 from workbench.store import Run, Store
 from workbench.text import shorten
@@ -185,30 +184,14 @@ def document(suites: Iterable[ET.Element], name: str = "workbench") -> bytes:
 
 
 def check_writable(path: Path) -> Path:
-    """Check before any work that a report can be written at ``path``: its folder is created when missing,
-    and must be writable, and ``path`` must not be a folder. Returns ``path``; raises ``WorkbenchError``
-    (one line naming the file) otherwise."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise WorkbenchError(f"cannot write the JUnit report: {error.strerror or error}", path=path) from None
-    if path.is_dir():
-        raise WorkbenchError("cannot write the JUnit report: it is a folder", path=path)
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise WorkbenchError("cannot write the JUnit report: permission denied", path=path)
-    return path
+    """Check before any work that the JUnit report can be written at ``path`` (``files.check_writable``)."""
+    return files.check_writable(path, "the JUnit report")
 
 
 def write_junit(path: Path, suites: Iterable[ET.Element]) -> Path:
-    """Write ``document(suites)`` to ``path`` (its folder created when missing); returns ``path``.
-    Raises ``WorkbenchError`` (one line naming the file) when it cannot be written."""
-    data = document(suites)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    except OSError as error:
-        raise WorkbenchError(f"cannot write the JUnit report: {error.strerror or error}", path=path) from None
-    return path
+    """Write ``document(suites)`` to ``path`` (``files.write_file``: its folder created, atomically); returns
+    ``path``. Raises ``WorkbenchError`` (one line naming the file) when it cannot be written."""
+    return files.write_file(path, document(suites), "the JUnit report")
 
 
 def write_run_junit(store: Store, run: Run | int, path: Path) -> Path:

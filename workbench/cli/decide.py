@@ -11,7 +11,7 @@ from workbench.cases import TEST
 from workbench.cli import cli
 from workbench.cli.commands import _project
 from workbench.cli.output import echo_json, table
-from workbench.errors import WorkbenchError
+from workbench.files import check_writable, write_file
 from workbench.store import Store
 
 
@@ -30,13 +30,11 @@ def decide(ctx: click.Context, prompt: str, split: str, as_json: bool, md_file: 
     from workbench.decision import markdown, sections
 
     project = _project(ctx)
+    if md_file is not None:  # before any work
+        check_writable(Path(md_file), "the report")
     decision = build(project, Store(project.db_path), prompt, split)
     if md_file is not None:
-        path = Path(md_file)
-        try:
-            path.write_text(markdown(decision), encoding="utf-8")
-        except OSError as error:
-            raise WorkbenchError(f"cannot write the report: {error.strerror}", path=path) from None
+        write_file(Path(md_file), markdown(decision), "the report")
     if as_json:
         echo_json(decision.to_dict())
         return

@@ -397,6 +397,9 @@ def tuned_aliases(models_dir: Path | None) -> dict[str, dict[str, Any]]:
             table = {"model": str(tuned.info.get("litellm_model") or tuned.info["provider_model"])}
             if tuned.info.get("api_base"):
                 table["api_base"] = str(tuned.info["api_base"])
+            if tuned.info.get("key_env"):
+                # Tuned through an alias with its own key variable: called with that key, like its base.
+                table["api_key_env"] = str(tuned.info["key_env"])
             aliases[tuned.name] = table
     return aliases
 

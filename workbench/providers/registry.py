@@ -224,8 +224,11 @@ def list_models(configured: dict[str, dict[str, Any]] | None = None,
             ModelInfo("local/smollm2", "bundled", None, True, BUNDLED["local/smollm2"], *_bundled_file())]
     for tuned in list_tuned(models_dir):
         if tuned.usable:
-            key_env = None if tuned.is_local else hosted_key_env(
-                str(tuned.info.get("litellm_model") or tuned.info.get("provider_model") or ""))
+            # Called as its registered alias is (``client.tuned_aliases``): with the key variable of the alias it
+            # was tuned through, else none at a server of its own (api_base), else its provider's usual one.
+            key_env = None if tuned.is_local else (
+                tuned.info.get("key_env") or (None if tuned.info.get("api_base") else hosted_key_env(
+                    str(tuned.info.get("litellm_model") or tuned.info.get("provider_model") or ""))))
             rows.append(ModelInfo(tuned.model_ref, "fine-tuned", key_env,
                                   bool(key_env is None or os.environ.get(key_env)), tuned.note(),
                                   _tuned_runtime(tuned), tuned.size_bytes()))
