@@ -332,3 +332,42 @@ async def test_cancelling_keeps_the_scored_candidates(tmp_path: Path) -> None:
                                                  SearchSettings(strategies=("fewshot",)))]
         assert again[-1].report.status == "finished"
         assert len(server.requests) > sent  # the rest of the search
+
+
+def test_a_stored_searchs_winner_is_applied_later_without_searching_and_no_text_is_lost(tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply=ticket_model()) as server:
+        root = make_search_project(tmp_path, server.base_url)
+        path = root / "prompts" / "tickets.prompt"
+        assert invoke(root, "optimize", "tickets", "--strategies", "fewshot")[0] == 0
+        calls = len(server.requests)
+        # The user edits the file after the search: the edit is kept as a version before the winner is written.
+        edited = path.read_text(encoding="utf-8").replace("Which team", "Which one team")
+        path.write_text(edited, encoding="utf-8")
+        code, out, err = invoke(root, "optimize", "tickets", "--apply-search", "last")
+        assert code == 0, err
+        assert len(server.requests) == calls  # nothing searched, nothing called
+        store = Store(root / ".workbench" / "workbench.db")
+        report = store.searches("tickets")[-1].report
+        assert report["applied"] is True
+        winner = store.version("tickets", report["winner_version"])
+        assert path.read_text(encoding="utf-8") == winner.text
+        assert f"now holds tickets@v{winner.number}" in out and "was kept as tickets@v" in out
+        assert any(version.text == edited for version in store.versions("tickets"))
+        # Applying again changes nothing and keeps nothing new.
+        versions = len(store.versions("tickets"))
+        code, out, err = invoke(root, "optimize", "tickets", "--apply-search", str(report["search_id"]))
+        assert code == 0, err
+        assert "kept" not in out and len(store.versions("tickets")) == versions
+
+
+def test_apply_search_refuses_what_cannot_be_applied_in_one_line(tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply=ticket_model(helpful=False)) as server:
+        root = make_search_project(tmp_path, server.base_url)
+        for ref, words in (("last", "no search of tickets yet"), ("7", "no search '7' of tickets")):
+            code, _, err = invoke(root, "optimize", "tickets", "--apply-search", ref)
+            assert code == 2 and words in err and "Traceback" not in err
+        assert invoke(root, "optimize", "tickets", "--strategies", "constrain")[0] == 0
+        before = (root / "prompts" / "tickets.prompt").read_text(encoding="utf-8")
+        code, _, err = invoke(root, "optimize", "tickets", "--apply-search", "last")
+        assert code == 2 and "winner is not applied" in err and "Traceback" not in err
+        assert (root / "prompts" / "tickets.prompt").read_text(encoding="utf-8") == before

@@ -31,10 +31,13 @@ if TYPE_CHECKING:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds and the draws.")
 @click.option("--apply", "apply_", is_flag=True,
               help="Write the winner to prompts/PROMPT.prompt when it beat the start on the confirmation fold.")
+@click.option("--apply-search", "apply_search", default=None, metavar="ID|last",
+              help="Search nothing: write the winner of that earlier search of PROMPT (when it beat the start on "
+                   "its confirmation fold); the file's text is stored as a version first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def optimize(ctx: click.Context, prompt: str, budget_calls: int | None, budget_usd: float | None, strategies: str,
-             proposer: str | None, seed: int, apply_: bool, as_json: bool) -> None:
+             proposer: str | None, seed: int, apply_: bool, apply_search: str | None, as_json: bool) -> None:
     """Search for a better version of PROMPT: few-shot examples, a constrained format, rewrites by a
     proposer model; candidates scored on a search fold of the dev split, the winner confirmed on another.
 
@@ -46,6 +49,9 @@ def optimize(ctx: click.Context, prompt: str, budget_calls: int | None, budget_u
     project = _project(ctx)
     store = Store(project.db_path)
     start = _load_prompt(project, prompt)
+    if apply_search is not None:
+        _apply_search(store, start, apply_search, as_json)
+        return
     settings = SearchSettings(
         strategies=tuple(name.strip() for name in strategies.split(",") if name.strip()), budget_calls=budget_calls,
         budget_usd=budget_usd, seed=seed, proposer=proposer)
@@ -70,6 +76,34 @@ def optimize(ctx: click.Context, prompt: str, budget_calls: int | None, budget_u
     if applied is not None:
         click.echo(f"\napplied: {start.path} now holds {applied.label}; run it on the whole dev split with "
                    f"'workbench run {start.name}'")
+
+
+def _apply_search(store: Store, prompt: Prompt, ref: str, as_json: bool) -> None:
+    """``--apply-search ID|last``: the winner of a stored search of ``prompt`` written to its file."""
+    from workbench.errors import StoreError, WorkbenchError
+    from workbench.optimize import apply_stored
+
+    searches = store.searches(prompt.name)
+    if ref == "last":
+        if not searches:
+            raise WorkbenchError(f"no search of {prompt.name} yet", hint=f"run 'workbench optimize {prompt.name}'")
+        chosen = searches[-1]
+    else:
+        try:
+            chosen = store.search(int(ref))
+        except (ValueError, StoreError):
+            known = ", ".join(str(s.id) for s in searches) or "none"
+            raise WorkbenchError(f"no search {ref!r} of {prompt.name}", hint=f"its searches: {known}") from None
+        if chosen.prompt != prompt.name:
+            raise WorkbenchError(f"search {chosen.id} searched {chosen.prompt}, not {prompt.name}")
+    winner, kept = apply_stored(store, chosen, prompt.path)
+    if as_json:
+        echo_json({"search": chosen.id, "applied": winner.number, "kept": kept.number if kept else None})
+        return
+    if kept is not None:
+        click.echo(f"the file's text was kept as {kept.label}")
+    click.echo(f"applied: {prompt.path} now holds {winner.label} (search {chosen.id}); run it on the whole dev "
+               f"split with 'workbench run {prompt.name}'")
 
 
 async def _search(project: Project, store: Store, start: Prompt, settings: SearchSettings) -> SearchReport:

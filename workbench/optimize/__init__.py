@@ -6,7 +6,7 @@ its provenance. ``folds``, ``strategies``, ``budget``, ``search``, ``report`` an
 
 from __future__ import annotations
 
-from workbench.optimize.apply import ApplyError, apply_winner, should_apply
+from workbench.optimize.apply import ApplyError, apply_stored, apply_winner, should_apply
 from workbench.optimize.budget import BudgetError
 from workbench.optimize.report import SearchReport, SearchSummary, latest_search
 from workbench.optimize.search import (
@@ -26,5 +26,5 @@ from workbench.optimize.strategies import STRATEGIES
 __all__ = [
     "STRATEGIES", "ApplyError", "BudgetError", "CandidateDone", "CandidateStarted", "CaseScored", "OptimizeError",
     "RoundDone", "SearchEvent", "SearchFinished", "SearchReport", "SearchSettings", "SearchStarted",
-    "SearchSummary", "apply_winner", "latest_search", "search", "should_apply",
+    "SearchSummary", "apply_stored", "apply_winner", "latest_search", "search", "should_apply",
 ]

@@ -12,6 +12,7 @@ from workbench.errors import WorkbenchError
 from workbench.optimize.report import SearchReport
 from workbench.prompts import load_prompt
 from workbench.store import Store, Version
+from workbench.store.rows import Search
 
 
 class ApplyError(WorkbenchError):
@@ -38,13 +39,46 @@ def apply_winner(store: Store, report: SearchReport, path: Path) -> Version:
     winner = store.version(report.prompt, report.winner_version)
     if load_prompt(path).hash != start.hash:
         raise ApplyError("the prompt file changed during the search: the winner was not written", path=path,
-                         hint=f"{report.prompt}@v{winner.number} is stored; run the search again to apply it")
+                         hint=f"{report.prompt}@v{winner.number} is stored; apply it with 'workbench optimize "
+                              f"{report.prompt} --apply-search {report.search_id}'")
+    _write(path, winner.text)
+    return _adopt(store, report, winner)
+
+
+def apply_stored(store: Store, search: Search, path: Path) -> tuple[Version, Version | None]:
+    """Write the winner of the stored ``search`` over the prompt file at ``path``, later than the search
+    (``workbench optimize PROMPT --apply-search ID``): only a winner ``should_apply`` accepts. The file's
+    text is never lost: when it is neither the start's nor the winner's nor any stored version's, it is
+    stored as a version first. Returns (the winner's version, the version the file's text was kept as, or
+    None when it was stored already). Raises ``ApplyError`` with the reason when the winner is not to be
+    applied."""
+    if search.report is None:
+        raise ApplyError(f"search {search.id} kept no report", hint="run the search again")
+    report = SearchReport.from_dict(search.report)
+    why_not = should_apply(report)
+    if why_not is not None:
+        raise ApplyError(f"search {search.id}'s winner is not applied: {why_not}")
+    assert report.winner_version is not None
+    current = load_prompt(path)
+    winner = store.version(report.prompt, report.winner_version)
+    kept = None
+    if store.version_by_hash(report.prompt, current.hash) is None:
+        kept = store.save_version(current, note=f"kept before applying search {search.id}")
+    if current.hash != winner.hash:
+        _write(path, winner.text)
+    return _adopt(store, report, winner), kept
+
+
+def _write(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.optimize")
     try:
-        temporary.write_text(winner.text, encoding="utf-8")
+        temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)
     except OSError as error:
         raise ApplyError(f"cannot write the winner: {error.strerror}", path=path) from None
+
+
+def _adopt(store: Store, report: SearchReport, winner: Version) -> Version:
     adopted = store.mark_applied(winner.id, report.search_id)
     report.applied = True
     store.save_search(report.search_id, report.to_dict())

@@ -5,7 +5,7 @@ about the latest search of a prompt, read back from the store.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from workbench.names import nfc
@@ -122,6 +122,18 @@ class SearchReport:
         data["evaluated"] = len(self.scored)
         data["found_gain"] = self.found_gain
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchReport:
+        """A report as ``to_dict`` wrote it (the store's ``searches.report_json``); keys it does not know (a
+        later release's) are left out."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["candidates"] = [CandidateRecord(**item) for item in data.get("candidates") or []]
+        values["rounds"] = [RoundRecord(**item) for item in data.get("rounds") or []]
+        if data.get("confirmation"):
+            values["confirmation"] = Confirmation(**data["confirmation"])
+        return cls(**values)
 
     def confirmation_text(self) -> str | None:
         """The confirmation figure in words (both front ends show it), or None without a confirmed winner:
