@@ -29,8 +29,8 @@ def test_every_report_option_gives_the_same_error_for_a_file_in_the_way(
     assert invoke(root, "run", "yesno", "--model", "fake", "--no-cache")[0] == 0
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
-    for args, what in ((("compare", "1", "2", "--junit"), "the JUnit report"), (("report", "1", "--html"), "the report"),
-                       (("decide", "yesno", "--md"), "the report")):
+    for args, what in ((("compare", "1", "2", "--junit"), "the JUnit report"),
+                       (("report", "1", "--html"), "the report"), (("decide", "yesno", "--md"), "the report")):
         code, _, err = invoke(root, *args, str(blocker / "out"))
         assert code == 2, (args, err)
         assert f"cannot write {what}: the folder {blocker} is a file" in err and "Traceback" not in err, (args, err)

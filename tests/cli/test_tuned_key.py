@@ -19,6 +19,7 @@ def test_a_tune_of_an_alias_uses_the_alias_key_not_the_providers(
     assert code == 0, err
     assert {request["headers"].get("Authorization") for request in server.requests} == {"Bearer sk-loopback-secret"}
     code, out, _ = invoke(root, "models")
+    assert code == 0
     line = next(line for line in out.splitlines() if line.startswith("tuned"))
     assert "FAKE_KEY" in line and "yes" in line.split("FAKE_KEY", 1)[1]
     monkeypatch.delenv("FAKE_KEY")
@@ -32,6 +33,7 @@ def test_a_tune_served_at_its_own_address_needs_no_provider_key(
     root = make_project(tmp_path, server.base_url)
     hosted_tuned_model(root, server.base_url)
     code, out, _ = invoke(root, "models")
+    assert code == 0
     line = next(line for line in out.splitlines() if line.startswith("tuned"))
     assert "OPENAI_API_KEY" not in line
     assert invoke(root, "run", "yesno", "--model", "tuned")[0] == 0

@@ -136,6 +136,9 @@ class WorkbenchApp(App[None]):
             if binding.description and (binding.show or binding.tooltip):
                 yield SystemCommand(binding.tooltip or binding.description, f"key: {binding.key}",
                                     partial(self.run_action, binding.action, screen))
+        # A screen's commands without a key (a destructive one that asks first: cancel a provider batch).
+        for title, help_text, callback in getattr(screen, "palette_commands", list)():
+            yield SystemCommand(title, help_text, callback)
         yield SystemCommand("Help", "keys and concepts", self.action_help)
         yield from super().get_system_commands(screen)
 

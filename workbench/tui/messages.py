@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from workbench.batch import BatchReport
     from workbench.compare import CaseOutcome, Comparison
     from workbench.decision import Decision
     from workbench.export import ExportPlan
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from workbench.records import Case
     from workbench.reports import TestsetHistory
     from workbench.runner import RunEvent
+    from workbench.store import Batch
     from workbench.tui.cases_state import CasesState
 
 
@@ -83,6 +85,15 @@ class RunFailed(Message):
     """A run stopped on an error the user must fix, or was cancelled (one line)."""
 
     error: str
+
+
+@dataclass
+class BatchStepped(Message):
+    """A provider batch step ended: submitted or polled (``report``: ``batch.BatchReport``), or cancelled
+    (``cancelled``: the batch as the provider then reported it)."""
+
+    report: BatchReport | None = None
+    cancelled: Batch | None = None
 
 
 @dataclass

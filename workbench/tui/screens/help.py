@@ -41,6 +41,7 @@ template is a **version**; every run is kept, so versions can be compared case b
 | workspace | `f3` | export a fine-tuning dataset from the picked model's runs (`ctrl+s` writes it) |
 | workspace | `f4` | search prompts within a budget (also in the palette: Search prompts) |
 | workspace | `f5` | generate more inputs for the test set with a model (also in the palette) |
+| workspace | `f8` / `f9` | provider batch: save and submit; check it (collects once ended); cancel: palette |
 | search | `ctrl+r`, `escape`, `ctrl+s` | start; cancel (what was scored is kept) or close; apply the winner |
 | generate | `ctrl+r`, `ctrl+s`, `escape` | preview (writes nothing); append the cases; cancel or close |
 | history | `space`, `c` | mark two versions, compare them |

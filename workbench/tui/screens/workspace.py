@@ -15,7 +15,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Select, TextArea
 
 from workbench.tui.access import workbench_app
-from workbench.tui.messages import CasesLoaded, LoadFailed, RunEventArrived
+from workbench.tui.messages import BatchStepped, CasesLoaded, LoadFailed, RunEventArrived
 from workbench.tui.screens.dialogs import ChoiceScreen
 from workbench.tui.screens.workspace_keys import EDITOR_KEYS, WORKSPACE_BINDINGS
 from workbench.tui.widgets.case_panes import RESULTS, CasePanes
@@ -49,6 +49,7 @@ class WorkspaceScreen(Screen[None]):
         app = workbench_app(self)
         yield Header(show_clock=False)
         yield self.toolbar
+        yield self.run_panel.batch_line
         with Horizontal(id="workspace"):
             yield PromptEditor(self.prompt_name, app.project.prompt_path(self.prompt_name),
                                cursor_blink=app.cursor_blink)
@@ -135,6 +136,7 @@ class WorkspaceScreen(Screen[None]):
         """The results table lists the cases loaded: the label, status, preview and detail follow."""
         version = message.state.version
         self._show_version(version.number if version else None)
+        self.run_panel.show_batch(message.state.batch, message.state.batch_kept)
         if not self.running:
             self.run_panel.show_summary()
         self.refresh_preview()
@@ -209,6 +211,67 @@ class WorkspaceScreen(Screen[None]):
     def action_cancel_run(self) -> None:
         """Stop the run; what completed stays in the database."""
         self.run_panel.cancel()
+
+    # Provider batches (``workbench run --batch``) ------------------------------------------------------
+
+    def action_batch_run(self) -> None:
+        """Save, then send the run's cases to the chosen model as one provider batch (at the batch price),
+        or check the batch the run already waits for."""
+        if self.running:
+            self.notify("A run is already going: escape cancels it", severity="warning")
+            return
+        self.action_save(then=self._start_batch)
+
+    def _start_batch(self) -> None:
+        prompt = self.editor.prompt
+        if self.running or prompt is None:
+            return
+        self.side.active = RESULTS
+        self.run_panel.submit_batch(prompt, self.toolbar.model, self.toolbar.split)
+
+    def _pending_batch(self) -> int | None:
+        """The pending batch's number, or None after saying there is none (or that a run is going)."""
+        if self.running:
+            self.notify("A run is going: escape cancels it first", severity="warning")
+            return None
+        batch = self.run_panel.pending_batch
+        if batch is None:
+            self.notify(f"No provider batch is pending for this version on {self.toolbar.model} and "
+                        f"{self.toolbar.split}: f8 submits one", severity="warning")
+            return None
+        return batch.id
+
+    def action_batch_check(self) -> None:
+        """Ask the provider how the pending batch stands, and collect its results once it has ended."""
+        batch_id = self._pending_batch()
+        if batch_id is not None:
+            self.side.active = RESULTS
+            self.run_panel.check_batch(batch_id)
+
+    def action_batch_cancel(self) -> None:
+        """Cancel the pending batch at the provider, once confirmed (what it answered is still collected)."""
+        batch_id = self._pending_batch()
+        if batch_id is None:
+            return
+
+        def answer(choice: str | None) -> None:
+            if choice == "cancel" and not self.running:
+                self.run_panel.cancel_batch(batch_id)
+
+        self.app.push_screen(ChoiceScreen(
+            "Cancel provider batch", f"Ask the provider to cancel batch {batch_id}? What it answered before "
+            "is still collected (f9); the other cases stay without a result.",
+            [("keep", "Keep it"), ("cancel", "Cancel the batch")]), answer)
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        """Commands the palette lists beside the bound actions: (title, help, callback)."""
+        return [("Cancel provider batch", "cancel the pending batch at the provider (asks first)",
+                 self.action_batch_cancel)]
+
+    @on(BatchStepped)
+    def batch_stepped(self) -> None:
+        """A batch was submitted, checked or cancelled: the batch line and the results read the store again."""
+        self.load_cases()
 
     # Reviews (the results table's) -------------------------------------------------------------------
 

@@ -18,6 +18,10 @@ WORKSPACE_BINDINGS: list[BindingType] = [
     Binding("f4", "search", "Search", show=False, tooltip="Search prompts (optimize)", id="search-prompts"),
     Binding("f5", "generate", "Generate", show=False, tooltip="Generate more inputs (test set)",
             id="generate-inputs"),
+    # Provider batch runs (workbench run --batch): off the footer too, named in the palette (f6 and f7 are
+    # the editor's select line and select all; cancelling a batch is the palette's only: it asks first).
+    Binding("f8", "batch_run", "Batch run", show=False, tooltip="Run as a provider batch", id="batch-run"),
+    Binding("f9", "batch_check", "Check batch", show=False, tooltip="Check provider batch", id="batch-check"),
     # The results table's review actions, bound here: they act from the case's detail too.
     Binding("g", "review('good')", "Good", id="review-good"),
     Binding("b", "review('bad')", "Bad", id="review-bad"),
