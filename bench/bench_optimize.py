@@ -70,7 +70,7 @@ def percent(passed: int, n: int) -> str:
 
 
 async def bench_prompt(project: Project, store: Store, name: str, versions: list[Prompt], budget_calls: int, seed: int,
-                       strategies: tuple[str, ...]) -> dict[str, Any]:
+                       strategies: tuple[str, ...], verbose: bool = False) -> dict[str, Any]:
     """Hand-made versions on the whole dev split, then the search from v1; prints and returns the figures."""
     from workbench.evaluation import run_outcomes
     from workbench.optimize import SearchFinished, SearchSettings, search
@@ -123,6 +123,10 @@ async def bench_prompt(project: Project, store: Store, name: str, versions: list
         winner_both = rate(outcomes, confirm | search_fold)
         print(f"  winner on both folds: {percent(*winner_both)}")
     print(f"  verdict: {report.verdict}", flush=True)
+    if verbose:
+        from workbench.cli.optimize import format_report
+
+        print("\n" + format_report(report), flush=True)
     return {"prompt": name, "v1": rate(hand[0][1]), "best": (best_number, rate(best_outcomes)),
             "report": report.to_dict(), "winner_both": winner_both}
 
@@ -140,7 +144,7 @@ async def main_async(args: argparse.Namespace) -> None:
         total = time.perf_counter()
         for name in args.prompts.split(","):
             await bench_prompt(project, store, name, replays[name], args.budget_calls, args.seed,
-                               tuple(args.strategies.split(",")))
+                               tuple(args.strategies.split(",")), verbose=args.candidates)
         print(f"\ntotal wall time {time.perf_counter() - total:.0f} s")
     finally:
         if args.keep:
@@ -156,6 +160,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strategies", default="fewshot,constrain,rewrite")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary project folder.")
+    parser.add_argument("--candidates", action="store_true", help="Also print the search's report: every candidate.")
     asyncio.run(main_async(parser.parse_args()))
 
 

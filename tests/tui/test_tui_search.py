@@ -200,7 +200,7 @@ async def test_a_search_from_the_palette_cancelled_mid_way_keeps_what_was_scored
             assert shown["v5"][2:4] == ["constrain labels", "cancelled"]
             assert [shown[f"v{n}"][3] for n in kept] == ["2/8 (25.0%)", "8/8 (100.0%)", "8/8 (100.0%)"]
             status = text(search, "#search-status")
-            assert "search 1 cancelled" in status and "3 candidates so far are kept as versions" in status
+            assert "search 1 cancelled" in status and "3 candidates scored so far, kept as versions" in status
             assert "nothing to apply: the search is cancelled" in text(search, "#search-verdict")
             assert not search.check_action("apply", ()) and search.query_one("#apply", Button).disabled
             await pilot.press("escape")  # closes: nothing applied, the file is the start's

@@ -369,7 +369,7 @@ class SearchScreen(ModalScreen[Version | None]):
             line = markup("[b]search $id finished[/b]: $n scored · spent $spent", id=report.search_id,
                           n=scored(report), spent=spent(report))
         elif self.outcome == "cancelled":
-            line = markup("[b $warning]search $id cancelled[/]: the $n so far are kept as versions (history "
+            line = markup("[b $warning]search $id cancelled[/]: $n scored so far, kept as versions (history "
                           "lists them) · spent $spent", id=report.search_id, n=scored(report), spent=spent(report))
         else:
             line = markup("[b $error]search $id stopped[/]: $error · $n kept as versions · spent $spent",
