@@ -11,12 +11,27 @@ Run it from the repository root::
 
     .venv/bin/python bench/bench_runner.py                      # 1000 cases, concurrency 32, 50 ms
     .venv/bin/python bench/bench_runner.py --cases 200 --concurrency 500
-    .venv/bin/python bench/bench_runner.py --latencies 0.05,0.5
+    .venv/bin/python bench/bench_runner.py --latencies 0.05,0.5 --workers 2
+    .venv/bin/python bench/bench_runner.py --matrix             # the scaling table, median of 3 per cell
+    .venv/bin/python bench/bench_runner.py --matrix --promptfoo /tmp/promptfoo/node_modules/.bin/promptfoo
 
-Targets:
+``--matrix`` runs every cell of cases x latency x workers (``--matrix-cases``, ``--matrix-latencies``,
+``--matrix-workers``; C=``--concurrency``) ``--repeat`` times, each on new cases (nothing cached), and
+prints the medians: wall time of ``execute`` (worker start-up included: the fork server is stopped between
+runs), its ratio to the limit N*latency/C, CPU per call (this process's and the workers' user+system time
+over the calls), peak RSS (the largest process), and the recorded p50 latency against the server's. Then the
+cost of a run against N (wall = fixed + N x per-case, from the smallest and largest N).
 
-- first run at C=32 and 50 ms latency: wall time within 2x the ideal N*latency/C;
-- first run at 500 ms latency: within 1.1x the ideal;
+With ``--promptfoo CMD`` (promptfoo 0.121.20, e.g. ``npm install --prefix /tmp/promptfoo promptfoo@0.121.20``;
+optional), whole processes side by side, alternating, median of ``--repeat``: ``workbench run`` (default
+workers) and ``promptfoo eval`` (openai:chat provider at the same loopback server, an ``equals`` assertion,
+``--max-concurrency`` C, no cache) on 1 case and on ``--cases`` cases, and the throughput ratio.
+
+Targets (issue 15):
+
+- N=1000, C=32, 50 ms: at least 2x promptfoo's throughput (whole processes, same session);
+- 500 ms latency: within 1.15x the limit N*latency/C;
+- recorded p50 within 20% of the server's latency at C=32;
 - the fully cached re-run of 1000 cases: under 1 s.
 
 ``import litellm`` is timed once up front and printed on its own; the run figures exclude it.
@@ -29,6 +44,7 @@ import asyncio
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,6 +82,16 @@ class RunFigures:
     passed: int
     ideal_seconds: float | None
     modules_imported: int
+    workers: int = 1
+    worker_cpu_seconds: float = 0.0
+    worker_cases: int = 0
+    worker_rss_mb: float = 0.0
+    latency_p50_ms: float | None = None
+
+    @property
+    def cpu_ms_per_call(self) -> float:
+        """This process's and the workers' CPU time over the calls made, in ms."""
+        return (self.cpu_seconds + self.worker_cpu_seconds) * 1000 / max(self.server_requests, 1)
 
     def lines(self) -> list[str]:
         """The figures as aligned lines."""
@@ -81,7 +107,11 @@ class RunFigures:
             f"    ideal N*lat/C     {ideal}",
             f"    calls per second  {rate:8.1f}",
             f"    CPU (this proc)   {self.cpu_seconds:8.3f} s",
-            f"    peak RSS          {self.peak_rss_mb:8.1f} MB",
+            f"    CPU (workers)     {self.worker_cpu_seconds:8.3f} s  ({self.workers} processes, workers answered "
+            f"{self.worker_cases} cases)",
+            f"    CPU per call      {self.cpu_ms_per_call:8.2f} ms",
+            f"    peak RSS          {self.peak_rss_mb:8.1f} MB  (largest worker {self.worker_rss_mb:.1f} MB)",
+            f"    latency p50       {self.latency_p50_ms or 0:8.1f} ms  (recorded)",
             f"    server requests   {self.server_requests:8d}",
             f"    modules imported  {self.modules_imported:8d}  (lazy imports paid inside this run)",
             f"    results           {self.cases} done, {self.passed} passed, {self.errors} errors, "
@@ -153,12 +183,22 @@ def make_project(root: Path, base_url: str, n_cases: int, concurrency: int) -> N
                                                    encoding="utf-8")
 
 
+def stop_fork_server() -> None:
+    """Stop the worker processes' fork server, so that the next run pays their start-up as a new process does."""
+    from multiprocessing import forkserver
+
+    stop = getattr(forkserver._forkserver, "_stop", None)  # private, but the only way to measure start-up
+    if stop is not None:
+        stop()
+
+
 def timed_run(label: str, root: Path, server: ServerProcess, concurrency: int, latency: float | None,
-              use_cache: bool = True) -> RunFigures:
+              use_cache: bool = True, workers: int | None = 1) -> RunFigures:
     """Plan and execute the benchmark prompt once through the real core; returns its figures."""
     from workbench.project import open_project
     from workbench.prompts import load_prompt
     from workbench.runner import CaseDone, execute, make_client, plan_run
+    from workbench.shard import Sharding
     from workbench.store import Store
 
     requests_before = server.chat_requests()
@@ -170,11 +210,16 @@ def timed_run(label: str, root: Path, server: ServerProcess, concurrency: int, l
     plan = plan_run(project, store, load_prompt(project.prompt_path("bench")))
     planned = time.perf_counter()
     counts = {"done": 0, "passed": 0, "errors": 0, "cached": 0}
+    sharding = Sharding(store, project.root, workers)
+    latencies: list[float] = []
 
     async def run() -> None:
         client = make_client(project, store, use_cache=use_cache)
-        async for event in execute(plan, store, client, concurrency=concurrency):
+        sharding.prepare(plan, client, concurrency)  # as `workbench run` does: the fork server starts now
+        async for event in execute(plan, store, client, concurrency=concurrency, source=sharding):
             if isinstance(event, CaseDone):
+                if event.result.completion and not event.result.completion.cached:
+                    latencies.append(event.result.completion.latency_ms or 0.0)
                 result = event.result
                 counts["done"] += 1
                 counts["passed"] += result.passed
@@ -191,11 +236,14 @@ def timed_run(label: str, root: Path, server: ServerProcess, concurrency: int, l
         cpu_seconds=cpu, peak_rss_mb=peak_rss_mb(), server_requests=server.chat_requests() - requests_before,
         errors=counts["errors"], cached=counts["cached"], passed=counts["passed"],
         ideal_seconds=n * latency / concurrency if latency is not None else None,
-        modules_imported=len(sys.modules) - modules_before,
+        modules_imported=len(sys.modules) - modules_before, workers=sharding.used,
+        worker_cpu_seconds=sharding.stats.get("cpu_seconds", 0.0), worker_cases=int(sharding.stats.get("cases", 0)),
+        worker_rss_mb=sharding.stats.get("peak_rss_mb", 0.0),
+        latency_p50_ms=statistics.median(latencies) if latencies else None,
     )
 
 
-def bench_latency(n_cases: int, concurrency: int, latency: float) -> list[RunFigures]:
+def bench_latency(n_cases: int, concurrency: int, latency: float, workers: int | None = 1) -> list[RunFigures]:
     """A first run and a cached re-run against a server answering after ``latency`` seconds."""
     server = ServerProcess(latency)
     try:
@@ -203,11 +251,149 @@ def bench_latency(n_cases: int, concurrency: int, latency: float) -> list[RunFig
             root = Path(folder) / "project"
             os.environ["WORKBENCH_HOME"] = str(Path(folder) / "home")
             make_project(root, server.base_url, n_cases, concurrency)
-            first = timed_run("first run", root, server, concurrency, latency)
-            cached = timed_run("cached re-run", root, server, concurrency, None)
+            first = timed_run("first run", root, server, concurrency, latency, workers=workers)
+            cached = timed_run("cached re-run", root, server, concurrency, None, workers=workers)
             return [first, cached]
     finally:
         server.stop()
+
+
+@dataclass
+class Cell:
+    """The medians of one matrix cell's repetitions."""
+
+    cases: int
+    latency: float
+    workers: int
+    runs: list[RunFigures]
+
+
+def bench_matrix(cases: list[int], latencies: list[float], workers: list[int], concurrency: int,
+                 repeat: int) -> list[Cell]:
+    """Every cell ``repeat`` times, each repetition on new cases of a new project (nothing cached), the
+    repetitions of a latency's cells interleaved so that a change of the machine's load spreads over them."""
+    cells = {(n, latency, w): Cell(n, latency, w, []) for latency in latencies for n in cases for w in workers}
+    for latency in latencies:
+        server = ServerProcess(latency)
+        try:
+            for i in range(repeat):
+                for n in cases:
+                    for w in workers:
+                        with tempfile.TemporaryDirectory(prefix="wb-matrix-") as folder:
+                            root = Path(folder) / "project"
+                            os.environ["WORKBENCH_HOME"] = str(Path(folder) / "home")
+                            make_project(root, server.base_url, n, concurrency)
+                            stop_fork_server()
+                            figures = timed_run(f"N={n} {latency * 1000:.0f} ms workers={w} #{i + 1}", root, server,
+                                                concurrency, latency, workers=w)
+                            cells[(n, latency, w)].runs.append(figures)
+                            print(f"  {figures.label}: {figures.wall_seconds:.2f} s, "
+                                  f"{figures.cpu_ms_per_call:.2f} ms CPU/call, "
+                                  f"p50 {figures.latency_p50_ms or 0:.0f} ms, "
+                                  f"load {os.getloadavg()[0]:.2f}", flush=True)
+        finally:
+            server.stop()
+    return list(cells.values())
+
+
+def matrix_table(cells: list[Cell], concurrency: int) -> list[str]:
+    """The medians as a Markdown table, and the cost of a run against N."""
+    lines = ["| cases | C | latency | workers | wall (median) | x limit | calls/s | CPU per call | peak RSS "
+             "| p50 recorded / server |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for cell in cells:
+        wall = statistics.median(run.wall_seconds for run in cell.runs)
+        limit = cell.cases * cell.latency / concurrency
+        cpu = statistics.median(run.cpu_ms_per_call for run in cell.runs)
+        rss = statistics.median(max(run.peak_rss_mb, run.worker_rss_mb) for run in cell.runs)
+        p50 = statistics.median(run.latency_p50_ms or 0.0 for run in cell.runs)
+        lines.append(f"| {cell.cases} | {concurrency} | {cell.latency * 1000:.0f} ms | {cell.workers} | {wall:.2f} s "
+                     f"| {wall / limit:.2f}x | {cell.cases / wall:.0f} | {cpu:.1f} ms | {rss:.0f} MB "
+                     f"| {p50:.0f} / {cell.latency * 1000:.0f} ms ({p50 / (cell.latency * 1000):.2f}x) |")
+    by_key = {(cell.cases, cell.latency, cell.workers): statistics.median(run.wall_seconds for run in cell.runs)
+              for cell in cells}
+    sizes = sorted({cell.cases for cell in cells})
+    if len(sizes) >= 2:
+        small, large = sizes[0], sizes[-1]
+        lines.append("")
+        lines.append(f"cost of a run against N (wall = fixed + N x per case, from N={small} and N={large}):")
+        for latency, w in sorted({(cell.latency, cell.workers) for cell in cells}):
+            if (small, latency, w) in by_key and (large, latency, w) in by_key:
+                per_case = (by_key[(large, latency, w)] - by_key[(small, latency, w)]) / (large - small)
+                fixed = by_key[(small, latency, w)] - small * per_case
+                lines.append(f"  {latency * 1000:.0f} ms, workers {w}: fixed {fixed:.2f} s + N x "
+                             f"{per_case * 1000:.2f} ms")
+    return lines
+
+
+PROMPTFOO_CONFIG = """description: workbench bench_runner side by side
+prompts:
+  - "Question: {{{{question}}}}"
+providers:
+  - id: openai:chat:fake-model
+    config:
+      apiBaseUrl: {base_url}
+      apiKeyEnvar: {key_env}
+      temperature: 0
+tests: file://tests.yaml
+"""
+
+
+def promptfoo_pairs(promptfoo: str, cases: list[int], concurrency: int, latency: float, repeat: int) -> list[str]:
+    """Whole ``workbench run`` and ``promptfoo eval`` processes on the same server and cases, alternating;
+    their median wall times and the throughput ratio."""
+    workbench = REPO / ".venv" / "bin" / "workbench"
+    server = ServerProcess(latency)
+    lines = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="wb-promptfoo-") as folder:
+            base = Path(folder)
+            env = {name: value for name, value in os.environ.items() if not name.startswith("WORKBENCH_")}
+            env.update({"WORKBENCH_HOME": str(base / "home"), API_KEY_ENV: "sk-bench-loopback",
+                        "PROMPTFOO_CONFIG_DIR": str(base / "promptfoo-home"), "PROMPTFOO_DISABLE_TELEMETRY": "1",
+                        "PROMPTFOO_DISABLE_UPDATE": "1", "PROMPTFOO_DISABLE_SHARING": "1",
+                        "PROMPTFOO_DISABLE_REMOTE_GENERATION": "1", "NO_PROXY": "127.0.0.1,localhost"})
+            for n in cases:
+                ours: list[float] = []
+                theirs: list[float] = []
+                for i in range(repeat):
+                    tag = f"n{n}-r{i}"
+                    root = base / f"wb-{tag}"
+                    make_project(root, server.base_url, n, concurrency)
+                    rows = [f"case {i} {tag}" for i in range(n)]
+                    (root / "datasets" / "cases.jsonl").write_text("".join(
+                        json.dumps({"id": f"c{j:05d}", "question": q, "expected": f"Question: {q}"}) + "\n"
+                        for j, q in enumerate(rows)), encoding="utf-8")
+                    started = time.perf_counter()
+                    done = subprocess.run([str(workbench), "--project", str(root), "run", "bench", "--json"], env=env,
+                                          capture_output=True, text=True)
+                    ours.append(time.perf_counter() - started)
+                    if done.returncode != 0 or json.loads(done.stdout)["passed"] != n:
+                        raise RuntimeError(f"workbench run failed: {done.stderr[-500:]}")
+                    pf = base / f"pf-{tag}"
+                    pf.mkdir()
+                    (pf / "promptfooconfig.yaml").write_text(PROMPTFOO_CONFIG.format(
+                        base_url=server.base_url, key_env=API_KEY_ENV), encoding="utf-8")
+                    (pf / "tests.yaml").write_text("".join(
+                        f"- vars: {{question: {json.dumps(q)}}}\n  assert:\n    - type: equals\n"
+                        f"      value: {json.dumps('Question: ' + q)}\n" for q in rows), encoding="utf-8")
+                    before = server.chat_requests()
+                    started = time.perf_counter()
+                    done = subprocess.run([*promptfoo.split(), "eval", "-c", str(pf / "promptfooconfig.yaml"),
+                                           "--no-cache", "--max-concurrency", str(concurrency), "--no-progress-bar",
+                                           "--no-table"], cwd=pf, env=env, capture_output=True, text=True)
+                    theirs.append(time.perf_counter() - started)
+                    if done.returncode != 0 or server.chat_requests() - before != n:
+                        raise RuntimeError(f"promptfoo eval failed ({done.returncode}): {done.stderr[-500:]}")
+                    print(f"  N={n} #{i + 1}: workbench {ours[-1]:.2f} s, promptfoo {theirs[-1]:.2f} s, "
+                          f"load {os.getloadavg()[0]:.2f}", flush=True)
+                a, b = statistics.median(ours), statistics.median(theirs)
+                lines.append(f"| {n} | {concurrency} | {latency * 1000:.0f} ms | {a:.2f} s ({n / a:.1f}/s) "
+                             f"| {b:.2f} s ({n / b:.1f}/s) | {b / a:.2f}x |")
+    finally:
+        server.stop()
+    return ["| cases | C | latency | workbench run (whole process) | promptfoo eval (whole process) "
+            "| throughput ratio |", "|---|---|---|---|---|---|", *lines]
 
 
 def parse_latencies(text: str) -> list[float]:
@@ -223,6 +409,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.05, help="server latency in s (default 0.05)")
     parser.add_argument("--latencies", type=parse_latencies, default=None,
                         help="several latencies in one go, e.g. 0.05,0.5 (overrides --latency)")
+    parser.add_argument("--workers", type=int, default=1, help="processes making the calls (default 1)")
+    parser.add_argument("--matrix", action="store_true", help="run the scaling matrix instead")
+    parser.add_argument("--matrix-cases", type=lambda text: [int(x) for x in text.split(",")], default=[100, 1000])
+    parser.add_argument("--matrix-latencies", type=parse_latencies, default=[0.05, 0.5])
+    parser.add_argument("--matrix-workers", type=lambda text: [int(x) for x in text.split(",")], default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions per matrix cell (default 3)")
+    parser.add_argument("--promptfoo", default=None, metavar="CMD",
+                        help="promptfoo's command (e.g. /tmp/promptfoo/node_modules/.bin/promptfoo): also time "
+                             "whole processes side by side")
     args = parser.parse_args(argv)
     # Settings must come from the benchmark's workbench.toml, not from the caller's environment.
     for name in [name for name in os.environ if name.startswith("WORKBENCH_")]:
@@ -231,10 +426,23 @@ def main(argv: list[str] | None = None) -> int:
 
     import_seconds = time_litellm_import()
     print(f"import litellm: {import_seconds:.2f} s (excluded from the figures below)", flush=True)
+    if args.matrix or args.promptfoo:
+        print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}", flush=True)
+    if args.matrix:
+        cells = bench_matrix(args.matrix_cases, args.matrix_latencies, args.matrix_workers, args.concurrency,
+                             args.repeat)
+        print(f"\nmedians of {args.repeat} runs per cell (load now {os.getloadavg()[0]:.2f}):")
+        print("\n".join(matrix_table(cells, args.concurrency)), flush=True)
+    if args.promptfoo:
+        print("\nside by side with promptfoo, whole processes:", flush=True)
+        table = promptfoo_pairs(args.promptfoo, [1, args.cases], args.concurrency, args.latency, args.repeat)
+        print("\n".join(table), flush=True)
+    if args.matrix or args.promptfoo:
+        return 0
     for latency in args.latencies or [args.latency]:
         print(f"\n{args.cases} cases, concurrency {args.concurrency}, server latency {latency * 1000:.0f} ms",
               flush=True)
-        for figures in bench_latency(args.cases, args.concurrency, latency):
+        for figures in bench_latency(args.cases, args.concurrency, latency, args.workers):
             print("\n".join(figures.lines()), flush=True)
     return 0
 

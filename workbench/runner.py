@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.cases import DEFAULT_SPLIT, RUN_SPLITS, cases_hash, load_cases, or_list, select_split
 from workbench.errors import ProviderError, WorkbenchError
@@ -170,8 +170,18 @@ def rendering(project: Project, store: Store, prompt: Prompt, model: str,
     return form, [f"{model} is run on other messages than it learnt: {why}; its score may not show what it learnt"]
 
 
+class CaseSource(Protocol):
+    """Another way to answer a run's cases than ``execute``'s own workers (``shard.Sharding``: worker
+    processes): it takes cases from ``todo`` and puts each result, or the exception that stops the run,
+    in ``finished``; returns its tasks (cancelled when the run ends), or None to leave the run to
+    ``execute``. ``calls`` is how many of the run's cases need a model call (the rest are cached)."""
+
+    def start(self, plan: RunPlan, todo: asyncio.Queue[Case], finished: asyncio.Queue[CaseResult | BaseException],
+              client: ModelClient, concurrency: int, calls: int) -> list[asyncio.Task[None]] | None: ...
+
+
 async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurrency: int = 4,
-                  only: Collection[str] | None = None) -> AsyncIterator[RunEvent]:
+                  only: Collection[str] | None = None, source: CaseSource | None = None) -> AsyncIterator[RunEvent]:
     """Run ``plan``'s cases, writing each result as it completes, and yield progress events.
 
     Closing the iterator early cancels the run cleanly (status ``cancelled``, results kept). A fatal
@@ -200,6 +210,10 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
         todo = [case for case in plan.cases if case.id not in done_ids]
         total = len(plan.cases)
     yield RunStarted(run=run, total=total, already_done=total - len(todo), resumed=resumed)
+    # The answers to cache are written with the results, a batch at a time, not one transaction per answer.
+    deferred = _DeferredCache(client.cache) if hasattr(client.cache, "put_many") else None
+    if deferred is not None:
+        client.cache = deferred
 
     queue: asyncio.Queue[Case] = asyncio.Queue()
     for case in todo:
@@ -216,7 +230,10 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
                 return
             await finished.put(result)
 
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(todo))))]
+    calls = min(misses, len(todo))
+    started = source.start(plan, queue, finished, client, concurrency, calls) if source and todo else None
+    workers = started if started is not None else [
+        asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(todo))))]
     status = "cancelled"
     unsaved: list[CaseResult] = []
     try:
@@ -230,6 +247,8 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
             unsaved = [item for item in items if not isinstance(item, BaseException)]
             _save_all(store, run.id, plan, unsaved)
             unsaved = []
+            if deferred is not None:
+                deferred.flush()
             for item in items:
                 if isinstance(item, BaseException):
                     status = "failed"
@@ -258,6 +277,9 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
                         unsaved.append(item)
                 _save_all(store, run.id, plan, unsaved)
             finally:
+                if deferred is not None:
+                    client.cache = deferred.cache
+                    deferred.flush()
                 store.finish_run(run.id, status)
     yield RunFinished(run=store.run(run.id), status=status)
 
@@ -316,6 +338,31 @@ def truncation_hint(params: dict[str, Any]) -> str:
     """What to do about answers cut at max_tokens."""
     limit = params.get("max_tokens") or params.get("max_completion_tokens")
     return f"raise max_tokens{f' (now {limit})' if limit else ''} in the prompt's params"
+
+
+class _DeferredCache:
+    """The response cache while a run writes: answers are kept until ``flush`` writes them in one
+    transaction, and read back from here meanwhile."""
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+        self.pending: dict[str, dict[str, Any]] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        entry = self.pending.get(key)
+        return entry["response"] if entry is not None else self.cache.get(key)
+
+    def get_many(self, keys: Collection[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = self.cache.get_many(keys)
+        return {**found, **{key: self.pending[key]["response"] for key in keys if key in self.pending}}
+
+    def put(self, key: str, *, model: str, kind: str, response: dict[str, Any]) -> None:
+        self.pending[key] = {"key": key, "model": model, "kind": kind, "response": response}
+
+    def flush(self) -> None:
+        if self.pending:
+            entries, self.pending = list(self.pending.values()), {}
+            self.cache.put_many(entries)
 
 
 def _save_all(store: Store, run_id: int, plan: RunPlan, results: list[CaseResult]) -> None:

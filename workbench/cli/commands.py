@@ -37,16 +37,20 @@ def _load_prompt(project: Project, name: str) -> Prompt:
 
 
 async def run_with_progress(project: Project, store: Store, plan: Any, *, use_cache: bool = True,
-                            quiet: bool = False) -> int:
-    """Execute a run plan, drawing progress on stderr; returns the run id."""
+                            quiet: bool = False, workers: int | None = None) -> int:
+    """Execute a run plan, drawing progress on stderr; returns the run id. ``workers``: the processes that
+    make the calls (``workbench.shard``; None: chosen from the core count and the run's size)."""
     from workbench.runner import CaseDone, RunStarted, execute, make_client
+    from workbench.shard import Sharding
 
     client = make_client(project, store, use_cache=use_cache,
                          on_notice=lambda line: click.echo(f"\n{line}", err=True))
     progress: Progress | None = None
     passed = errors = 0
     run_id = -1
-    async for event in execute(plan, store, client, concurrency=project.settings.concurrency):
+    sharding = Sharding(store, project.root, workers)
+    sharding.prepare(plan, client, project.settings.concurrency)
+    async for event in execute(plan, store, client, concurrency=project.settings.concurrency, source=sharding):
         if isinstance(event, RunStarted):
             run_id = event.run.id
             label = f"{plan.version.label} on {plan.model}"
@@ -75,6 +79,9 @@ async def run_with_progress(project: Project, store: Store, plan: Any, *, use_ca
 @click.option("--split", "-s", default=None,
               help=f"{or_list(RUN_SPLITS)} (default: the prompt's, else {DEFAULT_SPLIT}).")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None, help="Calls in flight at once.")
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
+              help="Processes making the calls, this one included (they share --concurrency) [default: one per "
+                   "core, at most one per 200 uncached cases and per 4 calls in flight; 1 for local models].")
 @click.option("--no-cache", is_flag=True, help="Call the model even when a cached answer exists.")
 @click.option("--fail-under", type=float, default=None,
               help="Exit 1 if the pass rate is below this (0-1, or a percentage above 1).")
@@ -90,7 +97,7 @@ async def run_with_progress(project: Project, store: Store, plan: Any, *, use_ca
 @click.pass_context
 def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None, split: str | None,
         concurrency: int | None, no_cache: bool, fail_under: float | None, as_written: bool, as_json: bool,
-        junit_file: str | None, batch: bool = False) -> None:
+        junit_file: str | None, batch: bool = False, workers: int | None = None) -> None:
     """Run PROMPT against its test set and score every output.
 
     A model fine-tuned here is sent the training prompt it learnt on (the export's --train-prompt, kept in
@@ -139,7 +146,8 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
     plan = plan_run(project, store, loaded, model=model, dataset=dataset, split=split, as_written=as_written)
     for notice in plan.notices:
         click.echo(f"warning: {notice}", err=True)
-    run_id = asyncio.run(run_with_progress(project, store, plan, use_cache=not no_cache, quiet=as_json))
+    run_id = asyncio.run(run_with_progress(project, store, plan, use_cache=not no_cache, quiet=as_json,
+                                           workers=workers))
     summary = summarize(store, run_id)
     if as_json:
         echo_json(summary.to_dict())

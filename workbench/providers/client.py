@@ -101,6 +101,8 @@ class ModelClient:
         """Models checked by ``_preflight``: (litellm model, api_base, key variable)."""
         self._hits: dict[str, Completion] = {}
         """Answers ``prefetch`` found in the cache, by cache key."""
+        self._missed: set[str] = set()
+        """Cache keys ``prefetch`` did not find, not looked up again (a query per call) until answered."""
         self.calls = 0
         """Model calls made (cache hits excluded), attempts included."""
         self._routers: dict[str, Any] = {}
@@ -130,6 +132,8 @@ class ModelClient:
                 "output_tokens": completion.output_tokens, "cost_usd": completion.cost_usd,
                 "latency_ms": completion.latency_ms, "finish_reason": completion.finish_reason,
                 "tool_calls": completion.tool_calls})
+        if key is not None:
+            self._missed.discard(key)  # a second case asking the same is answered from the cache
         return completion
 
     def _cached(self, key: str | None) -> Completion | None:
@@ -139,6 +143,8 @@ class ModelClient:
         hit = self._hits.get(key)
         if hit is not None:
             return hit
+        if key in self._missed:
+            return None
         response = self.cache.get(key)
         return _from_cache(response) if response is not None else None
 
@@ -155,6 +161,7 @@ class ModelClient:
                 completion = _from_cache(response)
                 if completion is not None:
                     self._hits[key] = completion
+            self._missed.update(key for key in wanted if key not in self._hits)
         return sum(1 for key in keys if key is None or key not in self._hits)
 
     def cached(self, request: CompletionRequest) -> Completion | None:

@@ -1,0 +1,76 @@
+"""``workbench run --workers N``: the cases shared with worker processes, through the CLI, against the loopback
+server: the same summary as one process, and a fatal provider error in a worker stops the whole run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from support.cli import answer_by_question, invoke, make_project
+from support.openai_server import FakeOpenAIServer
+from workbench.shard import process_context
+
+N = 48
+SECRET = "sk-loopback-secret"  # the FAKE_KEY of the tests (conftest)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_fork_server() -> None:
+    """The fork server started and its imports done: a worker then starts in a fraction of a second."""
+    process = process_context().Process(target=os.getpid)
+    process.start()
+    process.join()
+
+
+def chat_requests(server: FakeOpenAIServer) -> int:
+    return sum(1 for request in server.requests if request["path"].endswith("/chat/completions"))
+
+
+def test_workers_give_the_summary_one_process_gives(tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply=answer_by_question, latency=0.1) as server:
+        one = make_project(tmp_path / "one", server.base_url, n_cases=N)
+        two = make_project(tmp_path / "two", server.base_url, n_cases=N)
+        code, out_one, _ = invoke(one, "run", "yesno", "--json", "--workers", "1")
+        assert code == 0
+        before = chat_requests(server)
+        code, out_two, err = invoke(two, "run", "yesno", "--json", "--workers", "2", "--concurrency", "8")
+        assert code == 0, err
+        assert chat_requests(server) - before == N
+    first, second = json.loads(out_one), json.loads(out_two)
+    for key in ("status", "completed", "passed", "errors", "pass_rate", "input_tokens", "output_tokens"):
+        assert first[key] == second[key], key
+    assert second["completed"] == N
+
+
+def test_a_fatal_error_in_a_worker_stops_the_run_keeps_results_and_exits_2(tmp_path: Path) -> None:
+    # The key is refused after the first 12 answers, whichever process asks: an auth error is fatal.
+    with FakeOpenAIServer(reply=answer_by_question, latency=0.1,
+                          failures=lambda index, body: "401" if index >= 12 else None) as server:
+        root = make_project(tmp_path, server.base_url, n_cases=N)
+        code, _, err = invoke(root, "run", "yesno", "--workers", "2", "--concurrency", "4")
+        asked = chat_requests(server)
+    assert code == 2, err
+    assert "auth" in err and "Traceback" not in err
+    db = sqlite3.connect(root / ".workbench" / "workbench.db")
+    assert [row[0] for row in db.execute("SELECT status FROM runs")] == ["failed"]
+    kept = db.execute("SELECT count(*), count(DISTINCT case_id) FROM results").fetchone()
+    assert 0 < kept[0] == kept[1] <= 12
+    # The run stopped: not every case was asked (the workers stopped too).
+    assert asked < N
+    db.close()
+    # The key reached the workers through their environment only: it is nowhere in the database.
+    for path in (root / ".workbench").glob("workbench.db*"):
+        assert SECRET.encode() not in path.read_bytes()
+
+
+def test_a_missing_key_refuses_the_run_before_any_worker(tmp_path: Path, server: FakeOpenAIServer,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_project(tmp_path, server.base_url, n_cases=N)
+    monkeypatch.delenv("FAKE_KEY")
+    code, _, err = invoke(root, "run", "yesno", "--workers", "2")
+    assert code == 2 and "FAKE_KEY" in err and len(err.strip().splitlines()) == 1
+    assert chat_requests(server) == 0
