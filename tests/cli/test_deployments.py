@@ -64,6 +64,8 @@ def test_rpm_limits_spread_the_calls_and_no_deployment_gets_more_than_its_limit(
     assert code == 0, err
     summary = json.loads(out)
     assert summary["completed"] == 8 and summary["errors"] == 0
+    # The loopback model has no price: unknown, not $0 (litellm's Router prices the models it routes at 0).
+    assert summary["cost_usd"] is None
     # Routed by usage: both deployments serve, neither beyond its requests per minute.
     assert set(summary["deployments"]) == {"a", "b"} and sum(summary["deployments"].values()) == 8
     assert 2 <= len(server.requests) <= 6 and 2 <= len(second.requests) <= 6

@@ -79,14 +79,16 @@ async def test_submit_returns_at_once_with_the_batch_and_its_price_at_the_batch_
     assert batch.estimate_usd == pytest.approx(expected)
 
 
-def test_a_model_without_a_batch_price_is_priced_at_half_its_normal_price(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_without_a_batch_price_is_priced_at_half_its_normal_price() -> None:
     import litellm
 
     from workbench.providers.client import ensure_litellm
 
     ensure_litellm()
-    monkeypatch.setitem(litellm.model_cost, "openai/priced-model", {
-        "input_cost_per_token": 1e-06, "output_cost_per_token": 4e-06, "litellm_provider": "openai", "mode": "chat"})
+    # register_model, not a bare item in litellm.model_cost: litellm keeps lookup indexes of its cost map that
+    # only register_model updates (a test that ran earlier may have built them). The name is this test's own.
+    litellm.register_model({"openai/priced-model": {
+        "input_cost_per_token": 1e-06, "output_cost_per_token": 4e-06, "litellm_provider": "openai", "mode": "chat"}})
     rates = batches.batch_rates(resolve_model("openai/priced-model"))
     assert rates == (pytest.approx(5e-07), pytest.approx(2e-06))
     assert batches.batch_rates(resolve_model("openai/fake-model")) is None

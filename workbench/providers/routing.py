@@ -36,8 +36,17 @@ def make_router(model: ResolvedModel, *, timeout: float, retries: int) -> Any:
         if deployment.tpm:
             params["tpm"] = deployment.tpm
         model_list.append({"model_name": model.name, "litellm_params": params, "model_info": {"id": deployment.label}})
-    return Router(model_list=model_list, num_retries=retries, timeout=timeout, allowed_fails=0,
-                  routing_strategy="usage-based-routing-v2" if limited else "simple-shuffle")
+    import litellm
+
+    known = set(litellm.model_cost)
+    router = Router(model_list=model_list, num_retries=retries, timeout=timeout, allowed_fails=0,
+                    routing_strategy="usage-based-routing-v2" if limited else "simple-shuffle")
+    # The Router enters each deployment's model, and its id, in litellm's cost map, at a price of 0 when the
+    # map does not know the model: every later call of it, routed or not, would then cost $0 instead of an
+    # unknown price. The entries it added are taken out again (the routing needs none of them).
+    for added in set(litellm.model_cost) - known:
+        litellm.model_cost.pop(added, None)
+    return router
 
 
 def served_by(response: Any) -> str | None:
