@@ -73,7 +73,8 @@ def test_rpm_limits_spread_the_calls_and_no_deployment_gets_more_than_its_limit(
 
 def test_calls_beyond_every_deployments_limit_are_refused_not_sent_and_resume_later(
         tmp_path: Path, server: FakeOpenAIServer, second: FakeOpenAIServer) -> None:
-    root = routed_project(tmp_path, deployment("a", server, "rpm = 2"), deployment("b", second, "rpm = 2"))
+    # Names of their own: litellm counts a deployment's calls per minute by its id across the process's Routers.
+    root = routed_project(tmp_path, deployment("c", server, "rpm = 2"), deployment("d", second, "rpm = 2"))
     config = root / "workbench.toml"
     # A timeout shorter than the Router's cooldown (5 s): waiting it out would stall the run, so it stops.
     config.write_text(config.read_text(encoding="utf-8").replace("timeout = 5", "timeout = 4"), encoding="utf-8")

@@ -71,3 +71,24 @@ def test_a_pair_below_fail_under_is_named_and_exits_1(tmp_path: Path) -> None:
         root = two_prompts_two_models(tmp_path, server.base_url)
         code, _, err = invoke(root, "run", "yesno,always", "--fail-under", "90")
         assert code == 1 and "yesno@v1 on fake" in err and "always@v1" not in err
+
+
+def test_a_run_where_every_case_ended_in_an_error_exits_2_and_keeps_its_results(tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply=reply, failures=lambda index, body: "500") as server:
+        root = two_prompts_two_models(tmp_path, server.base_url)
+        code, out, err = invoke(root, "run", "yesno", "--junit", str(tmp_path / "j.xml"))
+        assert code == 2 and "Traceback" not in err
+        assert "every case of run 1 (yesno@v1 on fake) ended in an error, so nothing was measured" in err
+        assert "server" in err and "run again" in err
+        assert "errors" in out and (tmp_path / "j.xml").is_file()  # the summary and the report first
+        code, _, err = invoke(root, "run", "yesno,always", "--model", "fake,second")
+        assert code == 2 and "run 2 (yesno@v1 on fake)" in err and "run 5 (always@v1 on second)" in err
+    # Once the server answers, running again retries every case.
+    with FakeOpenAIServer(reply=reply) as server:
+        config = root / "workbench.toml"
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace(text.split('api_base = "', 1)[1].split('"', 1)[0], server.base_url),
+                          encoding="utf-8")
+        code, out, err = invoke(root, "run", "yesno", "--json")
+        assert code == 0, err
+        assert json.loads(out)["errors"] == 0 and len(server.requests) == 20

@@ -58,6 +58,9 @@ def run_matrix(project: Project, store: Store, prompts: list[Prompt], models: li
             click.echo(f"\ncompare them: workbench compare {' '.join(str(s.run_id) for s in summaries)}")
         else:
             click.echo("\nthe runs used different test sets: compare only runs of the same cases")
+    from workbench.cli.commands import all_errors
+
+    all_errors(store, summaries)
     if fail_under is not None:
         threshold = fail_under / 100 if fail_under > 1 else fail_under
         below = [f"{s.prompt}@v{s.version} on {s.model}" for s in summaries if s.pass_rate < threshold]
