@@ -29,7 +29,7 @@ from workbench.names import nfc
 from workbench.optimize.report import SearchSummary, latest_search
 from workbench.project import Project
 from workbench.providers.tuned import HOSTED_BACKEND, find_model
-from workbench.reports import milliseconds, percent
+from workbench.reports import dollars, milliseconds, percent, size_text
 from workbench.selection import best_index, select_version
 from workbench.stats import percentile, wilson_interval
 from workbench.store import Run, Store
@@ -367,14 +367,6 @@ class Section:
     lines: list[str] = field(default_factory=list)
 
 
-def _money(usd: float | None) -> str:
-    return "unknown" if usd is None else f"${usd:.4f}"
-
-
-def _size(size: int | None) -> str:
-    return "-" if size is None else f"{size / 1_000_000:.1f} MB"
-
-
 def sections(decision: Decision) -> list[Section]:
     """The report's parts in order: accuracy, cost, latency, deployment."""
     p = decision.prompt_side
@@ -382,7 +374,7 @@ def sections(decision: Decision) -> list[Section]:
     accuracy = Section("Accuracy", ["", "pass rate", "95% CI (Wilson)", "cases"], [
         [prompt_label, percent(p.pass_rate), f"{percent(p.interval[0])} to {percent(p.interval[1])}", str(p.n)]])
     cost = Section("Cost", ["", "per 1,000 cases", "prompt tokens a case", "basis"], [
-        [prompt_label, _money(p.cost_per_1k_usd), _tokens(p.prompt_tokens_per_case), p.cost_basis]])
+        [prompt_label, dollars(p.cost_per_1k_usd), _tokens(p.prompt_tokens_per_case), p.cost_basis]])
     latency = Section("Latency (measured here)", ["", "p50", "p95"],
                       [[prompt_label, milliseconds(p.latency_p50_ms), milliseconds(p.latency_p95_ms)]])
     for v in decision.tuned:
@@ -391,13 +383,13 @@ def sections(decision: Decision) -> list[Section]:
         accuracy.lines.append(f"{v.tuned_model} - prompt: {v.points:+.1f} points (paired bootstrap 95% CI "
                               f"{v.points_low:+.1f} to {v.points_high:+.1f}), exact McNemar p = {v.p_value:.3g}: "
                               f"{v.sentence}")
-        cost.rows.append([v.tuned_model, _money(v.tuned_cost_per_1k_usd), _tokens(v.tuned_tokens_per_case),
+        cost.rows.append([v.tuned_model, dollars(v.tuned_cost_per_1k_usd), _tokens(v.tuned_tokens_per_case),
                           v.tuned_cost_basis + ("" if v.prompt_mode == "version" else f"; {v.prompt_mode} prompt")])
         training = "unknown" if v.training_cost_usd is None else f"${v.training_cost_usd:.2f}"
         cost.lines.append(f"{v.tuned_model}: training cost {training} ({v.training_cost_basis}); {v.break_even}")
         latency.rows.append([v.tuned_model, milliseconds(v.tuned_latency_p50_ms), milliseconds(v.tuned_latency_p95_ms)])
     deploy = Section("Deployment", ["", "runtime", "weights", "size", "how to serve"], [
-        [name, d.runtime, d.artefact, _size(d.size_bytes), d.serve] for name, d in decision.deployments.items()])
+        [name, d.runtime, d.artefact, size_text(d.size_bytes), d.serve] for name, d in decision.deployments.items()])
     return [accuracy, cost, latency, *(distil_section(d) for d in decision.distillations), deploy]
 
 
@@ -408,7 +400,7 @@ def distil_section(found: Distillation) -> Section:
         versus = "-" if side.points_vs_teacher is None else (
             f"{side.points_vs_teacher:+.1f} ({side.points_low:+.1f} to {side.points_high:+.1f})")
         rows.append([side.label, percent(side.pass_rate), f"{percent(side.interval[0])} to {percent(side.interval[1])}",
-                     versus, "-" if side.kept is None else f"{side.kept:.0%}", _money(side.cost_per_1k_usd),
+                     versus, "-" if side.kept is None else f"{side.kept:.0%}", dollars(side.cost_per_1k_usd),
                      milliseconds(side.latency_p50_ms), milliseconds(side.latency_p95_ms)])
     origin = f" (run {found.export_run})" if found.export_run is not None else ""
     return Section(f"Teacher to student: {found.tuned_name}",

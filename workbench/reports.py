@@ -256,6 +256,13 @@ def dollars(value: float | None) -> str:
     return "-" if value is None else f"${value:.4f}"
 
 
+def size_text(size_bytes: int | None) -> str:
+    """``145_000_000`` -> ``145 MB``, ``4_200_000_000`` -> ``4.2 GB``; None (not on disk) -> ``-``."""
+    if size_bytes is None:
+        return "-"
+    return f"{size_bytes / 1e9:.1f} GB" if size_bytes >= 1e9 else f"{size_bytes / 1e6:.0f} MB"
+
+
 def milliseconds(value: float | None) -> str:
     """``93.4`` -> ``93 ms``; None -> ``-``."""
     return "-" if value is None else f"{value:.0f} ms"

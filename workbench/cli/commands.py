@@ -14,6 +14,7 @@ from workbench.cli import ThresholdFailed, cli
 from workbench.cli.output import Progress, echo_json, percent, table
 from workbench.errors import WorkbenchError
 from workbench.project import Project, open_project
+from workbench.reports import size_text
 from workbench.store import Result, Store
 from workbench.text import shorten
 
@@ -307,12 +308,6 @@ def history(ctx: click.Context, prompt: str, as_json: bool) -> None:
         click.echo("")
 
 
-def _size(size_bytes: int | None) -> str:
-    if size_bytes is None:
-        return "-"
-    return f"{size_bytes / 1e9:.1f} GB" if size_bytes >= 1e9 else f"{size_bytes / 1e6:.0f} MB"
-
-
 @cli.group(invoke_without_command=True)
 @click.pass_context
 def models(ctx: click.Context) -> None:
@@ -327,7 +322,7 @@ def models(ctx: click.Context) -> None:
         configured, models_dir = project.settings.models, project.state_dir / "models"
     except WorkbenchError:
         configured, models_dir = {}, None
-    rows = [[m.name, m.kind, m.runtime, _size(m.size_bytes), m.key_env or "-",
+    rows = [[m.name, m.kind, m.runtime, size_text(m.size_bytes), m.key_env or "-",
              "yes" if m.key_present else ("-" if not m.key_env else "no"), m.note]
             for m in list_models(configured, models_dir)]
     click.echo(table(["model", "kind", "runtime", "size", "key variable", "key set", "note"], rows))
@@ -361,7 +356,7 @@ def export_model(ctx: click.Context, name: str, directory: str, qtype: str | Non
         echo_json(done.to_dict())
         return
     how = "linked" if done.linked else "copied"
-    click.echo(f"{how} {done.gguf.name} ({_size(done.gguf.stat().st_size)}) and wrote {done.modelfile}")
+    click.echo(f"{how} {done.gguf.name} ({size_text(done.gguf.stat().st_size)}) and wrote {done.modelfile}")
     for note in done.notes:
         click.echo(f"note: {note}")
     click.echo("serve it with llama.cpp:  " + done.commands()[0])
