@@ -312,4 +312,4 @@ def default_report_path(state_dir: Path, runs: Sequence[Run]) -> Path:
 def write_report(path: Path, page: str) -> Path:
     """Write ``page`` (UTF-8) to ``path`` (``files.write_file``: its folder created, atomically); returns
     ``path``. Raises ``WorkbenchError`` (one line naming the file) when it cannot be written."""
-    return files.write_file(path, page, "the report")
+    return files.write_file(path, page, "the report", (".html", ".htm"))

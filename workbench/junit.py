@@ -183,15 +183,19 @@ def document(suites: Iterable[ET.Element], name: str = "workbench") -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
+JUNIT_SUFFIXES = (".xml",)
+"""What an existing file a JUnit report may replace is called."""
+
+
 def check_writable(path: Path) -> Path:
     """Check before any work that the JUnit report can be written at ``path`` (``files.check_writable``)."""
-    return files.check_writable(path, "the JUnit report")
+    return files.check_writable(path, "the JUnit report", JUNIT_SUFFIXES)
 
 
 def write_junit(path: Path, suites: Iterable[ET.Element]) -> Path:
     """Write ``document(suites)`` to ``path`` (``files.write_file``: its folder created, atomically); returns
     ``path``. Raises ``WorkbenchError`` (one line naming the file) when it cannot be written."""
-    return files.write_file(path, document(suites), "the JUnit report")
+    return files.write_file(path, document(suites), "the JUnit report", JUNIT_SUFFIXES)
 
 
 def write_run_junit(store: Store, run: Run | int, path: Path) -> Path:

@@ -120,10 +120,11 @@ def test_a_deployment_whose_key_is_not_set_stops_the_run_before_any_call(
 ])
 def test_a_bad_deployment_table_is_one_line_naming_the_file(tmp_path: Path, table: str, message: str) -> None:
     root = routed_project(tmp_path, table)
-    code, _, err = invoke(root, "run", "yesno")
-    assert code == 2
-    assert message in err and "workbench.toml" in err and "[[models.duo.deployments]] 1" in err
-    assert "Traceback" not in err and "sk-secret" not in err
+    for command in (("run", "yesno"), ("models",)):  # models too: it is where people check their aliases
+        code, _, err = invoke(root, *command)
+        assert code == 2, command
+        assert message in err and "workbench.toml" in err and "[[models.duo.deployments]] 1" in err
+        assert "Traceback" not in err and "sk-secret" not in err
 
 
 def test_models_lists_a_routed_alias_with_its_deployments(tmp_path: Path, server: FakeOpenAIServer,

@@ -50,3 +50,33 @@ def test_a_file_system_that_refuses_writing_is_found_before_any_work() -> None:
     path = Path("/proc/workbench-report.xml")
     with pytest.raises(WorkbenchError, match=r"^/proc/workbench-report.xml: cannot write the JUnit report: "):
         check_writable(path, "the JUnit report")
+
+
+def test_a_report_is_readable_as_the_umask_says_and_keeps_the_mode_of_what_it_replaces(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = write_file(tmp_path / "r.html", "x", "the report", (".html",))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        path.chmod(0o640)
+        write_file(path, "y", "the report", (".html",))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640 and path.read_text() == "y"
+    finally:
+        os.umask(old)
+
+
+def test_a_report_never_replaces_another_kind_of_file(tmp_path: Path) -> None:
+    prompt = tmp_path / "example.prompt"
+    prompt.write_text("---\n---\nHi")
+    for action in (lambda: check_writable(prompt, "the report", (".md",)),
+                   lambda: write_file(prompt, "# report", "the report", (".md",))):
+        with pytest.raises(WorkbenchError, match=r"not writing the report over an existing \.prompt file"):
+            action()
+    assert prompt.read_text() == "---\n---\nHi"
+    report = tmp_path / "old.md"
+    report.write_text("old")
+    write_file(report, "new", "the report", (".md",))
+    assert report.read_text() == "new"
+    write_file(tmp_path / "new-name.prompt-report", "fresh", "the report", (".md",))  # a new file: any name

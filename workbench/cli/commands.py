@@ -317,10 +317,14 @@ def models(ctx: click.Context) -> None:
         return
     from workbench.providers.registry import list_models
 
+    from workbench.errors import ConfigError
+
     try:
         project = _project(ctx)
         configured, models_dir = project.settings.models, project.state_dir / "models"
-    except WorkbenchError:
+    except ConfigError:
+        raise  # a bad workbench.toml is said, not shown as a project without aliases
+    except WorkbenchError:  # outside a project: the bundled and hosted models
         configured, models_dir = {}, None
     rows = [[m.name, m.kind, m.runtime, size_text(m.size_bytes), m.key_env or "-",
              "yes" if m.key_present else ("-" if not m.key_env else "no"), m.note]

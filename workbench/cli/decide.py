@@ -14,6 +14,9 @@ from workbench.cli.output import echo_json, table
 from workbench.files import check_writable, write_file
 from workbench.store import Store
 
+MARKDOWN = (".md", ".markdown", ".txt")
+"""What an existing file the Markdown report may replace is called."""
+
 
 @cli.command()
 @click.argument("prompt")
@@ -31,10 +34,10 @@ def decide(ctx: click.Context, prompt: str, split: str, as_json: bool, md_file: 
 
     project = _project(ctx)
     if md_file is not None:  # before any work
-        check_writable(Path(md_file), "the report")
+        check_writable(Path(md_file), "the report", MARKDOWN)
     decision = build(project, Store(project.db_path), prompt, split)
     if md_file is not None:
-        write_file(Path(md_file), markdown(decision), "the report")
+        write_file(Path(md_file), markdown(decision), "the report", MARKDOWN)
     if as_json:
         echo_json(decision.to_dict())
         return
