@@ -160,3 +160,19 @@ def test_the_api_key_never_reaches_the_database(tmp_path: Path, server: FakeOpen
     assert files
     for path in files:
         assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_one_unreachable_provider_does_not_hold_up_the_other_batches(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = _project(tmp_path, server)
+    with FakeOpenAIServer() as gone:
+        with (root / "workbench.toml").open("a", encoding="utf-8") as toml:
+            toml.write(f'[models.other]\nmodel = "openai/gpt-4o-mini"\napi_base = "{gone.base_url}"\n'
+                       'api_key_env = "FAKE_KEY"\n')
+        gone.batch_hold = True
+        assert invoke(root, "run", "yesno", "--batch", "--model", "other")[0] == 0
+    # That server is gone now; the batch on the running one is collected all the same.
+    assert invoke(root, "run", "yesno", "--batch", "--model", "mini")[0] == 0
+    code, out, err = invoke(root, "batch", "collect")
+    assert code == 2 and "Traceback" not in err
+    assert "batch 1:" in err and "the other batches were polled" in err
+    assert f"wrote {N_CASES} results; run 2 is finished" in out

@@ -10,6 +10,7 @@ import click
 
 from workbench.cli import cli
 from workbench.cli.output import echo_json, table
+from workbench.errors import WorkbenchError
 from workbench.project import Project, open_project
 from workbench.store import Batch, Store
 
@@ -128,16 +129,32 @@ def _poll_each(ctx: click.Context, ref: str | None, as_json: bool) -> None:
             click.echo("no batch is pending ('workbench batch list' shows them all)")
         return
     client = make_client(project, store)
+    failed: list[tuple[Batch, WorkbenchError]] = []
 
     async def each() -> list[Any]:
-        return [await poll(project, store, b, client) for b in chosen]
+        # Each batch on its own: one provider that cannot be reached does not hold up the others' results.
+        done = []
+        for b in chosen:
+            try:
+                done.append(await poll(project, store, b, client))
+            except WorkbenchError as error:
+                if ref is not None:
+                    raise
+                failed.append((b, error))
+        return done
 
     reports = asyncio.run(each())
     if as_json:
         echo_json([report.to_dict() for report in reports])
-        return
-    for report in reports:
-        _say(report)
+    else:
+        for report in reports:
+            _say(report)
+    if failed:
+        for b, error in failed[1:]:
+            click.echo(f"error: batch {b.id}: {error}", err=True)
+        first, error = failed[0]
+        raise WorkbenchError(f"batch {first.id}: {error.message}", path=error.path,
+                             hint=(error.hint + "; " if error.hint else "") + "the other batches were polled")
 
 
 @batch.command()
