@@ -281,16 +281,33 @@ async def submit(project: Project, store: Store, plan: RunPlan, client: ModelCli
                                            custom_llm_provider="openai", **credentials)
         except Exception as error:
             raise _failure("uploading the requests", error) from None
+        creating = asyncio.ensure_future(_sync(
+            litellm.create_batch, completion_window=COMPLETION_WINDOW, endpoint=ENDPOINT,
+            input_file_id=str(_field(uploaded, "id")), custom_llm_provider="openai",
+            metadata={"workbench_run": str(run.id)}, **credentials))
+
+        def record(remote: Any) -> Batch:
+            return store.add_batch(
+                provider_batch_id=str(_field(remote, "id")), run_id=run.id, model=plan.model,
+                api_base=resolved.api_base, status=str(_field(remote, "status") or "validating"),
+                input_file_id=str(_field(uploaded, "id")), case_ids=[case.id for case in send],
+                request_counts=_counts(remote), estimate_usd=price)
+
         try:
-            remote = await _sync(litellm.create_batch, completion_window=COMPLETION_WINDOW, endpoint=ENDPOINT,
-                                  input_file_id=str(_field(uploaded, "id")), custom_llm_provider="openai",
-                                  metadata={"workbench_run": str(run.id)}, **credentials)
+            remote = await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            # Stopped (Ctrl+C) while the provider creates the batch: it exists, and is paid for, whatever this
+            # process does next, so its answer is awaited and recorded before the stop goes on; the next
+            # command polls it instead of sending the cases again.
+            try:
+                record(await creating)
+                status = BATCH_STATUS
+            except Exception:
+                pass  # no batch was created: the run stays without one
+            raise
         except Exception as error:
             raise _failure("creating the batch", error) from None
-        batch = store.add_batch(
-            provider_batch_id=str(_field(remote, "id")), run_id=run.id, model=plan.model, api_base=resolved.api_base,
-            status=str(_field(remote, "status") or "validating"), input_file_id=str(_field(uploaded, "id")),
-            case_ids=[case.id for case in send], request_counts=_counts(remote), estimate_usd=price)
+        batch = record(remote)
         status = BATCH_STATUS
         return BatchReport(run=run, batch=batch, action="submitted", submitted=len(send), from_cache=len(from_cache),
                            written=len(from_cache), missing=len(plan.cases) - len(store.done_case_ids(run.id)),

@@ -3,6 +3,7 @@ collect (completed, partially failed, expired, failed), cancel, and what is refu
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -274,3 +275,24 @@ async def test_the_key_never_reaches_the_database(tmp_path: Path, server: FakeOp
     store.close()
     for path in (root / ".workbench").glob("workbench.db*"):
         assert KEY.encode() not in path.read_bytes(), path
+
+
+async def test_a_stop_while_the_provider_creates_the_batch_still_records_it(
+        tmp_path: Path, server: FakeOpenAIServer) -> None:
+    server.batch_hold = True
+    server.batch_create_delay = 1.0
+    project, store, plan, client = _setup(_project(tmp_path, server))
+    task = asyncio.ensure_future(batches.submit(project, store, plan, client))
+    for _ in range(200):  # until the batch is being created at the provider
+        if any(path == "/v1/batches" for _, path in _paths(server)):
+            break
+        await asyncio.sleep(0.02)
+    task.cancel()  # what Ctrl+C does to the command's task
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The provider made the batch: it is recorded, and the next submit polls it instead of sending again.
+    recorded = store.batches()
+    assert [batch.provider_batch_id for batch in recorded] == ["batch_fake0000"] and recorded[0].pending
+    assert store.run(recorded[0].run_id).status == "batch"
+    report = await batches.submit(project, store, plan, client)
+    assert report.action == "pending" and sum(path == "/v1/batches" for _, path in _paths(server)) == 1

@@ -156,6 +156,8 @@ class FakeOpenAIServer:
         self.batches: dict[str, dict[str, Any]] = {}
         """Batches by id, as last returned (with the server's own ``_lines``)."""
         self.batch_hold = False
+        self.batch_create_delay = 0.0
+        """Seconds ``POST /v1/batches`` takes to answer (the batch exists from the start of it)."""
         """While True, a retrieved batch stays ``in_progress``; once False, the next retrieval ends it."""
         self.batch_outcome = "completed"
         """How a batch ends: ``completed``, ``expired`` (only ``batch_answered`` lines answered, the rest in the
@@ -317,7 +319,10 @@ class FakeOpenAIServer:
         if request.path.startswith("/v1/files/") and request.path.endswith("/content") and request.method == "GET":
             return self._file_content(request.path.split("/")[3])
         if request.path == "/v1/batches" and request.method == "POST":
-            return self._create_batch(body)
+            answer = self._create_batch(body)
+            if self.batch_create_delay:
+                await self._pause(self.batch_create_delay)
+            return answer
         if request.path.startswith("/v1/batches/") and request.method == "GET":
             return self._retrieve_batch(request.path.split("/")[3])
         if request.path.startswith("/v1/batches/") and request.path.endswith("/cancel") and request.method == "POST":

@@ -315,9 +315,8 @@ def models(ctx: click.Context) -> None:
     key is set. 'workbench models export NAME --ollama DIR' exports a tuned local model."""
     if ctx.invoked_subcommand is not None:
         return
-    from workbench.providers.registry import list_models
-
     from workbench.errors import ConfigError
+    from workbench.providers.registry import list_models
 
     try:
         project = _project(ctx)
