@@ -163,24 +163,14 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
         from workbench.junit import write_run_junit
 
         write_run_junit(store, run_id, Path(junit_file))
+    from workbench.cli.matrix import all_errors
+
     all_errors(store, [summary])
     if fail_under is not None:
         threshold = fail_under / 100 if fail_under > 1 else fail_under
         if summary.pass_rate < threshold:
             raise ThresholdFailed(f"pass rate {percent(summary.pass_rate)} is below --fail-under "
                                   f"{percent(threshold)}")
-
-
-def all_errors(store: Store, summaries: list[Any]) -> None:
-    """Raise a ``WorkbenchError`` (exit 2) when every case of a run ended in an error: nothing was measured
-    (a server down, a key refused case by case), which a pass rate of 0% and exit 0 would hide from CI."""
-    broken = [s for s in summaries if s.completed and s.errors == s.completed]
-    if not broken:
-        return
-    first = next((r.error for r in store.results(broken[0].run_id, scores=False) if r.error), "")
-    runs = ", ".join(f"run {s.run_id} ({s.prompt}@v{s.version} on {s.model})" for s in broken)
-    raise WorkbenchError(f"every case of {runs} ended in an error, so nothing was measured; the first: {first}",
-                         hint="the results are kept: fix the cause and run again, which retries them")
 
 
 def format_summary(summary: Any) -> str:

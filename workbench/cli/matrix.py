@@ -10,6 +10,7 @@ import click
 
 from workbench.cli import ThresholdFailed
 from workbench.cli.output import Progress, echo_json, percent, table
+from workbench.errors import WorkbenchError
 from workbench.project import Project
 from workbench.prompts import Prompt
 from workbench.store import Store
@@ -58,14 +59,24 @@ def run_matrix(project: Project, store: Store, prompts: list[Prompt], models: li
             click.echo(f"\ncompare them: workbench compare {' '.join(str(s.run_id) for s in summaries)}")
         else:
             click.echo("\nthe runs used different test sets: compare only runs of the same cases")
-    from workbench.cli.commands import all_errors
-
     all_errors(store, summaries)
     if fail_under is not None:
         threshold = fail_under / 100 if fail_under > 1 else fail_under
         below = [f"{s.prompt}@v{s.version} on {s.model}" for s in summaries if s.pass_rate < threshold]
         if below:
             raise ThresholdFailed(f"pass rate below --fail-under {percent(threshold)}: {', '.join(below)}")
+
+
+def all_errors(store: Store, summaries: list[Any]) -> None:
+    """Raise a ``WorkbenchError`` (exit 2) when every case of a run ended in an error: nothing was measured
+    (a server down, a key refused case by case), which a pass rate of 0% and exit 0 would hide from CI."""
+    broken = [s for s in summaries if s.completed and s.errors == s.completed]
+    if not broken:
+        return
+    first = next((r.error for r in store.results(broken[0].run_id, scores=False) if r.error), "")
+    runs = ", ".join(f"run {s.run_id} ({s.prompt}@v{s.version} on {s.model})" for s in broken)
+    raise WorkbenchError(f"every case of {runs} ended in an error, so nothing was measured; the first: {first}",
+                         hint="the results are kept: fix the cause and run again, which retries them")
 
 
 async def _execute_all(project: Project, store: Store, client: Any, plans: list[Any], *, quiet: bool) -> list[int]:
