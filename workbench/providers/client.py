@@ -260,8 +260,7 @@ class ModelClient:
                     try:
                         # asyncio.timeout, not wait_for: on Python 3.11 wait_for may swallow a cancel
                         # that arrives as the answer does, and the run would go on after a cancel.
-                        async with asyncio.timeout(self.timeout * (self.retries + 1 if model.deployments
-                                                                   else 1) + 5):
+                        async with asyncio.timeout(self.timeout + 5):
                             if model.deployments:
                                 response = await self._router(model).acompletion(
                                     model=model.name, messages=request.messages, **params)
@@ -290,10 +289,7 @@ class ModelClient:
                         f"{model.name}: {kind}: the provider asked to wait {_duration(wait)} before retrying, "
                         f"longer than the {self.timeout:g} s timeout", kind=kind, retryable=True,
                         hint="run again later to resume: finished cases are kept") from None
-                # A Router has already tried the call on its deployments: only "every deployment is at its
-                # limit or cooling down" (a 429) is worth waiting for.
-                again = kind in RETRYABLE and (not model.deployments or kind == "rate_limit")
-                if again and attempt <= self.retries:
+                if kind in RETRYABLE and attempt <= self.retries:
                     await asyncio.sleep(self._delay(attempt, wait))
                     continue
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
@@ -314,7 +310,7 @@ class ModelClient:
     def _router(self, model: ResolvedModel) -> Any:
         router = self._routers.get(model.name)
         if router is None:
-            router = self._routers[model.name] = make_router(model, timeout=self.timeout, retries=self.retries)
+            router = self._routers[model.name] = make_router(model, timeout=self.timeout)
         return router
 
     def _delay(self, attempt: int, hint: float | None = None) -> float:

@@ -1,12 +1,15 @@
 """Provides the litellm ``Router`` of a model alias served by several deployments (``[[models.NAME.deployments]]``
 in ``workbench.toml``: several keys, regions or local servers of one model, each with optional ``rpm``/``tpm``).
 
-The Router picks a deployment for each call, retries a failed call (``retries`` times, as the client
-would) and cools a deployment down for litellm's default ``cooldown_time`` (5 s) from its first failure in a
-minute (``allowed_fails = 0``), so the retry goes to another deployment: litellm's own default cools a
-deployment only once half of at least a few calls in a minute failed, and a retry drawn at random could hit
-the failing one again and fail the case. When every deployment is cooling down, the Router answers 429 with
-the cooldown left, which the client waits out like a provider's Retry-After. With limits set, it routes by usage
+The Router picks a deployment for each call and cools a deployment down for litellm's default
+``cooldown_time`` (5 s) from its first failure in a minute (``allowed_fails = 0``); it retries nothing
+itself (``num_retries = 0``): the client retries a failed call as it retries any call, with its back-off, and
+the retry goes to another deployment, the failed one resting. (litellm's own default cools a deployment only
+once half of at least a few calls in a minute failed, and a retry drawn at random could hit the failing one
+again; and the Router's own retries would wait out a minute's rate limit inside one call, past its timeout.)
+When every deployment is resting or at its limit, the Router answers 429 with the time to wait, which the
+client treats like a provider's Retry-After: waited out, or the case stopped with "run again later" when it
+is longer than the timeout. With limits set, it routes by usage
 (``usage-based-routing-v2``) and never sends a deployment more than its ``rpm``/``tpm`` in a minute; when
 every deployment is at its limit it answers 429, which the client backs off from like any rate limit.
 Without limits it shuffles calls evenly (``simple-shuffle``). Keys are read from the environment when the
@@ -20,10 +23,10 @@ from typing import Any
 from workbench.providers.registry import ResolvedModel
 
 
-def make_router(model: ResolvedModel, *, timeout: float, retries: int) -> Any:
+def make_router(model: ResolvedModel, *, timeout: float) -> Any:
     """A litellm ``Router`` over ``model``'s deployments, answering ``model.name``: each deployment is called
-    with at most ``timeout`` seconds, a call is tried on up to ``retries`` more deployments (or the same one
-    again) before it fails. Needs litellm imported (``client.ensure_litellm``)."""
+    with at most ``timeout`` seconds, once (the client retries). Needs litellm imported
+    (``client.ensure_litellm``)."""
     from litellm import Router
 
     limited = any(deployment.rpm or deployment.tpm for deployment in model.deployments)
@@ -39,7 +42,7 @@ def make_router(model: ResolvedModel, *, timeout: float, retries: int) -> Any:
     import litellm
 
     known = set(litellm.model_cost)
-    router = Router(model_list=model_list, num_retries=retries, timeout=timeout, allowed_fails=0,
+    router = Router(model_list=model_list, num_retries=0, timeout=timeout, allowed_fails=0,
                     routing_strategy="usage-based-routing-v2" if limited else "simple-shuffle")
     # The Router enters each deployment's model, and its id, in litellm's cost map, at a price of 0 when the
     # map does not know the model: every later call of it, routed or not, would then cost $0 instead of an
