@@ -11,6 +11,8 @@ toolbar (``batch_line``)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -28,6 +30,7 @@ from workbench.tui.widgets.results import ResultsTable
 
 if TYPE_CHECKING:
     from workbench.batch import BatchReport
+    from workbench.runner import RunPlan
     from workbench.store import Batch
 
 RUN_GROUP = "run"
@@ -115,11 +118,26 @@ class RunPanel(Horizontal):
                          use_cache: bool) -> None:
         """Plan in a thread, then execute on the event loop, posting each event to the handlers."""
         from workbench.providers.client import ensure_litellm
-        from workbench.runner import RunPlan, execute, make_client, plan_run
-        from workbench.store import Store
+        from workbench.runner import execute, make_client
 
         app = workbench_app(self)
         project = app.project
+        async with self._reporting(CANCELLED):
+            # The import may still be under way in the warm-up thread: wait for it off the UI thread.
+            await asyncio.to_thread(ensure_litellm)
+            run_plan = await self._plan(prompt, model, split)
+            client = make_client(project, app.store, use_cache=use_cache,
+                                 on_notice=lambda line: self.notify(line, severity="warning"))
+            async for event in execute(run_plan, app.store, client, concurrency=project.settings.concurrency,
+                                       only=only):
+                self.post_message(RunEventArrived(event))
+
+    async def _plan(self, prompt: Prompt, model: str, split: str) -> RunPlan:
+        """``runner.plan_run`` in a thread (with a store of its own), its notices shown."""
+        from workbench.runner import plan_run
+        from workbench.store import Store
+
+        project = workbench_app(self).project
 
         def plan() -> RunPlan:
             store = Store(project.db_path)
@@ -128,23 +146,23 @@ class RunPanel(Horizontal):
             finally:
                 store.close()
 
+        run_plan = await asyncio.to_thread(plan)
+        for notice in run_plan.notices:  # a tuned model sent other messages than it learnt on
+            self.notify(notice, severity="warning", timeout=12)
+        return run_plan
+
+    @asynccontextmanager
+    async def _reporting(self, cancelled: str) -> AsyncIterator[None]:
+        """Around a run or a batch step: a failure becomes one ``RunFailed`` line (the store keeps what was
+        done; the app stays up), a cancel the ``cancelled`` line; the panel is free again afterwards."""
         try:
-            # The import may still be under way in the warm-up thread: wait for it off the UI thread.
-            await asyncio.to_thread(ensure_litellm)
-            run_plan = await asyncio.to_thread(plan)
-            for notice in run_plan.notices:  # a tuned model sent other messages than it learnt on
-                self.notify(notice, severity="warning", timeout=12)
-            client = make_client(project, app.store, use_cache=use_cache,
-                                 on_notice=lambda line: self.notify(line, severity="warning"))
-            async for event in execute(run_plan, app.store, client, concurrency=project.settings.concurrency,
-                                       only=only):
-                self.post_message(RunEventArrived(event))
+            yield
         except WorkbenchError as error:
             self.post_message(RunFailed(str(error)))
-        except Exception as error:  # the run stops; what completed is in the store; the app stays up
+        except Exception as error:
             self.post_message(RunFailed(one_line(error)))
         except asyncio.CancelledError:
-            self.post_message(RunFailed(CANCELLED))
+            self.post_message(RunFailed(cancelled))
             raise
         finally:
             self.running = False
@@ -177,22 +195,12 @@ class RunPanel(Horizontal):
         ``BatchStepped``, a failure one ``RunFailed`` line."""
         from workbench.batch import BatchError, batch_model, cancel, poll, submit
         from workbench.providers.client import ensure_litellm
-        from workbench.runner import RunPlan, make_client, plan_run
-        from workbench.store import Store
+        from workbench.runner import make_client
 
         assert step in BATCH_STEPS
         app = workbench_app(self)
         project = app.project
-
-        def plan() -> RunPlan:
-            assert prompt is not None
-            store = Store(project.db_path)
-            try:
-                return plan_run(project, store, prompt, model=model, split=split)
-            finally:
-                store.close()
-
-        try:
+        async with self._reporting(BATCH_CANCELLED):
             await asyncio.to_thread(ensure_litellm)
             client = make_client(project, app.store, on_notice=lambda line: self.notify(line, severity="warning"))
             if step == "submit":
@@ -201,9 +209,8 @@ class RunPanel(Horizontal):
                 except BatchError as error:
                     raise BatchError(error.message, hint="ctrl+r runs it without a batch; a batch needs an "
                                                          "openai/... model or an alias of one") from None
-                run_plan = await asyncio.to_thread(plan)
-                for notice in run_plan.notices:
-                    self.notify(notice, severity="warning", timeout=12)
+                assert prompt is not None
+                run_plan = await self._plan(prompt, model, split)
                 self.post_message(BatchStepped(report=await submit(project, app.store, run_plan, client)))
             elif step == "check":
                 assert batch_id is not None
@@ -213,15 +220,6 @@ class RunPanel(Horizontal):
                 assert batch_id is not None
                 batch = app.store.batch(batch_id)
                 self.post_message(BatchStepped(cancelled=await cancel(app.store, batch, client)))
-        except WorkbenchError as error:
-            self.post_message(RunFailed(str(error)))
-        except Exception as error:  # the step stops; the store holds what it did; the app stays up
-            self.post_message(RunFailed(one_line(error)))
-        except asyncio.CancelledError:
-            self.post_message(RunFailed(BATCH_CANCELLED))
-            raise
-        finally:
-            self.running = False
 
     @on(BatchStepped)
     def show_batch_step(self, message: BatchStepped) -> None:
