@@ -192,7 +192,8 @@ def test_an_empty_answer_cut_at_max_tokens_is_an_error_never_cached(tmp_path: Pa
         root = project(tmp_path, server.base_url, "q.jsonl", '{"question": "x", "expected": "yes"}\n',
                        params="params: {max_tokens: 8}\n")
         code, out, err = invoke(root, "run", "p")
-        assert code == 0, err
+        # The run's only case is an error: nothing was measured, so exit 2 naming why (after the summary).
+        assert code == 2 and "ended in an error" in err and "raise max_tokens (now 8)" in err
         row = results(root)[0]
         assert row["error_kind"] == "empty_answer" and row["finish_reason"] == "length"
         assert "max_tokens" in row["error"] and "raise max_tokens" in row["error"]
@@ -251,7 +252,8 @@ def test_a_refusal_is_recorded_as_the_refusal_text(tmp_path: Path) -> None:
 def test_a_content_filter_with_no_content_is_an_error_saying_so(tmp_path: Path) -> None:
     with FakeOpenAIServer(reply=lambda m, b: {"content": None, "finish_reason": "content_filter"}) as server:
         root = project(tmp_path, server.base_url, "q.jsonl", '{"question": "x", "expected": "yes"}\n')
-        assert invoke(root, "run", "p")[0] == 0
+        code, _, err = invoke(root, "run", "p")
+        assert code == 2 and "content filter" in err
     row = results(root)[0]
     assert row["error_kind"] == "empty_answer" and "content filter" in row["error"]
 
