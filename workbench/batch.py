@@ -251,7 +251,7 @@ async def submit(project: Project, store: Store, plan: RunPlan, client: ModelCli
         todo = [case for case in plan.cases if case.id not in done]
         from_cache: list[CaseResult] = []
         send: list[Case] = []
-        from workbench.runner import score_answer
+        from workbench.runner import save_results, score_answer
 
         for case in todo:
             hit = client.cached(CompletionRequest(plan.model, plan.messages[case.id], plan.params))
@@ -259,7 +259,7 @@ async def submit(project: Project, store: Store, plan: RunPlan, client: ModelCli
                 from_cache.append(await score_answer(plan, case, hit, client))
             else:
                 send.append(case)
-        _save(store, run.id, plan, from_cache)
+        save_results(store, run.id, plan, from_cache)
         if not send:
             status = "finished" if len(store.done_case_ids(run.id)) >= len(plan.cases) else "partial"
             return BatchReport(run=run, batch=None, action="cached", from_cache=len(from_cache),
@@ -385,7 +385,7 @@ async def cancel(store: Store, batch: Batch, client: ModelClient) -> Batch:
 async def _collect(project: Project, store: Store, batch: Batch, resolved: ResolvedModel,
                    lines: list[dict[str, Any]], client: ModelClient) -> int:
     """Write the result of each case of ``lines`` that has none yet; returns how many were written."""
-    from workbench.runner import CaseResult, score_answer
+    from workbench.runner import CaseResult, save_results, score_answer
 
     run = store.run(batch.run_id)
     plan = plan_of_run(project, store, run)
@@ -414,7 +414,7 @@ async def _collect(project: Project, store: Store, batch: Batch, resolved: Resol
             try:
                 result = await score_answer(plan, case, completion, client)
             except ProviderError:
-                _save(store, run.id, plan, results)  # what was scored is kept; the judge's failure is raised
+                save_results(store, run.id, plan, results)  # what was scored is kept; the judge's failure is raised
                 raise
             results.append(result)
             _cache(store, client, plan, case, completion, resolved)
@@ -424,7 +424,7 @@ async def _collect(project: Project, store: Store, batch: Batch, resolved: Resol
             results.append(CaseResult(case, None, False, 0.0, error=f"batch: {_line_error(response, error)}",
                                       error_kind="batch"))
         seen.add(case_id)
-    _save(store, run.id, plan, results)
+    save_results(store, run.id, plan, results)
     return len(results)
 
 
@@ -468,14 +468,6 @@ def _line_error(response: dict[str, Any] | None, error: dict[str, Any] | None) -
     detail = body.get("error") if isinstance(body, dict) else None
     message = detail.get("message") if isinstance(detail, dict) else None
     return f"HTTP {response.get('status_code')}" + (f": {message}" if message else "")
-
-
-def _save(store: Store, run_id: int, plan: RunPlan, results: list[CaseResult]) -> None:
-    if results:
-        store.record_results(run_id, [
-            {"case": result.case, "messages": plan.messages[result.case.id], "completion": result.completion,
-             "scores": result.scores, "passed": result.passed, "score": result.score, "error": result.error,
-             "error_kind": result.error_kind} for result in results])
 
 
 def _report(store: Store, batch: Batch, action: str, written: int) -> BatchReport:

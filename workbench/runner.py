@@ -245,7 +245,7 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
             while not finished.empty() and len(items) < SAVE_BATCH:
                 items.append(finished.get_nowait())
             unsaved = [item for item in items if not isinstance(item, BaseException)]
-            _save_all(store, run.id, plan, unsaved)
+            save_results(store, run.id, plan, unsaved)
             unsaved = []
             if deferred is not None:
                 deferred.flush()
@@ -275,7 +275,7 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
                     item = finished.get_nowait()
                     if not isinstance(item, BaseException):
                         unsaved.append(item)
-                _save_all(store, run.id, plan, unsaved)
+                save_results(store, run.id, plan, unsaved)
             finally:
                 if deferred is not None:
                     client.cache = deferred.cache
@@ -365,7 +365,8 @@ class _DeferredCache:
             self.cache.put_many(entries)
 
 
-def _save_all(store: Store, run_id: int, plan: RunPlan, results: list[CaseResult]) -> None:
+def save_results(store: Store, run_id: int, plan: RunPlan, results: list[CaseResult]) -> None:
+    """Write ``results`` of ``plan``'s cases into run ``run_id`` in one transaction (nothing when empty)."""
     if results:
         store.record_results(run_id, [
             {"case": result.case, "messages": plan.messages[result.case.id], "completion": result.completion,
