@@ -34,6 +34,8 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
         if name.startswith("WORKBENCH_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path_factory.mktemp("home")))
+    # A workbench subprocess never starts or uses a warm process unless its test asks for one.
+    monkeypatch.setenv("WORKBENCH_WARM", "0")
 
 
 @pytest.fixture

@@ -62,10 +62,14 @@ def tui(ctx: click.Context, project_dir: str | None) -> None:
     open_tui(project_dir or ctx.obj.get("project_dir"))
 
 
+def load_commands() -> None:
+    """Import the command modules (importing one registers its commands)."""
+    from workbench.cli import analysis, batch, commands, decide, export, finetune, generate, optimize, report, review  # noqa: F401
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn user-fixable errors into one line on stderr and exit code 2."""
-    from workbench.cli import analysis, batch, commands, decide, export, finetune, generate, optimize, report, review  # noqa: F401  (registers the commands)
-
+    load_commands()
     try:
         # Without standalone mode, click returns the code of a ``click.exceptions.Exit`` (130 for a stop
         # with Ctrl+C) instead of raising it.
@@ -95,5 +99,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    """The console script."""
-    sys.exit(main())
+    """The console script: a model command runs in a process forked by a warm process when there is one
+    (``workbench.cli.warm``), else here, and then starts one for the next command."""
+    from workbench.cli import warm
+
+    argv = sys.argv[1:]
+    code = warm.run_warm(argv)
+    if code is None:
+        code = main(argv)
+        warm.start_warm(argv)
+    sys.exit(code)

@@ -368,6 +368,32 @@ def init(directory: str) -> None:
 
 
 @cli.command()
+@click.option("--stop", is_flag=True, help="Stop every warm process.")
+def warm(stop: bool) -> None:
+    """List the warm processes, which run model commands without importing litellm again (see
+    WORKBENCH_WARM in the README); with --stop, stop them."""
+    from workbench.cli.warm import ask, enabled, warm_processes
+
+    found = warm_processes()
+    if not found:
+        click.echo("no warm process" + ("" if enabled() else " (the warm start is off: WORKBENCH_WARM or CI is set)"))
+        return
+    rows = []
+    for path, status in found:
+        if status is None:
+            path.unlink(missing_ok=True)  # nothing answers: a socket left by a killed process
+            continue
+        if stop:
+            ask(path, "stop")
+        rows.append([str(status.get("pid")), status.get("key", path.stem), str(status.get("served")),
+                     f"{status.get('idle_left')} s", "stopped" if stop else "ready"])
+    if rows:
+        click.echo(table(["pid", "key", "commands served", "idle time left", "state"], rows))
+    else:
+        click.echo("no warm process")
+
+
+@cli.command()
 @click.option("--split", "-s", default=None, help="Split to replay on (default: each prompt's own).")
 @click.option("--no-tui", is_flag=True, help="Print the histories instead of opening the TUI afterwards.")
 @click.pass_context

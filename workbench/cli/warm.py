@@ -1,0 +1,464 @@
+"""Provides the warm start: a background process that has imported litellm once and forks a fresh
+process for each model-calling command, so that ``workbench run`` does not pay litellm's import
+(5-7 s on a 2-core machine) every time. The pattern of Rails' Spring or Gradle's daemon, kept small:
+
+- **When.** A ``run``, ``optimize``, ``generate`` or ``batch`` command that found no warm process runs
+  as usual, in its own process; if it imported litellm, it then starts one in the background for the
+  next command. Off when ``WORKBENCH_WARM=0`` (or ``off``, ``false``, ``no``), off by default when
+  ``CI`` is set (a CI job starts on a fresh machine: nothing to reuse), off where there is no ``fork``.
+- **Same process as a cold run.** The warm process is keyed by everything its imports depend on: the
+  interpreter and ``sys.path``, the workbench's source files and the installed packages' folders (their
+  modification times), the ``.env`` files litellm's import loads, and the whole environment except the
+  variables a shell changes on its own (``PWD``, ``OLDPWD``, ``SHLVL``, ``_``, ``COLUMNS``, ``LINES``).
+  A command whose key has no warm process runs cold; an edited source file or a changed variable starts
+  a new one. The forked process takes the command's arguments, folder, umask, those shell variables, and
+  its standard input, output and error (the file descriptors themselves, passed over the socket), so a
+  terminal stays a terminal.
+- **Signals and exit.** Ctrl+C, SIGTERM, SIGHUP and SIGQUIT sent to the command are passed on to the
+  forked process's group; its exit status is the command's. If the command dies, the forked process
+  gets SIGHUP, as from a closed terminal.
+- **Lifetime.** The warm process exits after ``WORKBENCH_WARM_IDLE`` seconds without a command (default
+  600). ``workbench warm`` lists the warm processes; ``workbench warm --stop`` stops them.
+- **Safety.** The socket lives in a folder only the user can open (``$XDG_RUNTIME_DIR/workbench`` or
+  ``$TMPDIR/workbench-UID``, mode 0700, checked), and the warm process serves only its own user's
+  processes (``SO_PEERCRED``). Nothing is written but the socket and its lock file; no key or
+  environment value is stored or sent.
+
+The client's side (``run_warm``, ``start_warm``) imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+COMMANDS = frozenset({"run", "optimize", "generate", "batch"})
+"""The commands that call models: the ones a warm process serves."""
+SHELL_VARIABLES = ("PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES")
+"""Environment variables a shell changes on its own: not part of the key, passed to the forked process."""
+DEFAULT_IDLE = 600.0
+"""Seconds a warm process waits for a command before it exits."""
+FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
+"""Signals passed on from the command to the forked process's group."""
+REPLY_TIMEOUT = 10.0
+"""Seconds the command waits for the warm process to fork before it runs cold instead."""
+_kept: list[Any] = []
+"""The warm process's own standard streams, kept alive in a forked process (collecting one would close
+the file descriptor now used by the command's stream)."""
+
+
+# The client's side ----------------------------------------------------------------------------------------
+
+def enabled(env: dict[str, str] | os._Environ[str] | None = None) -> bool:
+    """True when warm processes may be used: ``WORKBENCH_WARM`` says so, else unless ``CI`` is set."""
+    env = os.environ if env is None else env
+    if not hasattr(os, "fork") or not hasattr(socket, "AF_UNIX") or not hasattr(socket, "SCM_RIGHTS"):
+        return False
+    value = env.get("WORKBENCH_WARM")
+    if value is not None:
+        return value.strip().lower() not in {"", "0", "off", "false", "no"}
+    return not env.get("CI")
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The command ``argv`` runs (after the group's ``--project DIR``), or None when it opens the TUI or
+    asks for the group's help or version."""
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg in ("--project", "-p"):
+            index += 2
+        elif arg.startswith("--project=") or (arg.startswith("-p") and not arg.startswith("--")):
+            index += 1
+        elif arg.startswith("-"):
+            return None
+        else:
+            return arg
+    return None
+
+
+def runtime_folder() -> Path | None:
+    """The user's socket folder (created mode 0700), or None when it cannot be trusted: not a folder, a
+    symbolic link, someone else's, or open to others."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    folder = Path(base) / "workbench" if base else Path(
+        os.environ.get("TMPDIR") or "/tmp") / f"workbench-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        status = os.lstat(folder)
+    except OSError:
+        return None
+    import stat
+
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid() or status.st_mode & 0o077:
+        return None
+    return folder
+
+
+def key() -> str:
+    """The key of the warm process this command may use (20 hex digits): see the module's docstring."""
+    import hashlib
+    import importlib.util
+
+    digest = hashlib.sha256()
+    digest.update(f"{os.getuid()}\0{sys.executable}\0{sys.path!r}\0".encode())
+    for name in sorted(os.environ):
+        if name not in SHELL_VARIABLES:
+            digest.update(f"{name}={os.environ[name]}\0".encode("utf-8", "surrogateescape"))
+    for path in _sources():
+        try:
+            status = path.stat()
+        except OSError:
+            continue
+        digest.update(f"{path}:{status.st_mtime_ns}:{status.st_size}\0".encode("utf-8", "surrogateescape"))
+    spec = importlib.util.find_spec("litellm")
+    if spec is not None and spec.origin:
+        # python-dotenv, called by litellm's import, looks for .env from litellm's folder upwards.
+        for parent in Path(spec.origin).parents:
+            candidate = parent / ".env"
+            if candidate.is_file():
+                status = candidate.stat()
+                digest.update(f"{candidate}:{status.st_mtime_ns}:{status.st_size}\0".encode())
+    return digest.hexdigest()[:20]
+
+
+def _sources() -> Iterator[Path]:
+    """The workbench's source files and the folders of ``sys.path`` (an install changes their time)."""
+    package = Path(__file__).resolve().parent.parent
+    yield from sorted(package.rglob("*.py"))
+    for entry in sys.path:
+        if entry and os.path.isdir(entry):
+            yield Path(entry)
+
+
+def socket_path(folder: Path, name: str) -> Path:
+    """The socket of the warm process keyed ``name``."""
+    return folder / f"warm-{name}.sock"
+
+
+def run_warm(argv: list[str]) -> int | None:
+    """Run ``argv`` in a process forked by the warm process for this key, and return its exit status; None
+    when it should run here instead (warm start off, not a model command, no warm process, or the warm
+    process did not answer within ``REPLY_TIMEOUT``: it then never runs the command)."""
+    if command_of(argv) not in COMMANDS or not enabled():
+        return None
+    folder = runtime_folder()
+    if folder is None:
+        return None
+    path = socket_path(folder, key())
+    if len(os.fsencode(path)) >= 100 or not path.exists():
+        return None
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.settimeout(REPLY_TIMEOUT)
+        connection.connect(os.fspath(path))
+        umask = os.umask(0)
+        os.umask(umask)
+        request = {"op": "run", "argv": argv, "cwd": os.getcwd(), "umask": umask,
+                   "shell": {name: os.environ.get(name) for name in SHELL_VARIABLES}}
+        socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
+        reader = connection.makefile("rb")
+        reply = json.loads(reader.readline() or b"null")
+        pid = reply.get("pid") if isinstance(reply, dict) else None
+        if not isinstance(pid, int):
+            return None
+        connection.sendall(b"go\n")  # the forked process starts the command only now
+    except (OSError, ValueError):
+        connection.close()
+        return None
+    connection.settimeout(None)
+    return _wait(connection, reader, pid)
+
+
+def _wait(connection: socket.socket, reader: Any, pid: int) -> int:
+    """Pass signals on to process group ``pid`` until it reports its exit status."""
+    forwarded: list[int] = []
+
+    def forward(number: int, _frame: object) -> None:
+        forwarded.append(number)
+        try:
+            os.killpg(pid, number)
+        except ProcessLookupError:
+            pass
+
+    for number in FORWARDED:
+        signal.signal(number, forward)
+    try:
+        while True:
+            try:
+                line = reader.readline()
+            except InterruptedError:  # pragma: no cover - retried by Python itself (PEP 475)
+                continue
+            if not line:
+                break
+            message = json.loads(line)
+            if isinstance(message, dict) and isinstance(message.get("exit"), int):
+                return int(message["exit"])
+    finally:
+        connection.close()
+    if forwarded:
+        return 128 + forwarded[-1]
+    sys.stderr.write("error: the warm workbench process ended without an exit status; run the command again "
+                     "with WORKBENCH_WARM=0 to run it in its own process\n")
+    return 1
+
+
+def start_warm(argv: list[str]) -> None:
+    """After a cold run of a model command that imported litellm, start a warm process for the next one
+    (in the background, in a session of its own; it exits at once if one is starting already)."""
+    if command_of(argv) not in COMMANDS or not enabled() or "litellm" not in sys.modules:
+        return
+    folder = runtime_folder()
+    if folder is None:
+        return
+    path = socket_path(folder, key())
+    if len(os.fsencode(path)) >= 100:
+        return
+    import subprocess
+
+    idle = os.environ.get("WORKBENCH_WARM_IDLE", str(DEFAULT_IDLE))
+    # sys.path[0] is the console script's folder in the command; the warm process gets the same one
+    # (``python -c`` would put the current folder first, where a stray module could shadow a package).
+    code = (f"import sys; sys.path[0] = {sys.path[0]!r}; from workbench.cli.warm import serve; "
+            f"serve({os.fspath(path)!r}, {idle!r})")
+    try:
+        subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    except OSError:
+        return
+
+
+def ask(path: Path, op: str) -> dict[str, Any] | None:
+    """Send ``op`` (``status`` or ``stop``) to the warm process at ``path``; its answer, or None."""
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.settimeout(2.0)
+    try:
+        connection.connect(os.fspath(path))
+        connection.sendall(json.dumps({"op": op}).encode() + b"\n")
+        answer = json.loads(connection.makefile("rb").readline() or b"null")
+    except (OSError, ValueError):
+        return None
+    finally:
+        connection.close()
+    return answer if isinstance(answer, dict) else None
+
+
+def warm_processes() -> list[tuple[Path, dict[str, Any] | None]]:
+    """Every warm process socket of this user, with its status (None: not answering, a stale socket)."""
+    folder = runtime_folder()
+    if folder is None:
+        return []
+    return [(path, ask(path, "status")) for path in sorted(folder.glob("warm-*.sock"))]
+
+
+# The warm process -----------------------------------------------------------------------------------------
+
+def serve(path: str, idle: str | float = DEFAULT_IDLE) -> None:
+    """Run the warm process on socket ``path``: import what a model command needs, then fork a process per
+    command until ``idle`` seconds pass without one. Returns at once when another process holds the
+    key's lock (it is starting or serving already)."""
+    import fcntl
+
+    try:
+        idle_seconds = float(idle)
+    except ValueError:
+        idle_seconds = DEFAULT_IDLE
+    lock = open(path + ".lock", "a")  # noqa: SIM115  (held for the process's life)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return
+    _preload()
+    os.chdir("/")
+    import gc
+
+    gc.freeze()  # the preloaded objects stay shared with the forked processes (copy on write)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked processes are reaped by the kernel
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(16)
+    inode = os.stat(path).st_ino
+    started = last = time.time()
+    served = 0
+    try:
+        while True:
+            listener.settimeout(max(0.1, min(5.0, last + idle_seconds - time.time())))
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                if time.time() - last >= idle_seconds or not _still_ours(path, inode):
+                    return
+                continue
+            with_fork = _serve_one(connection, listener, lock, {
+                "pid": os.getpid(), "started": started, "served": served, "idle": idle_seconds,
+                "idle_left": round(last + idle_seconds - time.time(), 1), "key": Path(path).stem})
+            if with_fork is None:
+                return  # asked to stop
+            if with_fork:
+                served += 1
+                last = time.time()
+    finally:
+        if _still_ours(path, inode):
+            os.unlink(path)
+        listener.close()
+
+
+def _still_ours(path: str, inode: int) -> bool:
+    try:
+        return os.stat(path).st_ino == inode
+    except OSError:
+        return False
+
+
+def _preload() -> None:
+    """Import what a model command imports: the commands, litellm and the run path."""
+    from workbench.cli import load_commands
+    from workbench.providers.client import ensure_litellm
+
+    load_commands()
+    ensure_litellm()
+    import workbench.runner
+    import workbench.store  # noqa: F401
+
+
+def _serve_one(connection: socket.socket, listener: socket.socket, lock: Any,
+               status: dict[str, Any]) -> bool | None:
+    """Answer one connection: True when a process was forked for a command, False when nothing was
+    (a status, a stranger, a bad request), None when asked to stop."""
+    try:
+        connection.settimeout(2.0)
+        uid = _peer_uid(connection)
+        if uid is not None and uid != os.getuid():
+            connection.close()
+            return False
+        message, fds, _flags, _address = socket.recv_fds(connection, 65536, 3)
+        request = json.loads(message.split(b"\n", 1)[0] or b"null")
+    except (OSError, ValueError):
+        connection.close()
+        return False
+    if not isinstance(request, dict) or request.get("op") != "run" or len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        op = request.get("op") if isinstance(request, dict) else None
+        if op in ("status", "stop"):
+            try:
+                connection.sendall(json.dumps({**status, "stopping": op == "stop"}).encode() + b"\n")
+            except OSError:
+                pass
+        connection.close()
+        return None if op == "stop" else False
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the forked process (measured through the tests' subprocesses)
+        try:
+            listener.close()
+            lock.close()
+            code = _child(connection, request, fds)
+        except BaseException:  # the forked process must never return into the loop
+            code = 1
+        os._exit(code)
+    for fd in fds:
+        os.close(fd)
+    connection.close()
+    return True
+
+
+def _peer_uid(connection: socket.socket) -> int | None:
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    import struct
+
+    credentials = connection.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    return int(struct.unpack("3i", credentials)[1])
+
+
+def _child(connection: socket.socket, request: dict[str, Any], fds: list[int]) -> int:  # pragma: no cover
+    """The forked process: become the command (its streams, folder, umask, shell variables), run it and
+    report its exit status."""
+    import atexit
+    import threading
+
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setpgid(0, 0)  # a group of its own: the command's signals go to it and its workers
+    connection.settimeout(None)
+    connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+    if connection.makefile("rb").readline() != b"go\n":
+        return 0  # the command gave up waiting and runs itself
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        if fd > 2:
+            os.close(fd)
+    _reopen_streams()
+    os.chdir(request["cwd"])
+    os.umask(int(request["umask"]))
+    for name, value in (request.get("shell") or {}).items():
+        if name in SHELL_VARIABLES:
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = str(value)
+    argv = [str(arg) for arg in request["argv"]]
+    sys.argv = ["workbench", *argv]
+
+    def hang_up_when_gone() -> None:
+        # The command ended (killed, its terminal closed) before this process: as from a closed terminal.
+        try:
+            connection.recv(1)
+        except OSError:
+            pass
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    threading.Thread(target=hang_up_when_gone, name="warm-client", daemon=True).start()
+    from workbench.cli import main
+
+    try:
+        code: Any = main(argv)
+    except SystemExit as done:
+        code = done.code
+    if not isinstance(code, int):
+        if code is not None:
+            sys.stderr.write(f"{code}\n")
+        code = 0 if code is None else 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        connection.sendall(json.dumps({"exit": code}).encode() + b"\n")
+    except OSError:
+        pass
+    return code
+
+
+def _reopen_streams() -> None:  # pragma: no cover - the forked process
+    """New ``sys.stdin``/``stdout``/``stderr`` over file descriptors 0-2, buffered as Python buffers them at
+    start-up (line-buffered output on a terminal; standard error always), in the same encoding."""
+    import io
+
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        old = getattr(sys, name)
+        _kept.append(old)
+        _kept.append(getattr(sys, f"__{name}__"))
+        encoding = getattr(old, "encoding", None) or "utf-8"
+        errors = getattr(old, "errors", None) or "strict"
+        if fd == 0:
+            raw: Any = open(fd, "rb", closefd=False)  # noqa: SIM115  (the process's stdin)
+            stream = io.TextIOWrapper(raw, encoding=encoding, errors=errors)
+        else:
+            raw = open(fd, "wb", closefd=False)  # noqa: SIM115  (the process's stdout or stderr)
+            stream = io.TextIOWrapper(raw, encoding=encoding, errors=errors, line_buffering=fd == 2 or os.isatty(fd))
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
