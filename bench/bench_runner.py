@@ -352,9 +352,25 @@ def promptfoo_pairs(promptfoo: str, cases: list[int], concurrency: int, latency:
             env.update({"WORKBENCH_HOME": str(base / "home"), API_KEY_ENV: "sk-bench-loopback",
                         "PROMPTFOO_CONFIG_DIR": str(base / "promptfoo-home"), "PROMPTFOO_DISABLE_TELEMETRY": "1",
                         "PROMPTFOO_DISABLE_UPDATE": "1", "PROMPTFOO_DISABLE_SHARING": "1",
-                        "PROMPTFOO_DISABLE_REMOTE_GENERATION": "1", "NO_PROXY": "127.0.0.1,localhost"})
+                        "PROMPTFOO_DISABLE_REMOTE_GENERATION": "1", "NO_PROXY": "127.0.0.1,localhost",
+                        "WORKBENCH_WARM": "0", "TMPDIR": str(base)})
+            env.pop("XDG_RUNTIME_DIR", None)
+            # The warm start's column: a warm process started by an untimed run first.
+            warm_env = {**env, "WORKBENCH_WARM": "1", "WORKBENCH_WARM_IDLE": "900"}
+            starter = base / "wb-warm-starter"
+            make_project(starter, server.base_url, 1, concurrency)
+            (starter / "datasets" / "cases.jsonl").write_text(json.dumps(
+                {"id": "c0", "question": "start", "expected": "Question: start"}) + "\n", encoding="utf-8")
+            subprocess.run([str(workbench), "--project", str(starter), "run", "bench"], env=warm_env, check=True,
+                           capture_output=True)
+            deadline = time.monotonic() + 180
+            while not list((base / f"workbench-{os.getuid()}").glob("warm-*.sock")):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no warm process started within 180 s")
+                time.sleep(0.1)
             for n in cases:
                 ours: list[float] = []
+                warm: list[float] = []
                 theirs: list[float] = []
                 for i in range(repeat):
                     tag = f"n{n}-r{i}"
@@ -370,6 +386,17 @@ def promptfoo_pairs(promptfoo: str, cases: list[int], concurrency: int, latency:
                     ours.append(time.perf_counter() - started)
                     if done.returncode != 0 or json.loads(done.stdout)["passed"] != n:
                         raise RuntimeError(f"workbench run failed: {done.stderr[-500:]}")
+                    warm_root = base / f"wb-warm-{tag}"
+                    make_project(warm_root, server.base_url, n, concurrency)
+                    (warm_root / "datasets" / "cases.jsonl").write_text("".join(
+                        json.dumps({"id": f"c{j:05d}", "question": f"warm {q}", "expected": f"Question: warm {q}"})
+                        + "\n" for j, q in enumerate(rows)), encoding="utf-8")
+                    started = time.perf_counter()
+                    done = subprocess.run([str(workbench), "--project", str(warm_root), "run", "bench", "--json"],
+                                          env=warm_env, capture_output=True, text=True)
+                    warm.append(time.perf_counter() - started)
+                    if done.returncode != 0 or json.loads(done.stdout)["passed"] != n:
+                        raise RuntimeError(f"workbench run (warm) failed: {done.stderr[-500:]}")
                     pf = base / f"pf-{tag}"
                     pf.mkdir()
                     (pf / "promptfooconfig.yaml").write_text(PROMPTFOO_CONFIG.format(
@@ -385,15 +412,17 @@ def promptfoo_pairs(promptfoo: str, cases: list[int], concurrency: int, latency:
                     theirs.append(time.perf_counter() - started)
                     if done.returncode != 0 or server.chat_requests() - before != n:
                         raise RuntimeError(f"promptfoo eval failed ({done.returncode}): {done.stderr[-500:]}")
-                    print(f"  N={n} #{i + 1}: workbench {ours[-1]:.2f} s, promptfoo {theirs[-1]:.2f} s, "
-                          f"load {os.getloadavg()[0]:.2f}", flush=True)
-                a, b = statistics.median(ours), statistics.median(theirs)
+                    print(f"  N={n} #{i + 1}: workbench {ours[-1]:.2f} s, warm {warm[-1]:.2f} s, promptfoo "
+                          f"{theirs[-1]:.2f} s, load {os.getloadavg()[0]:.2f}", flush=True)
+                a, w, b = statistics.median(ours), statistics.median(warm), statistics.median(theirs)
                 lines.append(f"| {n} | {concurrency} | {latency * 1000:.0f} ms | {a:.2f} s ({n / a:.1f}/s) "
-                             f"| {b:.2f} s ({n / b:.1f}/s) | {b / a:.2f}x |")
+                             f"| {w:.2f} s ({n / w:.1f}/s) | {b:.2f} s ({n / b:.1f}/s) | {b / a:.2f}x "
+                             f"| {b / w:.2f}x |")
+            subprocess.run([str(workbench), "warm", "--stop"], env=warm_env, capture_output=True)
     finally:
         server.stop()
-    return ["| cases | C | latency | workbench run (whole process) | promptfoo eval (whole process) "
-            "| throughput ratio |", "|---|---|---|---|---|---|", *lines]
+    return ["| cases | C | latency | workbench run, cold | workbench run, warm start | promptfoo eval "
+            "| throughput ratio, cold | ratio, warm |", "|---|---|---|---|---|---|---|---|", *lines]
 
 
 def parse_latencies(text: str) -> list[float]:

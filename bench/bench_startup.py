@@ -10,8 +10,12 @@ its own. Measured:
 - a ``--cases``-case run answered entirely from the response cache (the cache is filled by one untimed
   run first; a finished run is never reused, so each timed re-run opens a new run and writes every
   result, answered from the cache);
+- the same two runs with the warm start (``WORKBENCH_WARM=1``: each run is a process forked by a warm
+  process that imported litellm once; the warm process is started by an untimed run first);
 - ``python -X importtime``: the top-level imports of the 1-case and the cached run, by cumulative time,
   and whether litellm was imported.
+
+Every other figure is a cold start (``WORKBENCH_WARM=0``).
 
 It prints figures and asserts nothing. Run it from the repository root::
 
@@ -49,7 +53,8 @@ def child_env(home: Path) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("WORKBENCH_")}
     env.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                 "TRANSFORMERS_OFFLINE": "1", "NO_PROXY": "127.0.0.1,localhost", API_KEY_ENV: "sk-bench-loopback",
-                "WORKBENCH_HOME": str(home)})
+                "WORKBENCH_HOME": str(home), "WORKBENCH_WARM": "0", "TMPDIR": str(home.parent)})
+    env.pop("XDG_RUNTIME_DIR", None)
     return env
 
 
@@ -139,6 +144,24 @@ def main(argv: list[str] | None = None) -> int:
             fill = timed(run, env)
             for _ in range(args.repeat):
                 figures["cached"].append(timed(run, env))
+            # The warm start: an untimed run that calls the model starts the warm process.
+            warm_env = {**env, "WORKBENCH_WARM": "1", "WORKBENCH_WARM_IDLE": "600"}
+            write_cases(root, 1, "warm start")
+            timed(run, warm_env)
+            sockets = Path(folder) / f"workbench-{os.getuid()}"
+            deadline = time.monotonic() + 180
+            while not list(sockets.glob("warm-*.sock")):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no warm process started within 180 s")
+                time.sleep(0.1)
+            figures["warm one"], figures["warm cached"] = [], []
+            for i in range(args.repeat):
+                write_cases(root, 1, f"warm uncached {i}")
+                figures["warm one"].append(timed(run, warm_env))
+            write_cases(root, args.cases, "cached")
+            for _ in range(args.repeat):
+                figures["warm cached"].append(timed(run, warm_env))
+            timed([str(WORKBENCH), "warm", "--stop"], warm_env)
             write_cases(root, 1, "importtime")
             one_imports, one_litellm = import_profile(run, env, args.top)
             write_cases(root, args.cases, "cached")
@@ -152,7 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     print(median_line(f"workbench status {PROMPT}", figures["status"]))
     print(median_line("run, 1 case, uncached", figures["one"]))
     print(median_line(f"run, {args.cases} cases, all cached", figures["cached"]))
+    print(median_line("warm start: run, 1 case, uncached", figures["warm one"]))
+    print(median_line(f"warm start: run, {args.cases} cached", figures["warm cached"]))
     print(f"  (filling the cache: {args.cases} cases uncached, 1 run: {fill:.2f} s)")
+    med = {name: statistics.median(samples) for name, samples in figures.items()}
+    print(f"  warm start against cold: 1 case {med['one'] / med['warm one']:.1f}x faster, cached "
+          f"{med['cached'] / med['warm cached']:.1f}x")
     floor = statistics.median(figures["help"])
     print(f"  ratios to --help: 1 case {statistics.median(figures['one']) / floor:.2f}x, cached "
           f"{statistics.median(figures['cached']) / floor:.2f}x")

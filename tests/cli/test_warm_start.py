@@ -174,6 +174,28 @@ def test_ctrl_c_reaches_the_forked_run_which_keeps_its_results(warm_process: War
     assert done.returncode == 0 and "resuming run 1" in done.stderr
 
 
+def test_ctrl_z_suspends_the_forked_run_and_fg_resumes_it(warm_process: Warm, tmp_path: Path) -> None:
+    w = warm_process
+    root = make_project(tmp_path / "suspended", w.server.base_url, n_cases=40)
+    w.server.latency = 0.1
+    try:
+        child = subprocess.Popen([str(WORKBENCH), "--project", str(root), "run", "yesno", "--json"], env=w.env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        requests = chat_requests(w.server)
+        wait_for(lambda: chat_requests(w.server) >= requests + 4, 60)
+        child.send_signal(signal.SIGTSTP)
+        time.sleep(1.0)  # calls in flight end
+        stopped_at = chat_requests(w.server)
+        time.sleep(1.0)
+        assert chat_requests(w.server) == stopped_at < requests + 40  # suspended, both of them
+        child.send_signal(signal.SIGCONT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        w.server.latency = 0.0
+    assert child.returncode == 0, err
+    assert json.loads(out)["completed"] == 40
+
+
 def test_a_killed_command_stops_its_forked_run(warm_process: Warm, tmp_path: Path) -> None:
     w = warm_process
     root = make_project(tmp_path / "killed", w.server.base_url, n_cases=300)

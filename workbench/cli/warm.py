@@ -15,7 +15,8 @@ process for each model-calling command, so that ``workbench run`` does not pay l
   its standard input, output and error (the file descriptors themselves, passed over the socket), so a
   terminal stays a terminal.
 - **Signals and exit.** Ctrl+C, SIGTERM, SIGHUP and SIGQUIT sent to the command are passed on to the
-  forked process's group; its exit status is the command's. If the command dies, the forked process
+  forked process's group, and Ctrl+Z suspends both (``fg`` resumes both); its exit status is the
+  command's. If the command dies, the forked process
   gets SIGHUP, as from a closed terminal.
 - **Lifetime.** The warm process exits after ``WORKBENCH_WARM_IDLE`` seconds without a command (default
   600). ``workbench warm`` lists the warm processes; ``workbench warm --stop`` stops them.
@@ -188,8 +189,20 @@ def _wait(connection: socket.socket, reader: Any, pid: int) -> int:
         except ProcessLookupError:
             pass
 
+    def suspend(number: int, _frame: object) -> None:
+        # Ctrl+Z: stop the forked process's group, then this process; on fg (SIGCONT), resume both.
+        forward(signal.SIGSTOP, None)
+        forwarded.pop()
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+        signal.signal(number, suspend)
+        forward(signal.SIGCONT, None)
+        forwarded.pop()
+
     for number in FORWARDED:
         signal.signal(number, forward)
+    if hasattr(signal, "SIGTSTP"):
+        signal.signal(signal.SIGTSTP, suspend)
     try:
         while True:
             try:
