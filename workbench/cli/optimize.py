@@ -50,6 +50,7 @@ def optimize(ctx: click.Context, prompt: str, budget_calls: int | None, budget_u
     store = Store(project.db_path)
     start = _load_prompt(project, prompt)
     if apply_search is not None:
+        _refuse_search_options(ctx, apply_)
         _apply_search(store, start, apply_search, as_json)
         return
     settings = SearchSettings(
@@ -154,6 +155,20 @@ async def _search(project: Project, store: Store, start: Prompt, settings: Searc
             report = event.report
     assert report is not None
     return report
+
+
+def _refuse_search_options(ctx: click.Context, apply_: bool) -> None:
+    """``--apply-search`` searches nothing: an option that would shape a search is a mistake, said at once."""
+    from click.core import ParameterSource
+
+    given = [f"--{name.replace('_', '-')}" for name in ("budget_calls", "budget_usd", "strategies", "proposer", "seed")
+             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+    if apply_:
+        given.append("--apply")
+    if given:
+        raise click.UsageError(f"--apply-search applies an earlier search and searches nothing: "
+                               f"{', '.join(given)} would have no effect; drop {'it' if len(given) == 1 else 'them'}, "
+                               "or leave out --apply-search to search again")
 
 
 def format_report(report: SearchReport) -> str:
