@@ -354,6 +354,9 @@ def deployment(project: Project, model: str, tuned_name: str | None = None) -> D
         except WorkbenchError:
             return Deployment(model, "llama.cpp (GGUF)", "not found", None, "install the model")
         return Deployment(model, "llama.cpp (GGUF)", str(path), path.stat().st_size, f"llama-server -m {path}")
+    if model == "echo" or model.startswith("echo/"):
+        return Deployment(model, "none (echo)", model, None,
+                          "nothing to serve: echo returns the rendered prompt, it is no model")
     return Deployment(model, "hosted API", model, None, f"call {model} through its provider's API (litellm)")
 
 

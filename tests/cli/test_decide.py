@@ -103,3 +103,13 @@ def test_deployment_names_the_gguf_file_that_is_served(tmp_path: Path) -> None:
                                                              "files": {}}}), encoding="utf-8")
     row = deployment(open_project(root), "local/tiny", "tiny")
     assert row.artefact.endswith("tiny.Q8_0.gguf") and row.size_bytes == 100 and row.runtime == "llama.cpp (GGUF)"
+
+
+def test_deployment_of_echo_is_no_hosted_api_and_a_hosted_name_still_is(tmp_path: Path) -> None:
+    from workbench.decision import deployment
+    from workbench.project import open_project
+
+    root = make_project(tmp_path, "http://127.0.0.1:9/v1")
+    row = deployment(open_project(root), "echo")
+    assert row.runtime == "none (echo)" and "no model" in row.serve
+    assert deployment(open_project(root), "openai/gpt-4o-mini").runtime == "hosted API"
