@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import ProviderError, WorkbenchError
@@ -240,6 +240,11 @@ async def submit(project: Project, store: Store, plan: RunPlan, client: ModelCli
     waiting = pending_batch(store, plan)
     if waiting is not None:
         return await poll(project, store, waiting, client)
+    report = await _submit(store, plan, client, resolved)
+    return replace(report, run=store.run(report.run.id))  # as the run ended: ``batch``, ``finished``...
+
+
+async def _submit(store: Store, plan: RunPlan, client: ModelClient, resolved: ResolvedModel) -> BatchReport:
     client.preflight(plan.model)  # a key that is not set is refused here, before the run opens
     run, _ = store.start_run(
         version=plan.version, model=plan.model, params=public_params(plan.params),

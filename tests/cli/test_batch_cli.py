@@ -74,6 +74,7 @@ def test_batch_list_status_and_json(tmp_path: Path, server: FakeOpenAIServer) ->
     submitted = json.loads(out)
     assert submitted["action"] == "submitted" and submitted["batch"]["provider_batch_id"] == "batch_fake0000"
     assert submitted["estimate_usd"] is None  # openai/fake-model has no known price
+    assert submitted["run_status"] == "batch"  # as stored once submitted, not as it was while sending
     code, out, _ = invoke(root, "batch", "list")
     assert code == 0 and "batch_fake0000" in out and "validating" in out
     code, out, _ = invoke(root, "batch", "status", "batch_fake0000", "--json")
@@ -91,7 +92,8 @@ def test_partial_failure_expiry_and_resubmission(tmp_path: Path, server: FakeOpe
     code, out, err = invoke(root, "batch", "status", "1")
     assert code == 0, err
     assert "expired, 5 done, 7 failed" in out and "wrote 6 results; run 1 is partial" in out
-    assert f"{N_CASES - 6} cases have no result and 1 errored: 'workbench run yesno --batch' sends them again" in out
+    assert (f"{N_CASES - 6} cases have no result and 1 errored: 'workbench run yesno --batch --model fake' sends "
+            "them again") in out
     db = sqlite3.connect(root / ".workbench" / "workbench.db")
     errors = db.execute("SELECT case_id, error_kind FROM results WHERE error IS NOT NULL").fetchall()
     assert errors == [("q01", "batch")]

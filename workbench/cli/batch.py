@@ -67,8 +67,8 @@ def _say(report: Any) -> None:
     if report.missing or report.errored:
         parts = [f"{report.missing} cases have no result" if report.missing else "",
                  f"{report.errored} errored" if report.errored else ""]
-        click.echo(f"{' and '.join(part for part in parts if part)}: 'workbench run {report.run.prompt} --batch' "
-                   "sends them again")
+        click.echo(f"{' and '.join(part for part in parts if part)}: 'workbench run {report.run.prompt} --batch "
+                   f"--model {batch.model}' sends them again")
 
 
 def _status_line(batch: Batch) -> str:
