@@ -178,3 +178,34 @@ def test_one_unreachable_provider_does_not_hold_up_the_other_batches(tmp_path: P
     assert code == 2 and "Traceback" not in err
     assert "batch 1:" in err and "the other batches were polled" in err
     assert f"wrote {N_CASES} results; run 2 is finished" in out
+
+
+def test_sigterm_while_the_provider_creates_the_batch_still_records_it(tmp_path: Path,
+                                                                       server: FakeOpenAIServer) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = _project(tmp_path, server)
+    server.batch_hold, server.batch_create_delay = True, 1.5
+    child = subprocess.Popen([sys.executable, "-m", "workbench", "--project", str(root), "run", "yesno", "--batch"],
+                             env={**os.environ, "FAKE_KEY": KEY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(r["path"].endswith("/batches") for r in server.requests):
+            assert time.monotonic() < deadline and child.poll() is None
+            time.sleep(0.02)
+        child.send_signal(signal.SIGTERM)  # a CI job cancelled while the provider creates the batch
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130 and "Traceback" not in err
+    db = sqlite3.connect(root / ".workbench" / "workbench.db")
+    assert db.execute("SELECT provider_batch_id FROM batches").fetchall() == [("batch_fake0000",)]
+    code, out, _ = invoke(root, "run", "yesno", "--batch")  # polls it: nothing is sent twice
+    assert "pending" in out or "waits" in out
+    assert code == 0 and sum(r["path"].endswith("/batches") and r["method"] == "POST" for r in server.requests) == 1

@@ -6,7 +6,11 @@ traceback). Heavy libraries are imported inside the commands that need them, so 
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -67,9 +71,30 @@ def load_commands() -> None:
     from workbench.cli import analysis, batch, commands, decide, export, finetune, generate, optimize, report, review  # noqa: F401
 
 
+@contextmanager
+def stop_on_sigterm(argv: list[str]) -> Iterator[None]:
+    """While a model command runs, SIGTERM (a CI job cancelled, ``kill``, a container stopping) stops it
+    as Ctrl+C does: completed results are saved, a batch being created is recorded, exit 130."""
+    from workbench.cli.warm import COMMANDS, command_of
+
+    if command_of(argv) not in COMMANDS or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda _number, _frame: signal.raise_signal(signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn user-fixable errors into one line on stderr and exit code 2."""
     load_commands()
+    with stop_on_sigterm(sys.argv[1:] if argv is None else argv):
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         # Without standalone mode, click returns the code of a ``click.exceptions.Exit`` (130 for a stop
         # with Ctrl+C) instead of raising it.

@@ -14,10 +14,10 @@ process for each model-calling command, so that ``workbench run`` does not pay l
   a new one. The forked process takes the command's arguments, folder, umask, those shell variables, and
   its standard input, output and error (the file descriptors themselves, passed over the socket), so a
   terminal stays a terminal.
-- **Signals and exit.** Ctrl+C, SIGTERM, SIGHUP and SIGQUIT sent to the command are passed on to the
-  forked process's group, and Ctrl+Z suspends both (``fg`` resumes both); its exit status is the
-  command's. If the command dies, the forked process
-  gets SIGHUP, as from a closed terminal.
+- **Signals and exit.** Ctrl+C, SIGHUP and SIGQUIT sent to the command are passed on to the forked
+  process's group (as a terminal sends them), SIGTERM to the forked process, and Ctrl+Z suspends both
+  (``fg`` resumes both); its exit status is the command's. If the command dies, the forked process gets
+  SIGHUP, as from a closed terminal.
 - **Lifetime.** The warm process exits after ``WORKBENCH_WARM_IDLE`` seconds without a command (default
   600). ``workbench warm`` lists the warm processes; ``workbench warm --stop`` stops them.
 - **Safety.** The socket lives in a folder only the user can open (``$XDG_RUNTIME_DIR/workbench`` or
@@ -185,7 +185,12 @@ def _wait(connection: socket.socket, reader: Any, pid: int) -> int:
     def forward(number: int, _frame: object) -> None:
         forwarded.append(number)
         try:
-            os.killpg(pid, number)
+            # As a terminal sends Ctrl+C, Ctrl+backslash and a hang-up to the whole foreground group (the
+            # run and its workers), and ``kill`` sends SIGTERM to the one process.
+            if number == signal.SIGTERM:
+                os.kill(pid, number)
+            else:
+                os.killpg(pid, number)
         except ProcessLookupError:
             pass
 
