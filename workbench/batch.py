@@ -117,6 +117,13 @@ def batch_model(name: str, models: dict[str, dict[str, Any]]) -> ResolvedModel:
     return resolved
 
 
+def _batch_model_with_key(batch: Batch, client: ModelClient) -> ResolvedModel:
+    """The model of a recorded batch, its key checked before any call (one line naming the variable)."""
+    resolved = batch_model(batch.model, client.models)
+    client.preflight(batch.model, calls=False)
+    return resolved
+
+
 def _credentials(resolved: ResolvedModel, api_base: str | None) -> dict[str, Any]:
     """litellm's api_base and api_key for a batch call: the key is read from the environment now, never kept."""
     kwargs = {key: value for key, value in resolved.call_kwargs().items() if key == "api_key"}
@@ -326,7 +333,7 @@ async def poll(project: Project, store: Store, batch: Batch, client: ModelClient
     and end its run (``finished`` when every case has a result, else ``partial``)."""
     from workbench.providers.client import ensure_litellm
 
-    resolved = batch_model(batch.model, client.models)
+    resolved = _batch_model_with_key(batch, client)
     credentials = _credentials(resolved, batch.api_base)
     written = 0
     if not batch.pending:
@@ -371,7 +378,7 @@ async def cancel(store: Store, batch: Batch, client: ModelClient) -> Batch:
     if batch.ended:
         raise BatchError(f"batch {batch.id} has already ended ({batch.status})",
                          hint=f"collect it with 'workbench batch collect {batch.id}'" if batch.pending else None)
-    resolved = batch_model(batch.model, client.models)
+    resolved = _batch_model_with_key(batch, client)
     from workbench.providers.client import ensure_litellm
 
     ensure_litellm()

@@ -209,3 +209,16 @@ def test_sigterm_while_the_provider_creates_the_batch_still_records_it(tmp_path:
     code, out, _ = invoke(root, "run", "yesno", "--batch")  # polls it: nothing is sent twice
     assert "pending" in out or "waits" in out
     assert code == 0 and sum(r["path"].endswith("/batches") and r["method"] == "POST" for r in server.requests) == 1
+
+
+def test_a_missing_key_when_polling_or_cancelling_names_the_variable(tmp_path: Path, server: FakeOpenAIServer,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path, server)
+    server.batch_hold = True
+    assert invoke(root, "run", "yesno", "--batch")[0] == 0
+    monkeypatch.delenv("FAKE_KEY")
+    before = len(server.requests)
+    for args in (("batch", "status", "1"), ("batch", "cancel", "1"), ("run", "yesno", "--batch")):
+        code, _, err = invoke(root, *args)
+        assert code == 2 and "FAKE_KEY" in err and "Traceback" not in err, (args, err)
+    assert len(server.requests) == before  # refused before any request

@@ -359,7 +359,7 @@ def _check_key_set(model: ResolvedModel, *, hosted: bool = True) -> None:
 
     if model.key_env and not os.environ.get(model.key_env):
         raise ProviderError(f"model {model.name!r} needs its key in ${model.key_env}, which is not set",
-                            kind="auth", hint=f"export {model.key_env}=... (keys are never stored)")
+                            kind="auth", hint=f"export {model.key_env}=...; keys are never stored")
     if hosted and not model.key_env and not model.api_base and not model.bundled:
         env = hosted_key_env(model.litellm_model)
         if env and not os.environ.get(env):
