@@ -119,7 +119,14 @@ def batch_model(name: str, models: dict[str, dict[str, Any]]) -> ResolvedModel:
 
 def _batch_model_with_key(batch: Batch, client: ModelClient) -> ResolvedModel:
     """The model of a recorded batch, its key checked before any call (one line naming the variable)."""
-    resolved = batch_model(batch.model, client.models)
+    try:
+        resolved = batch_model(batch.model, client.models)
+    except BatchError:
+        if "/" in batch.model or batch.model in client.models:
+            raise
+        raise BatchError(f"batch {batch.id} was sent through the model alias {batch.model!r}, which workbench.toml "
+                         "no longer defines", hint=f"define [models.{batch.model}] again (it called "
+                         f"{batch.api_base or 'its provider'}) to poll, collect or cancel it") from None
     client.preflight(batch.model, calls=False)
     return resolved
 

@@ -222,3 +222,15 @@ def test_a_missing_key_when_polling_or_cancelling_names_the_variable(tmp_path: P
         code, _, err = invoke(root, *args)
         assert code == 2 and "FAKE_KEY" in err and "Traceback" not in err, (args, err)
     assert len(server.requests) == before  # refused before any request
+
+
+def test_a_batch_whose_alias_was_renamed_says_so(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = _project(tmp_path, server)
+    server.batch_hold = True
+    assert invoke(root, "run", "yesno", "--batch")[0] == 0
+    toml = root / "workbench.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("[models.fake]", "[models.renamed]"), encoding="utf-8")
+    code, _, err = invoke(root, "batch", "status", "1")
+    _one_line(err)
+    assert code == 2 and "model alias 'fake', which workbench.toml no longer defines" in err
+    assert "[models.fake]" in err and server.base_url in err
