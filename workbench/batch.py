@@ -117,6 +117,27 @@ def batch_model(name: str, models: dict[str, dict[str, Any]]) -> ResolvedModel:
     return resolved
 
 
+FORGOTTEN = "forgotten"
+"""The status of a batch the workbench stopped waiting for (``forget``)."""
+
+
+def forget(store: Store, batch: Batch) -> Batch:
+    """Stop waiting for ``batch`` without asking its provider (gone for good, its key lost): it counts as
+    collected with nothing written, and its run ends ``partial`` (``finished`` when every case has a result),
+    so that the next run of the plan, normal or batch, sends the cases without a result. The provider may
+    still run the batch and charge for it. Raises ``BatchError`` when the batch is not pending."""
+    if not batch.pending:
+        raise BatchError(f"batch {batch.id} is not pending: it was {batch.status} and collected",
+                         hint="only a batch the run still waits for can be forgotten")
+    forgotten = store.update_batch(batch.id, status=FORGOTTEN, output_file_id=batch.output_file_id,
+                                   error_file_id=batch.error_file_id, request_counts=batch.request_counts,
+                                   collected=True)
+    run = store.run(batch.run_id)
+    if run.status == BATCH_STATUS and not any(other.pending for other in store.batches(run.id)):
+        store.finish_run(run.id, "finished" if len(store.done_case_ids(run.id)) >= run.n_cases else "partial")
+    return forgotten
+
+
 def _batch_model_with_key(batch: Batch, client: ModelClient) -> ResolvedModel:
     """The model of a recorded batch, its key checked before any call (one line naming the variable)."""
     try:

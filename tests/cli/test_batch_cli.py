@@ -234,3 +234,25 @@ def test_a_batch_whose_alias_was_renamed_says_so(tmp_path: Path, server: FakeOpe
     _one_line(err)
     assert code == 2 and "model alias 'fake', which workbench.toml no longer defines" in err
     assert "[models.fake]" in err and server.base_url in err
+
+
+def test_forget_a_batch_whose_provider_is_gone_then_run_normally(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = _project(tmp_path, server)
+    server.batch_hold = True
+    assert invoke(root, "run", "yesno", "--batch")[0] == 0
+    code, _, err = invoke(root, "run", "yesno")
+    assert code == 2 and "batch" in err  # a normal run is refused while the run waits for its batch
+    before = len(server.requests)
+    code, out, err = invoke(root, "batch", "forget", "1")
+    assert code == 0, err
+    assert f"forgot batch 1 (batch_fake0000): run 1 is partial; {N_CASES} cases have no result" in out
+    assert len(server.requests) == before  # the provider is not asked
+    code, out, _ = invoke(root, "batch", "list")
+    assert "forgotten" in out
+    code, _, err = invoke(root, "batch", "forget", "1")
+    _one_line(err)
+    assert code == 2 and "is not pending" in err
+    code, out, err = invoke(root, "run", "yesno", "--json")
+    assert code == 0, err
+    assert json.loads(out)["completed"] == N_CASES
+    assert sum(r["path"].endswith("/chat/completions") for r in server.requests) == N_CASES

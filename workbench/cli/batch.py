@@ -1,5 +1,5 @@
 """Provides provider batch runs on the command line: ``workbench run PROMPT --batch`` (``run_batch``) and
-``workbench batch list|status|collect|cancel``."""
+``workbench batch list|status|collect|cancel|forget``."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ HEADERS = ["batch", "provider id", "run", "model", "status", "done/failed/total"
 
 @cli.group()
 def batch() -> None:
-    """Provider batch runs ('workbench run PROMPT --batch'): list, follow, collect and cancel them."""
+    """Provider batch runs ('workbench run PROMPT --batch'): list, follow, collect, cancel or forget them."""
 
 
 @batch.command("list")
@@ -196,3 +196,26 @@ def cancel(ctx: click.Context, ref: str, as_json: bool) -> None:
         return
     click.echo(_status_line(done))
     click.echo(f"collect what it answered with 'workbench batch collect {done.id}'")
+
+
+@batch.command()
+@click.argument("ref", metavar="BATCH")
+@click.option("--json", "as_json", is_flag=True, help="Print the batch as JSON.")
+@click.pass_context
+def forget(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """Stop waiting for BATCH without asking its provider (gone for good, or its key lost): its run ends
+    partial and the next run sends the cases without a result. The provider may still run the batch and
+    charge for it: cancel it there if you can still reach it."""
+    from workbench.batch import batch_dict
+    from workbench.batch import forget as forget_batch
+
+    store = Store(_project(ctx).db_path)
+    done = forget_batch(store, store.batch(ref))
+    if as_json:
+        echo_json(batch_dict(done))
+        return
+    run = store.run(done.run_id)
+    missing = run.n_cases - len(store.done_case_ids(run.id))
+    click.echo(f"forgot batch {done.id} ({done.provider_batch_id}): run {run.id} is {run.status}; "
+               f"{missing} cases have no result, and 'workbench run {run.prompt}' (with or without --batch) sends them")
+    click.echo("the provider may still run the batch and charge for it: cancel it there if you can reach it")
