@@ -256,3 +256,20 @@ def test_forget_a_batch_whose_provider_is_gone_then_run_normally(tmp_path: Path,
     assert code == 0, err
     assert json.loads(out)["completed"] == N_CASES
     assert sum(r["path"].endswith("/chat/completions") for r in server.requests) == N_CASES
+
+
+def test_a_provider_id_two_servers_both_gave_is_ambiguous(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = _project(tmp_path, server)
+    server.batch_hold = True
+    with FakeOpenAIServer() as other:
+        other.batch_hold = True
+        with (root / "workbench.toml").open("a", encoding="utf-8") as toml:
+            toml.write(f'[models.other]\nmodel = "openai/fake-model"\napi_base = "{other.base_url}"\n'
+                       'api_key_env = "FAKE_KEY"\n')
+        assert invoke(root, "run", "yesno", "--batch")[0] == 0
+        assert invoke(root, "run", "yesno", "--batch", "--model", "other")[0] == 0
+        code, _, err = invoke(root, "batch", "status", "batch_fake0000")
+        _one_line(err)
+        assert code == 2 and "2 batches have the provider id 'batch_fake0000' (batches 1, 2" in err
+        code, out, err = invoke(root, "batch", "status", "2")
+        assert code == 0 and "batch 2 (batch_fake0000)" in out, err

@@ -554,12 +554,18 @@ class Store:
         return self.batch(batch_id)
 
     def batch(self, ref: int | str) -> Batch:
-        """The batch with id ``ref`` (the workbench's number) or provider id ``ref`` (the newest with it)."""
+        """The batch with id ``ref`` (the workbench's number) or provider id ``ref``; a provider id two
+        providers both gave (two servers number their batches alike) is refused as ambiguous."""
         text = str(ref).strip()
         if text.isdigit():
             row = self._one("SELECT * FROM batches WHERE id = ?", [int(text)])
         else:
-            row = self._one("SELECT * FROM batches WHERE provider_batch_id = ? ORDER BY id DESC LIMIT 1", [text])
+            rows = list(self.db.query("SELECT * FROM batches WHERE provider_batch_id = ? ORDER BY id", [text]))
+            if len(rows) > 1:
+                numbers = ", ".join(str(found["id"]) for found in rows)
+                raise StoreError(f"{len(rows)} batches have the provider id {text!r} (batches {numbers}, from "
+                                 "different servers)", hint="name the batch by its number")
+            row = rows[0] if rows else None
         if row is None:
             raise StoreError(f"no batch {text!r}", hint="'workbench batch list' lists the batches")
         return Batch.from_row(row)
