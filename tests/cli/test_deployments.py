@@ -134,3 +134,14 @@ def test_models_lists_a_routed_alias_with_its_deployments(tmp_path: Path, server
     assert code == 0, err
     line = next(line for line in out.splitlines() if line.lstrip("│ ").startswith("duo"))
     assert "openai/fake-model on 2 deployments: a, b" in line and "litellm Router" in line
+
+
+def test_deployments_that_all_refuse_connections_are_not_reported_as_rate_limited(tmp_path: Path) -> None:
+    closed = [f'name = "{name}"\napi_base = "http://127.0.0.1:{port}/v1"\napi_key_env = "FAKE_KEY"'
+              for name, port in (("east", 9), ("west", 11))]  # nothing listens on these ports
+    root = routed_project(tmp_path, *closed, n_cases=4)
+    code, _, err = invoke(root, "run", "yesno", "--concurrency", "1")
+    # The first case's retries find both deployments resting after their refused connections.
+    assert code == 2 and "rate limited" not in err and "rate_limit" not in err
+    assert "every deployment is resting after failing; the last failure:" in err and "Connection error" in err
+    assert "lower --concurrency" not in err  # the rate limit's advice would mislead

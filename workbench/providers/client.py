@@ -42,6 +42,12 @@ class ResponseCache(Protocol):
 RETRYABLE = frozenset({"rate_limit", "server", "timeout", "connection", "bad_response"})
 
 
+def _all_resting(error: BaseException) -> bool:
+    """litellm's Router found every deployment of the alias resting (cooling down after failures)."""
+    return type(error).__name__.startswith("RouterRateLimitError") and "cooldown_list=[]" not in str(error) and (
+        "cooldown" in str(error))
+
+
 def classify(error: BaseException) -> tuple[str, str]:
     """(kind, one-line message) for an exception raised by litellm or the transport under it."""
     name = type(error).__name__
@@ -106,6 +112,8 @@ class ModelClient:
         self.calls = 0
         """Model calls made (cache hits excluded), attempts included."""
         self._routers: dict[str, Any] = {}
+        self._router_failures: dict[str, tuple[float, str, str]] = {}
+        """Per routed alias: when, of what kind and why a deployment last failed (see ``_classified``)."""
         """litellm Routers of aliases with deployments, by alias (built on their first call)."""
 
     async def complete(self, request: CompletionRequest, kind: str = "completion") -> Completion:
@@ -271,7 +279,7 @@ class ModelClient:
                     except Exception as error:
                         # Lowered before this call's slot is handed on, so no waiting call gets it at the
                         # old limit.
-                        if classify(error)[0] == "rate_limit" and limit.lower():
+                        if self._classified(model, error)[0] == "rate_limit" and limit.lower():
                             self._notice(f"{model.name}: rate limited, concurrency lowered to {limit.limit} "
                                          f"of {limit.ceiling}")
                         raise
@@ -280,7 +288,7 @@ class ModelClient:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                kind, message = classify(error)
+                kind, message = self._classified(model, error)
                 wait = _wait_hint(error) if kind in RETRYABLE else None
                 if wait is not None and wait > self.timeout:
                     # Retrying sooner is refused by the provider, and waiting longer than a whole call may
@@ -306,6 +314,22 @@ class ModelClient:
                 cost_usd=_cost(response, model), latency_ms=latency_ms, attempts=attempt,
                 finish_reason=finish_reason, tool_calls=tool_calls,
                 deployment=served_by(response) if model.deployments else None)
+
+    def _classified(self, model: ResolvedModel, error: BaseException) -> tuple[str, str]:
+        """``classify(error)``, except that a routed alias whose deployments all rest after failing (the
+        Router says "in cooldown", a rate limit to litellm) is described by its deployments' last failure
+        within the minute, when that was no rate limit: refused connections are not throttling."""
+        kind, message = classify(error)
+        if not model.deployments:
+            return kind, message
+        now = time.monotonic()
+        if not _all_resting(error):
+            self._router_failures[model.name] = (now, kind, message)
+            return kind, message
+        last = self._router_failures.get(model.name)
+        if last is not None and now - last[0] < 60 and last[1] != "rate_limit":
+            return last[1], f"every deployment is resting after failing; the last failure: {last[2]}"
+        return kind, message
 
     def _router(self, model: ResolvedModel) -> Any:
         router = self._routers.get(model.name)
