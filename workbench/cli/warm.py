@@ -89,8 +89,8 @@ def runtime_folder() -> Path | None:
     """The user's socket folder (created mode 0700), or None when it cannot be trusted: not a folder, a
     symbolic link, someone else's, or open to others."""
     base = os.environ.get("XDG_RUNTIME_DIR")
-    folder = Path(base) / "workbench" if base else Path(
-        os.environ.get("TMPDIR") or "/tmp") / f"workbench-{os.getuid()}"
+    folder = (Path(base) / "workbench" if base else Path(
+        os.environ.get("TMPDIR") or "/tmp") / f"workbench-{os.getuid()}").absolute()
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
         status = os.lstat(folder)
@@ -330,6 +330,10 @@ def serve(path: str, idle: str | float = DEFAULT_IDLE) -> None:
         if _still_ours(path, inode):
             os.unlink(path)
         listener.close()
+        try:
+            os.unlink(path + ".lock")  # a process that opened it before this is refused by its lock, or
+        except OSError:  # gets it and serves: the socket goes to the newest, the older one exits
+            pass
 
 
 def _still_ours(path: str, inode: int) -> bool:
