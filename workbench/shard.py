@@ -100,7 +100,15 @@ class Sharding:
         if process_context().get_start_method() == "forkserver":
             from multiprocessing import forkserver
 
-            forkserver.ensure_running()
+            # The fork server imports litellm first, then ignores Ctrl+C; started with SIGINT ignored (a
+            # new interpreter keeps an ignored SIGINT), a Ctrl+C during that import prints no traceback.
+            main_thread = threading.current_thread() is threading.main_thread()
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+            try:
+                forkserver.ensure_running()
+            finally:
+                if main_thread:
+                    signal.signal(signal.SIGINT, previous)
 
     def start(self, plan: RunPlan, todo: asyncio.Queue[Case], finished: asyncio.Queue[CaseResult | BaseException],
               client: ModelClient, concurrency: int, calls: int) -> list[asyncio.Task[None]] | None:

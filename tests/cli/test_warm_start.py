@@ -232,6 +232,106 @@ def test_the_warm_process_survives_a_bad_request_and_the_warm_command_lists_and_
     assert warm.ask(path, "status") is not None
 
 
+def test_a_dotenv_file_where_the_warm_process_started_never_reaches_another_project(warm_process: Warm) -> None:
+    """python-dotenv (called by litellm's import) reads .env from litellm's folder up, in a cold run; the warm
+    process must not read it from the folder of the command that started it."""
+    w = warm_process
+    env = {**w.env, "A_SETTING_OF_THIS_TEST": "dotenv"}  # a key of its own: a new warm process
+    here = w.root.parent / "with-dotenv"
+    starter = make_project(here, w.server.base_url)
+    (here / ".env").write_text("DOTENV_ONLY_KEY=sk-from-another-projects-dotenv\n", encoding="utf-8")
+    elsewhere = make_project(w.root.parent / "needs-that-key", w.server.base_url)
+    toml = elsewhere / "workbench.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('"FAKE_KEY"', '"DOTENV_ONLY_KEY"'), encoding="utf-8")
+    before = set(w.sockets())
+    try:
+        assert workbench("run", "yesno", "--no-cache", env=env, cwd=starter).returncode == 0
+        wait_for(lambda: len(set(w.sockets()) - before) == 1)
+        (new,) = set(w.sockets()) - before
+        done = workbench("--project", str(elsewhere), "run", "yesno", env=env, cwd=elsewhere)
+        assert warm.ask(new, "status")["served"] == 1  # it ran warm...
+        assert done.returncode == 2 and "needs its key in $DOTENV_ONLY_KEY" in done.stderr  # ...as cold would
+    finally:
+        for path in set(w.sockets()) - before:
+            warm.ask(path, "stop")
+
+
+@pytest.mark.parametrize("closed", [">&-", "<&-"])
+def test_a_closed_standard_stream_runs_cold(warm_process: Warm, closed: str) -> None:
+    w = warm_process
+    before = w.served()
+    done = subprocess.run(f"'{WORKBENCH}' --project '{w.root}' run yesno --no-cache {closed}", shell=True, env=w.env,
+                          capture_output=closed == "<&-", text=True, timeout=120)
+    assert done.returncode == 0
+    assert w.served() == before  # its socket would have taken the closed stream's descriptor
+
+
+def test_a_hang_up_ends_the_command_as_it_ends_the_forked_run(warm_process: Warm, tmp_path: Path) -> None:
+    w = warm_process
+    root = make_project(tmp_path / "hung-up", w.server.base_url, n_cases=100)
+    w.server.latency = 0.2
+    try:
+        child = subprocess.Popen([str(WORKBENCH), "--project", str(root), "run", "yesno"], env=w.env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        requests = chat_requests(w.server)
+        wait_for(lambda: chat_requests(w.server) >= requests + 4, 60)
+        child.send_signal(signal.SIGHUP)
+        child.wait(30)
+    finally:
+        w.server.latency = 0.0
+    assert child.returncode == -signal.SIGHUP  # died of it, as a cold run does: the shell says "Hangup"
+
+
+def test_odd_things_in_the_folder_do_not_break_the_warm_command(warm_process: Warm) -> None:
+    w = warm_process
+    odd = w.folder / "warm-ffffffffffffffffffff.sock"
+    odd.mkdir()
+    try:
+        done = workbench("warm", env=w.env)
+        assert done.returncode == 0 and "Traceback" not in done.stderr and "ready" in done.stdout
+    finally:
+        odd.rmdir()
+
+
+def test_an_unusable_folder_is_said_by_the_warm_command(tmp_path: Path) -> None:
+    base = Path(tempfile.mkdtemp(prefix="wbu", dir="/tmp"))
+    try:
+        (base / f"workbench-{os.getuid()}").mkdir(mode=0o755)
+        (base / f"workbench-{os.getuid()}").chmod(0o755)
+        env = {**os.environ, "TMPDIR": str(base), "WORKBENCH_WARM": "1"}
+        env.pop("XDG_RUNTIME_DIR", None)
+        done = workbench("warm", env=env)
+        assert done.returncode == 2 and "cannot be used: it must be a folder of yours that only you can open" in (
+            done.stderr) and "Traceback" not in done.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_warm_process_is_started_with_the_environment_the_command_started_with(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """litellm's import sets TIKTOKEN_CACHE_DIR in the command: the warm process it then starts must still
+    be keyed, and run, as the next command, which starts without it."""
+    base = Path(tempfile.mkdtemp(prefix="wbe", dir="/tmp"))
+    try:
+        monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+        monkeypatch.setenv("TMPDIR", str(base))
+        monkeypatch.setenv("WORKBENCH_WARM", "1")
+        monkeypatch.delenv("SET_BY_THE_COMMAND", raising=False)
+        target = warm.target(["run", "p"])
+        assert target is not None
+        monkeypatch.setenv("SET_BY_THE_COMMAND", "1")  # what the command did to its own environment
+        started: list[dict] = []
+        monkeypatch.setattr(subprocess, "Popen", lambda *args, **kwargs: started.append(kwargs))
+        monkeypatch.setitem(sys.modules, "litellm", sys.modules.get("litellm", object()))
+        warm.start_warm(target)
+        assert started and "SET_BY_THE_COMMAND" not in started[0]["env"] and started[0]["cwd"] == "/"
+        assert warm.target(["run", "p"]) != target  # the variable changes the key: the next command
+        monkeypatch.delenv("SET_BY_THE_COMMAND")
+        assert warm.target(["run", "p"]) == target  # without it finds the warm process started
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 # Units: when a command may use a warm process ------------------------------------------------------------
 
 def test_warm_start_is_on_by_default_off_in_ci_and_by_choice() -> None:
@@ -261,7 +361,7 @@ def test_a_folder_others_can_open_is_never_used(monkeypatch: pytest.MonkeyPatch,
     folder.chmod(0o755)
     assert warm.runtime_folder() is None
     monkeypatch.setenv("WORKBENCH_WARM", "1")
-    assert warm.run_warm(["run", "p"]) is None  # runs here
+    assert warm.target(["run", "p"]) is None  # runs here
 
 
 def test_a_stale_socket_means_a_cold_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -270,11 +370,11 @@ def test_a_stale_socket_means_a_cold_run(monkeypatch: pytest.MonkeyPatch, tmp_pa
         monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
         monkeypatch.setenv("TMPDIR", str(base))
         monkeypatch.setenv("WORKBENCH_WARM", "1")
-        folder = warm.runtime_folder()
-        assert folder is not None
+        target = warm.target(["run", "p"])
+        assert target is not None and target.path.parent == base / f"workbench-{os.getuid()}"
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
-            dead.bind(os.fspath(warm.socket_path(folder, warm.key())))
-        assert warm.run_warm(["run", "p"]) is None
-        assert warm.run_warm(["history", "p"]) is None
+            dead.bind(os.fspath(target.path))
+        assert warm.run_warm(target, ["run", "p"]) is None
+        assert warm.target(["history", "p"]) is None  # calls no model
     finally:
         shutil.rmtree(base, ignore_errors=True)

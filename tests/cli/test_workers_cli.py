@@ -74,3 +74,30 @@ def test_a_missing_key_refuses_the_run_before_any_worker(tmp_path: Path, server:
     code, _, err = invoke(root, "run", "yesno", "--workers", "2")
     assert code == 2 and "FAKE_KEY" in err and len(err.strip().splitlines()) == 1
     assert chat_requests(server) == 0
+
+
+def test_ctrl_c_while_the_fork_server_imports_prints_no_traceback(tmp_path: Path) -> None:
+    """A terminal's Ctrl+C reaches the whole process group, the fork server importing litellm included."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    with FakeOpenAIServer(reply=answer_by_question, latency=0.2) as server:
+        root = make_project(tmp_path, server.base_url, n_cases=400)
+        child = subprocess.Popen([sys.executable, "-m", "workbench", "--project", str(root), "run", "yesno",
+                                  "--workers", "2", "--concurrency", "8"], env={**os.environ, "FAKE_KEY": SECRET},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while chat_requests(server) < 4:  # calls are going, the fork server still imports litellm
+                assert time.monotonic() < deadline and child.poll() is None
+                time.sleep(0.02)
+            os.killpg(child.pid, signal.SIGINT)
+            _, err = child.communicate(timeout=60)
+            time.sleep(0.5)  # a fork server's traceback would come on the same stream, a moment later
+        finally:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGKILL)
+    assert child.returncode == 130
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err

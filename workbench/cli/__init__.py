@@ -72,9 +72,12 @@ def load_commands() -> None:
 
 
 @contextmanager
-def stop_on_sigterm(argv: list[str]) -> Iterator[None]:
+def stopping_as_ctrl_c(argv: list[str]) -> Iterator[None]:
     """While a model command runs, SIGTERM (a CI job cancelled, ``kill``, a container stopping) stops it
-    as Ctrl+C does: completed results are saved, a batch being created is recorded, exit 130."""
+    as Ctrl+C does: completed results are saved, a batch being created is recorded, exit 130. A call that
+    the stop cancels before litellm awaited its coroutine leaves no "never awaited" warning on stderr."""
+    import warnings
+
     from workbench.cli.warm import COMMANDS, command_of
 
     if command_of(argv) not in COMMANDS or threading.current_thread() is not threading.main_thread():
@@ -82,7 +85,10 @@ def stop_on_sigterm(argv: list[str]) -> Iterator[None]:
         return
     previous = signal.signal(signal.SIGTERM, lambda _number, _frame: signal.raise_signal(signal.SIGINT))
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"coroutine '[\w.]*acompletion' was never awaited",
+                                    category=RuntimeWarning)
+            yield
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -90,7 +96,7 @@ def stop_on_sigterm(argv: list[str]) -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn user-fixable errors into one line on stderr and exit code 2."""
     load_commands()
-    with stop_on_sigterm(sys.argv[1:] if argv is None else argv):
+    with stopping_as_ctrl_c(sys.argv[1:] if argv is None else argv):
         return _main(argv)
 
 
@@ -129,8 +135,10 @@ def entry_point() -> None:
     from workbench.cli import warm
 
     argv = sys.argv[1:]
-    code = warm.run_warm(argv)
+    target = warm.target(argv)
+    code = warm.run_warm(target, argv) if target is not None else None
     if code is None:
         code = main(argv)
-        warm.start_warm(argv)
+        if target is not None:
+            warm.start_warm(target)
     sys.exit(code)

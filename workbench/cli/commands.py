@@ -372,8 +372,11 @@ def init(directory: str) -> None:
 def warm(stop: bool) -> None:
     """List the warm processes, which run model commands without importing litellm again (see
     WORKBENCH_WARM in the README); with --stop, stop them."""
-    from workbench.cli.warm import ask, enabled, warm_processes
+    from workbench.cli.warm import ask, enabled, folder_path, runtime_folder, warm_processes
 
+    if runtime_folder() is None:
+        raise WorkbenchError(f"the warm process folder {folder_path()} cannot be used: it must be a folder of "
+                             "yours that only you can open", hint=f"remove it, or chmod 700 {folder_path()}")
     found = warm_processes()
     if not found:
         click.echo("no warm process" + ("" if enabled() else " (the warm start is off: WORKBENCH_WARM or CI is set)"))

@@ -37,6 +37,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +86,18 @@ def command_of(argv: list[str]) -> str | None:
     return None
 
 
+def folder_path() -> Path:
+    """Where the user's warm process sockets live: ``$XDG_RUNTIME_DIR/workbench``, else
+    ``$TMPDIR/workbench-UID`` (absolute)."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    return (Path(base) / "workbench" if base else Path(
+        os.environ.get("TMPDIR") or "/tmp") / f"workbench-{os.getuid()}").absolute()
+
+
 def runtime_folder() -> Path | None:
     """The user's socket folder (created mode 0700), or None when it cannot be trusted: not a folder, a
     symbolic link, someone else's, or open to others."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    folder = (Path(base) / "workbench" if base else Path(
-        os.environ.get("TMPDIR") or "/tmp") / f"workbench-{os.getuid()}").absolute()
+    folder = folder_path()
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
         status = os.lstat(folder)
@@ -103,23 +110,52 @@ def runtime_folder() -> Path | None:
     return folder
 
 
-def key() -> str:
-    """The key of the warm process this command may use (20 hex digits): see the module's docstring."""
+@dataclass(frozen=True)
+class Target:
+    """The warm process a command may use, fixed before the command runs: a command may change its own
+    environment (litellm's import sets ``TIKTOKEN_CACHE_DIR``), and the warm process it starts afterwards
+    must be the one the next command looks for."""
+
+    path: Path
+    """Its socket."""
+    env: dict[str, str]
+    """The environment as the command started (the warm process is started with it)."""
+
+
+def target(argv: list[str]) -> Target | None:
+    """The warm process ``argv`` may use or start, or None when the warm start does not apply (off, not a
+    model command, no private folder, a socket path too long for the system)."""
+    if command_of(argv) not in COMMANDS or not enabled():
+        return None
+    folder = runtime_folder()
+    if folder is None:
+        return None
+    env = dict(os.environ)
+    path = socket_path(folder, key(env))
+    return None if len(os.fsencode(path)) >= 100 else Target(path, env)
+
+
+def key(env: dict[str, str]) -> str:
+    """The key of the warm process a command started in ``env`` may use (20 hex digits): see the module's
+    docstring."""
     import hashlib
     import importlib.util
 
     digest = hashlib.sha256()
     digest.update(f"{os.getuid()}\0{sys.executable}\0{sys.path!r}\0".encode())
-    for name in sorted(os.environ):
+    for name in sorted(env):
         if name not in SHELL_VARIABLES:
-            digest.update(f"{name}={os.environ[name]}\0".encode("utf-8", "surrogateescape"))
+            digest.update(f"{name}={env[name]}\0".encode("utf-8", "surrogateescape"))
     for path in _sources():
         try:
             status = path.stat()
         except OSError:
             continue
         digest.update(f"{path}:{status.st_mtime_ns}:{status.st_size}\0".encode("utf-8", "surrogateescape"))
-    spec = importlib.util.find_spec("litellm")
+    try:
+        spec = importlib.util.find_spec("litellm")
+    except (ImportError, ValueError):
+        spec = None
     if spec is not None and spec.origin:
         # python-dotenv, called by litellm's import, looks for .env from litellm's folder upwards.
         for parent in Path(spec.origin).parents:
@@ -144,17 +180,13 @@ def socket_path(folder: Path, name: str) -> Path:
     return folder / f"warm-{name}.sock"
 
 
-def run_warm(argv: list[str]) -> int | None:
-    """Run ``argv`` in a process forked by the warm process for this key, and return its exit status; None
-    when it should run here instead (warm start off, not a model command, no warm process, or the warm
-    process did not answer within ``REPLY_TIMEOUT``: it then never runs the command)."""
-    if command_of(argv) not in COMMANDS or not enabled():
-        return None
-    folder = runtime_folder()
-    if folder is None:
-        return None
-    path = socket_path(folder, key())
-    if len(os.fsencode(path)) >= 100 or not path.exists():
+def run_warm(target: Target, argv: list[str]) -> int | None:
+    """Run ``argv`` in a process forked by the warm process at ``target``, and return its exit status; None
+    when it should run here instead (no warm process, a standard stream closed, or the warm process did
+    not answer within ``REPLY_TIMEOUT``: it then never runs the command)."""
+    path = target.path
+    if not path.exists() or not _standard_streams_open():
+        # A closed stream's descriptor would go to the socket below, and be passed on as that stream.
         return None
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -176,6 +208,15 @@ def run_warm(argv: list[str]) -> int | None:
         return None
     connection.settimeout(None)
     return _wait(connection, reader, pid)
+
+
+def _standard_streams_open() -> bool:
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            return False
+    return True
 
 
 def _wait(connection: socket.socket, reader: Any, pid: int) -> int:
@@ -222,33 +263,35 @@ def _wait(connection: socket.socket, reader: Any, pid: int) -> int:
     finally:
         connection.close()
     if forwarded:
+        # The forked process died of the signal: so does this one, as a cold run would (the shell says so).
+        signal.signal(forwarded[-1], signal.SIG_DFL)
+        os.kill(os.getpid(), forwarded[-1])
         return 128 + forwarded[-1]
     sys.stderr.write("error: the warm workbench process ended without an exit status; run the command again "
                      "with WORKBENCH_WARM=0 to run it in its own process\n")
     return 1
 
 
-def start_warm(argv: list[str]) -> None:
-    """After a cold run of a model command that imported litellm, start a warm process for the next one
-    (in the background, in a session of its own; it exits at once if one is starting already)."""
-    if command_of(argv) not in COMMANDS or not enabled() or "litellm" not in sys.modules:
-        return
-    folder = runtime_folder()
-    if folder is None:
-        return
-    path = socket_path(folder, key())
-    if len(os.fsencode(path)) >= 100:
+def start_warm(target: Target) -> None:
+    """After a cold run of a model command that imported litellm, start a warm process for the next one:
+    in the background, in a session of its own, in ``/``, with the environment the command started with
+    (it exits at once if one is starting already)."""
+    if "litellm" not in sys.modules:
         return
     import subprocess
 
-    idle = os.environ.get("WORKBENCH_WARM_IDLE", str(DEFAULT_IDLE))
-    # sys.path[0] is the console script's folder in the command; the warm process gets the same one
-    # (``python -c`` would put the current folder first, where a stray module could shadow a package).
-    code = (f"import sys; sys.path[0] = {sys.path[0]!r}; from workbench.cli.warm import serve; "
-            f"serve({os.fspath(path)!r}, {idle!r})")
+    idle = target.env.get("WORKBENCH_WARM_IDLE", str(DEFAULT_IDLE))
+    # As in the command: sys.path[0] is the console script's folder (``python -c`` would put the current
+    # folder first, where a stray module could shadow a package), and __main__ has a file, so that
+    # python-dotenv, called by litellm's import, looks for .env from litellm's folder up, not from the
+    # current folder (it treats a __main__ without a file as an interactive session).
+    script = sys.argv[0] if os.path.isfile(sys.argv[0]) else __file__
+    code = (f"import sys, __main__; sys.path[0] = {sys.path[0]!r}; __main__.__file__ = {script!r}; "
+            f"from workbench.cli.warm import serve; serve({os.fspath(target.path)!r}, {idle!r})")
     try:
         subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True, cwd="/",
+                         env=target.env)
     except OSError:
         return
 
@@ -273,7 +316,10 @@ def warm_processes() -> list[tuple[Path, dict[str, Any] | None]]:
     folder = runtime_folder()
     if folder is None:
         return []
-    return [(path, ask(path, "status")) for path in sorted(folder.glob("warm-*.sock"))]
+    import stat
+
+    return [(path, ask(path, "status")) for path in sorted(folder.glob("warm-*.sock"))
+            if stat.S_ISSOCK(path.lstat().st_mode)]
 
 
 # The warm process -----------------------------------------------------------------------------------------
@@ -293,18 +339,22 @@ def serve(path: str, idle: str | float = DEFAULT_IDLE) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return
-    _preload()
     os.chdir("/")
+    _preload()
     import gc
 
     gc.freeze()  # the preloaded objects stay shared with the forked processes (copy on write)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked processes are reaped by the kernel
     try:
-        os.unlink(path)
-    except FileNotFoundError:
+        os.unlink(path)  # a socket left by a killed warm process (a folder there is refused by bind)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
         pass
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
+    try:
+        listener.bind(path)
+    except OSError:
+        listener.close()
+        return  # something else is at the path: commands run cold
     listener.listen(16)
     inode = os.stat(path).st_ino
     started = last = time.time()
