@@ -150,6 +150,19 @@ def test_the_same_seed_gives_the_same_candidates(tmp_path: Path) -> None:
     assert make_folds(cases, 8, 8).to_dict() != first["folds"] == make_folds(cases, 7, 8).to_dict()
 
 
+def test_round_two_tries_other_orders_of_the_few_shot_incumbents_demonstrations(tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply=ticket_model()) as server:
+        report = optimize_json(make_search_project(tmp_path, server.base_url), "--strategies", "fewshot")
+    by_version = {c["version"]: c for c in report["candidates"] if c["version"] is not None}
+    reorders = [c for c in report["candidates"] if "reorder" in c["settings"]]
+    assert reorders and all(c["round"] >= 2 and c["strategy"] == "fewshot" for c in reorders)
+    for candidate in reorders:
+        parent = by_version[candidate["parent"]]["settings"]["demos"]
+        # The parent's demonstrations (pool cases only), in another order: nothing new is shown.
+        assert candidate["settings"]["demos"] == [parent[i] for i in candidate["settings"]["order"]] != parent
+        assert set(candidate["settings"]["demos"]) <= set(report["folds"]["pool"])
+
+
 def test_the_call_budget_stops_the_search_before_it_is_exceeded(tmp_path: Path) -> None:
     with FakeOpenAIServer(reply=ticket_model()) as server:
         root = make_search_project(tmp_path, server.base_url)

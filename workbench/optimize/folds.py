@@ -70,6 +70,25 @@ def stratified_order(cases: list[Case], rng: random.Random) -> list[Case]:
     return [case for _, case in sorted(keyed, key=lambda item: item[0])]
 
 
+def balanced_order(cases: list[Case], rng: random.Random) -> list[Case]:
+    """``cases`` shuffled within each expected answer, then dealt round-robin over the answers (in a
+    shuffled order): any prefix of ``m`` times the number of answers holds ``m`` cases of each answer (while
+    each has cases left). Few-shot demonstrations drawn this way show every label before any repeats: the
+    label space shown matters more to a model than the demonstrations' own labels (Min et al. 2022,
+    "Rethinking the Role of Demonstrations"), and a draw missing a label pulls a small model to the others."""
+    strata: dict[str, list[Case]] = {}
+    for case in sorted(cases, key=lambda c: c.id):
+        strata.setdefault(answer_key(case), []).append(case)
+    groups = [strata[key] for key in sorted(strata)]
+    for group in groups:
+        rng.shuffle(group)
+    rng.shuffle(groups)
+    dealt: list[Case] = []
+    for turn in range(max((len(group) for group in groups), default=0)):
+        dealt.extend(group[turn] for group in groups if turn < len(group))
+    return dealt
+
+
 def make_folds(cases: list[Case], seed: int, pool_size: int = 0) -> Folds:
     """The folds of a search over ``cases`` (a whole test set: only its dev and train cases that are not
     held out are used). ``pool_size``: demonstrations needed; taken from the train split when it has

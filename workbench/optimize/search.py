@@ -33,6 +33,7 @@ from workbench.optimize.strategies import (
     FEWSHOT,
     FEWSHOT_GRID,
     PROPOSER_MAX_TOKENS,
+    REORDERS,
     REWRITE,
     STRATEGIES,
     Discard,
@@ -43,6 +44,7 @@ from workbench.optimize.strategies import (
     fewshot_layouts,
     parse_candidate,
     parse_rewrites,
+    reorder,
     rewrite_request,
 )
 from workbench.plateau import VersionOutcome, plateau
@@ -78,6 +80,8 @@ class SearchSettings:
     rewrites: int = 4
     """Rewrites asked of the proposer per round."""
     grid: tuple[int, ...] = FEWSHOT_GRID
+    reorders: int = REORDERS
+    """Reorderings of a few-shot incumbent's demonstrations tried per round after the first."""
     patience: int | None = None
     """Rounds without a supported gain before the search stops (default: the plateau rule's k)."""
     max_rounds: int = MAX_ROUNDS
@@ -91,6 +95,8 @@ class SearchSettings:
             raise OptimizeError(f"unknown strategy {unknown[0]!r}", hint=f"known: {', '.join(STRATEGIES)}")
         if self.rewrites < 1 or self.max_rounds < 1 or (self.patience is not None and self.patience < 1):
             raise OptimizeError("rewrites, rounds and patience must be at least 1")
+        if self.reorders < 0:
+            raise OptimizeError("reorders must be 0 or more")
         if not self.grid or any(k < 1 for k in self.grid):
             raise OptimizeError("the few-shot grid needs numbers of demonstrations of at least 1")
         self.budget().check()
@@ -106,7 +112,7 @@ class SearchSettings:
         """JSON-ready form (kept with the search)."""
         return {"strategies": list(self.strategies), "budget_calls": self.budget_calls, "budget_usd": self.budget_usd,
                 "seed": self.seed, "proposer": self.proposer, "rewrites": self.rewrites, "grid": list(self.grid),
-                "patience": self.patience, "max_rounds": self.max_rounds}
+                "reorders": self.reorders, "patience": self.patience, "max_rounds": self.max_rounds}
 
 
 # Events ---------------------------------------------------------------------------------------------------
@@ -438,11 +444,15 @@ class _SearchRun:
     # -- proposals ----------------------------------------------------------------------------------------
 
     async def _propose(self, number: int, incumbent: Scored) -> list[Outcome]:
-        """The round's candidates of ``incumbent``, in a fixed order: few-shot (the whole grid in round 1,
-        then the incumbent's k and its neighbours, each round a new draw), constrain, rewrite."""
+        """The round's candidates of ``incumbent``, in a fixed order: few-shot (reorderings of the
+        incumbent's demonstrations from round 2 on; the whole grid in round 1, then the incumbent's k and
+        its neighbours, each round a new draw), constrain, rewrite."""
         settings = self.settings
         base = incumbent.prompt
         out: list[Outcome] = []
+        if FEWSHOT in settings.strategies and number > 1:
+            out.extend(reorder(base, settings.reorders, seed=settings.seed, round_number=number,
+                               demo_ids=self._demo_ids(incumbent.version)))
         if FEWSHOT in settings.strategies:
             if not self.folds.pool:
                 out.append(Discard(FEWSHOT, "fewshot", "no case to draw demonstrations from"))
@@ -459,6 +469,19 @@ class _SearchRun:
         if REWRITE in settings.strategies:
             out.extend(await self._rewrites(number, incumbent))
         return out
+
+    def _demo_ids(self, version: Version) -> list[str] | None:
+        """The pool case ids of ``version``'s demonstrations, in order: from the provenance of the nearest
+        candidate (itself or a parent) that set them; None for demonstrations written by hand."""
+        for _ in range(len(self.seen) + 1):  # bounded by the versions this search made
+            provenance = version.provenance or {}
+            demos = (provenance.get("settings") or {}).get("demos")
+            if demos is not None:
+                return [str(case_id) for case_id in demos]
+            if self.record is None or provenance.get("search") != self.record.id or provenance.get("parent") is None:
+                return None
+            version = self.store.version(version.prompt, int(provenance["parent"]))
+        return None
 
     def _grid(self, number: int, base: Prompt) -> list[int]:
         grid = sorted(set(self.settings.grid))

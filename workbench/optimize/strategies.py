@@ -1,9 +1,10 @@
 """Provides the search's strategies, each turning a prompt into candidate prompt files with the settings
 that made them (recorded as the candidate version's provenance):
 
-- ``fewshot``: k demonstrations (k in ``FEWSHOT_GRID``) drawn from the pool, stratified by expected
-  answer and seeded, written as ``[[user]]``/``[[assistant]]`` messages before the instruction (they
-  replace any demonstrations the prompt had);
+- ``fewshot``: k demonstrations (k in ``FEWSHOT_GRID``) drawn from the pool, balanced over the expected
+  answers and seeded, written as ``[[user]]``/``[[assistant]]`` messages before the instruction (they
+  replace any demonstrations the prompt had); and, from a prompt that has demonstrations, seeded
+  reorderings of them (``reorder``);
 - ``constrain``: the answer's format pinned down: the labels listed when the expected answers form a
   small label set (else: "the answer only"), and ``max_tokens``/``stop`` set from the gold answers' lengths;
 - ``rewrite``: a proposer model reads the template and a sample of its failures and proposes rewrites of
@@ -24,7 +25,7 @@ from typing import Any
 
 from workbench.errors import WorkbenchError
 from workbench.optimize.edits import answer_text, hoist, instruction_message, layout, literal, rebuild
-from workbench.optimize.folds import stratified_order
+from workbench.optimize.folds import balanced_order
 from workbench.prompts import Prompt, parse_prompt, variables
 from workbench.records import Case, Message
 from workbench.text import shorten
@@ -84,8 +85,9 @@ def fewshot_layouts(prompt: Prompt) -> list[str]:
 
 
 def fewshot(prompt: Prompt, pool: list[Case], k: int, *, seed: int, draw: int, form: str = INLINE) -> Outcome:
-    """``prompt`` with ``k`` demonstrations from ``pool``: stratified by expected answer, the ``draw``-th
-    seeded draw (a larger k extends a smaller one of the same draw), in layout ``form``."""
+    """``prompt`` with ``k`` demonstrations from ``pool``: balanced over the expected answers
+    (``folds.balanced_order``), the ``draw``-th seeded draw (a larger k extends a smaller one of the same
+    draw), in layout ``form``."""
     label = f"fewshot k={k}" + (", instruction in system" if form == SYSTEM else "") + (
         f" (draw {draw + 1})" if draw else "")
     settings: dict[str, Any] = {"k": k, "draw": draw, "layout": form}
@@ -103,7 +105,7 @@ def fewshot(prompt: Prompt, pool: list[Case], k: int, *, seed: int, draw: int, f
         parts = layout(prompt)
     demos: list[tuple[str, str]] = []
     chosen: list[str] = []
-    for case in stratified_order(pool, random.Random(f"workbench-fewshot:{seed}:{draw}")):
+    for case in balanced_order(pool, random.Random(f"workbench-fewshot:{seed}:{draw}")):
         if len(demos) == k:
             break
         try:
@@ -119,6 +121,43 @@ def fewshot(prompt: Prompt, pool: list[Case], k: int, *, seed: int, draw: int, f
     if len(demos) < k:
         return Discard(FEWSHOT, label, f"the pool has only {len(demos)} usable demonstrations", settings)
     return Proposal(FEWSHOT, label, {**settings, "demos": chosen}, rebuild(parts, demos=tuple(demos)))
+
+
+REORDERS = 3
+"""Reorderings of the incumbent's demonstrations tried per round."""
+
+
+def reorder(prompt: Prompt, orders: int, *, seed: int, round_number: int,
+            demo_ids: list[str] | None = None) -> list[Outcome]:
+    """Up to ``orders`` seeded permutations of the demonstrations of ``prompt`` (distinct, none the
+    current order; none at all when it has fewer than two), everything else kept. Settings:
+    ``{"reorder": i, "round": n, "k": k, "order": [the current positions, in their new order]}``, and
+    ``"demos"`` (the pool case ids in the new order) when ``demo_ids`` names the current ones.
+
+    The same demonstrations in another order move a small model's answers a lot (Lu et al. 2022,
+    "Fantastically Ordered Prompts and Where to Find Them": from near chance to near the best), so the
+    search tries orders of its incumbent's demonstrations as well as new draws; the search fold chooses.
+    """
+    parts = layout(prompt)
+    demos = list(parts.demos)
+    if len(demos) < 2 or orders < 1:
+        return []
+    rng = random.Random(f"workbench-reorder:{seed}:{round_number}")
+    identity = list(range(len(demos)))
+    found: list[list[int]] = []
+    for _ in range(20 * orders):  # bounded: two demonstrations have one other order only
+        if len(found) == orders:
+            break
+        order = identity[:]
+        rng.shuffle(order)
+        if order != identity and order not in found:
+            found.append(order)
+    known = demo_ids is not None and len(demo_ids) == len(demos)
+    return [Proposal(FEWSHOT, f"fewshot reorder {index}",
+                     {"reorder": index, "round": round_number, "k": len(demos), "order": order,
+                      **({"demos": [demo_ids[i] for i in order]} if known and demo_ids else {})},
+                     rebuild(parts, demos=tuple(demos[i] for i in order)))
+            for index, order in enumerate(found, 1)]
 
 
 def demonstrations(prompt: Prompt) -> int:
