@@ -40,13 +40,18 @@ class Warm:
     """A project (12 cases, 3 of them answered 'no': 75% pass)."""
     cold: subprocess.CompletedProcess[str]
     """The cold run that started it."""
+    sockets_at_start: list[Path]
 
     def sockets(self) -> list[Path]:
         return sorted(self.folder.glob("warm-*.sock"))
 
+    @property
+    def path(self) -> Path:
+        """The module's warm process's socket (the first one started)."""
+        return self.sockets_at_start[0]
+
     def served(self) -> int:
-        (path,) = self.sockets()
-        status = warm.ask(path, "status")
+        status = warm.ask(self.path, "status")
         assert status is not None
         return int(status["served"])
 
@@ -64,6 +69,17 @@ def wait_for(predicate, seconds: float = START_TIMEOUT) -> None:  # type: ignore
 
 def chat_requests(server: FakeOpenAIServer) -> int:
     return sum(1 for r in server.requests if r["path"].endswith("/chat/completions"))
+
+
+def slow_run(w: Warm, root: Path, n_cases: int, calls: int) -> tuple[subprocess.Popen[bytes], int]:
+    """A warm ``run`` of a new ``n_cases``-case project, once it has made ``calls`` calls; and the calls the
+    server had before it."""
+    make_project(root, w.server.base_url, n_cases=n_cases)
+    requests = chat_requests(w.server)
+    child = subprocess.Popen([str(WORKBENCH), "--project", str(root), "run", "yesno"], env=w.env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: chat_requests(w.server) >= requests + calls, 60)
+    return child, requests
 
 
 def stop_all(folder: Path) -> None:
@@ -85,7 +101,7 @@ def warm_process() -> Iterator[Warm]:
             cold = workbench("--project", str(root), "run", "yesno", "--json", env=env)
             assert cold.returncode == 0, cold.stderr
             wait_for(lambda: len(list(folder.glob("warm-*.sock"))) == 1)
-            yield Warm(folder, env, server, root, cold)
+            yield Warm(folder, env, server, root, cold, sorted(folder.glob("warm-*.sock")))
         finally:
             stop_all(folder)
             shutil.rmtree(base, ignore_errors=True)
@@ -131,7 +147,7 @@ def test_commands_that_call_no_model_never_use_it(warm_process: Warm) -> None:
 
 def test_a_changed_environment_is_not_served_by_an_older_warm_process(warm_process: Warm) -> None:
     w = warm_process
-    (old,) = w.sockets()
+    old = w.path
     before = w.served()
     env = {**w.env, "SOME_SETTING_LITELLM_MAY_READ": "1"}
     # --no-cache: a cold run starts a warm process only when it imported litellm (called a model).
@@ -198,13 +214,9 @@ def test_ctrl_z_suspends_the_forked_run_and_fg_resumes_it(warm_process: Warm, tm
 
 def test_a_killed_command_stops_its_forked_run(warm_process: Warm, tmp_path: Path) -> None:
     w = warm_process
-    root = make_project(tmp_path / "killed", w.server.base_url, n_cases=300)
     w.server.latency = 0.2
     try:
-        child = subprocess.Popen([str(WORKBENCH), "--project", str(root), "run", "yesno"], env=w.env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        requests = chat_requests(w.server)
-        wait_for(lambda: chat_requests(w.server) >= requests + 8, 60)
+        child, requests = slow_run(w, tmp_path / "killed", 300, 8)
         child.kill()
         child.wait(10)
         time.sleep(1.0)  # the forked process hangs up; calls in flight end
@@ -218,7 +230,7 @@ def test_a_killed_command_stops_its_forked_run(warm_process: Warm, tmp_path: Pat
 
 def test_the_warm_process_survives_a_bad_request_and_the_warm_command_lists_and_cleans(warm_process: Warm) -> None:
     w = warm_process
-    (path,) = w.sockets()
+    path = w.path
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.connect(os.fspath(path))
         connection.sendall(b"not json\n")
@@ -254,6 +266,7 @@ def test_a_dotenv_file_where_the_warm_process_started_never_reaches_another_proj
     finally:
         for path in set(w.sockets()) - before:
             warm.ask(path, "stop")
+        wait_for(lambda: set(w.sockets()) <= before, 10)
 
 
 @pytest.mark.parametrize("closed", [">&-", "<&-"])
@@ -268,13 +281,9 @@ def test_a_closed_standard_stream_runs_cold(warm_process: Warm, closed: str) -> 
 
 def test_a_hang_up_ends_the_command_as_it_ends_the_forked_run(warm_process: Warm, tmp_path: Path) -> None:
     w = warm_process
-    root = make_project(tmp_path / "hung-up", w.server.base_url, n_cases=100)
     w.server.latency = 0.2
     try:
-        child = subprocess.Popen([str(WORKBENCH), "--project", str(root), "run", "yesno"], env=w.env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        requests = chat_requests(w.server)
-        wait_for(lambda: chat_requests(w.server) >= requests + 4, 60)
+        child, _ = slow_run(w, tmp_path / "hung-up", 100, 4)
         child.send_signal(signal.SIGHUP)
         child.wait(30)
     finally:

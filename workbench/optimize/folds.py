@@ -55,9 +55,8 @@ def answer_key(case: Case) -> str:
     return canonical_json(case.expected)
 
 
-def stratified_order(cases: list[Case], rng: random.Random) -> list[Case]:
-    """``cases`` shuffled within each expected answer, then dealt one answer at a time (the answers in a
-    shuffled order), so that any prefix holds the answers in about their proportions."""
+def _shuffled_strata(cases: list[Case], rng: random.Random) -> list[list[Case]]:
+    """The cases of each expected answer, shuffled, the answers in a shuffled order (seeded by ``rng``)."""
     strata: dict[str, list[Case]] = {}
     for case in sorted(cases, key=lambda c: c.id):
         strata.setdefault(answer_key(case), []).append(case)
@@ -65,6 +64,13 @@ def stratified_order(cases: list[Case], rng: random.Random) -> list[Case]:
     for group in groups:
         rng.shuffle(group)
     rng.shuffle(groups)
+    return groups
+
+
+def stratified_order(cases: list[Case], rng: random.Random) -> list[Case]:
+    """``cases`` shuffled within each expected answer, then dealt one answer at a time (the answers in a
+    shuffled order), so that any prefix holds the answers in about their proportions."""
+    groups = _shuffled_strata(cases, rng)
     # Larger strata are dealt proportionally more often: each case gets a position (i + u) / len(group).
     keyed = [((index + rng.random()) / len(group), case) for group in groups for index, case in enumerate(group)]
     return [case for _, case in sorted(keyed, key=lambda item: item[0])]
@@ -76,13 +82,7 @@ def balanced_order(cases: list[Case], rng: random.Random) -> list[Case]:
     each has cases left). Few-shot demonstrations drawn this way show every label before any repeats: the
     label space shown matters more to a model than the demonstrations' own labels (Min et al. 2022,
     "Rethinking the Role of Demonstrations"), and a draw missing a label pulls a small model to the others."""
-    strata: dict[str, list[Case]] = {}
-    for case in sorted(cases, key=lambda c: c.id):
-        strata.setdefault(answer_key(case), []).append(case)
-    groups = [strata[key] for key in sorted(strata)]
-    for group in groups:
-        rng.shuffle(group)
-    rng.shuffle(groups)
+    groups = _shuffled_strata(cases, rng)
     dealt: list[Case] = []
     for turn in range(max((len(group) for group in groups), default=0)):
         dealt.extend(group[turn] for group in groups if turn < len(group))
