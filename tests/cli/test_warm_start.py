@@ -192,7 +192,7 @@ def test_ctrl_c_reaches_the_forked_run_which_keeps_its_results(warm_process: War
 
 def test_ctrl_z_suspends_the_forked_run_and_fg_resumes_it(warm_process: Warm, tmp_path: Path) -> None:
     w = warm_process
-    root = make_project(tmp_path / "suspended", w.server.base_url, n_cases=40)
+    root = make_project(tmp_path / "suspended", w.server.base_url, n_cases=100)
     w.server.latency = 0.1
     try:
         child = subprocess.Popen([str(WORKBENCH), "--project", str(root), "run", "yesno", "--json"], env=w.env,
@@ -203,13 +203,19 @@ def test_ctrl_z_suspends_the_forked_run_and_fg_resumes_it(warm_process: Warm, tm
         time.sleep(1.0)  # calls in flight end
         stopped_at = chat_requests(w.server)
         time.sleep(1.0)
-        assert chat_requests(w.server) == stopped_at < requests + 40  # suspended, both of them
+        # The kernel discards SIGTSTP in an orphaned process group (a cold command is not stopped there
+        # either): the forked run must then go on; else both are suspended.
+        command_stopped = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+        if command_stopped:
+            assert chat_requests(w.server) == stopped_at < requests + 100  # suspended, both of them
+        else:
+            assert chat_requests(w.server) > stopped_at or child.poll() == 0  # neither
         child.send_signal(signal.SIGCONT)
         out, err = child.communicate(timeout=60)
     finally:
         w.server.latency = 0.0
     assert child.returncode == 0, err
-    assert json.loads(out)["completed"] == 40
+    assert json.loads(out)["completed"] == 100
 
 
 def test_a_killed_command_stops_its_forked_run(warm_process: Warm, tmp_path: Path) -> None:

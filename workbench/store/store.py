@@ -10,6 +10,7 @@ import fcntl
 import json
 import sqlite3
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -80,7 +81,7 @@ class Store:
             try:
                 self.db = Database(self.path)
                 self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                self.db.execute("PRAGMA journal_mode = WAL")
+                self._wal()
                 self.db.execute("PRAGMA synchronous = NORMAL")
             except sqlite3.DatabaseError as error:
                 raise StoreError(f"cannot open the database: {error}", path=self.path) from None
@@ -89,6 +90,20 @@ class Store:
         self._locks = RunLocks(self.path.parent / "locks" if self.path is not None else None)
         self._held: dict[int, RunLock] = {}
         self._searching: dict[int, RunLock] = {}
+
+    def _wal(self) -> None:
+        """Switch to WAL. Two processes opening a new database at once (a run and the TUI) can find it
+        locked here: SQLite does not always call the busy handler for this switch, so it is retried for
+        up to the busy timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @classmethod
     def memory(cls) -> Store:
