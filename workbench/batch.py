@@ -134,7 +134,7 @@ def forget(store: Store, batch: Batch) -> Batch:
                                    collected=True)
     run = store.run(batch.run_id)
     if run.status == BATCH_STATUS and not any(other.pending for other in store.batches(run.id)):
-        store.finish_run(run.id, "finished" if len(store.done_case_ids(run.id)) >= run.n_cases else "partial")
+        store.finish_run(run.id, store.end_status(run.id, run.n_cases))
     return forgotten
 
 
@@ -301,7 +301,7 @@ async def _submit(store: Store, plan: RunPlan, client: ModelClient, resolved: Re
                 send.append(case)
         save_results(store, run.id, plan, from_cache)
         if not send:
-            status = "finished" if len(store.done_case_ids(run.id)) >= len(plan.cases) else "partial"
+            status = store.end_status(run.id, len(plan.cases))
             return BatchReport(run=run, batch=None, action="cached", from_cache=len(from_cache),
                                written=len(from_cache), missing=len(plan.cases) - len(store.done_case_ids(run.id)))
         params = {key: value for key, value in {**resolved.params, **plan.params}.items() if value is not None}
@@ -394,8 +394,7 @@ async def poll(project: Project, store: Store, batch: Batch, client: ModelClient
     if ended:
         run = store.run(batch.run_id)
         if run.status == BATCH_STATUS:
-            done = len(store.done_case_ids(run.id))
-            store.finish_run(run.id, "finished" if done >= run.n_cases else "partial")
+            store.finish_run(run.id, store.end_status(run.id, run.n_cases))
         return _report(store, batch, "collected", written)
     return _report(store, batch, "pending", written)
 

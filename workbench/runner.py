@@ -255,7 +255,7 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
                     raise item
                 done += 1
                 yield CaseDone(run=run, result=item, done=done, total=total)
-        status = "finished" if len(store.done_case_ids(run.id)) >= len(plan.cases) else "partial"
+        status = store.end_status(run.id, len(plan.cases))
     finally:
         # No new call starts once the run ends: the queue is emptied first, so even a worker whose
         # cancellation was swallowed (asyncio.wait_for can do that on Python 3.11) takes no further case;

@@ -112,9 +112,9 @@ class ModelClient:
         self.calls = 0
         """Model calls made (cache hits excluded), attempts included."""
         self._routers: dict[str, Any] = {}
+        """litellm Routers of aliases with deployments, by alias (built on their first call)."""
         self._router_failures: dict[str, tuple[float, str, str]] = {}
         """Per routed alias: when, of what kind and why a deployment last failed (see ``_classified``)."""
-        """litellm Routers of aliases with deployments, by alias (built on their first call)."""
 
     async def complete(self, request: CompletionRequest, kind: str = "completion") -> Completion:
         """Answer ``request``, from the cache when allowed; raises ``ProviderError`` when it fails for good."""

@@ -394,6 +394,11 @@ class Store:
         """Ids of the cases that already have a result in ``run_id``."""
         return {row["case_id"] for row in self.db.query("SELECT case_id FROM results WHERE run_id = ?", [run_id])}
 
+    def end_status(self, run_id: int, n_cases: int) -> str:
+        """How ``run_id`` ends when it stops now: ``finished`` when each of its ``n_cases`` cases has a result,
+        else ``partial`` (a later run resumes it)."""
+        return "finished" if len(self.done_case_ids(run_id)) >= n_cases else "partial"
+
     def record_result(self, run_id: int, case: Case, *, messages: list[dict[str, Any]] | None,
                       completion: Completion | None, scores: Iterable[Score], passed: bool, score: float,
                       error: str | None = None, error_kind: str | None = None) -> int:
