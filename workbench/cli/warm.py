@@ -139,7 +139,6 @@ def key(env: dict[str, str]) -> str:
     """The key of the warm process a command started in ``env`` may use (20 hex digits): see the module's
     docstring."""
     import hashlib
-    import importlib.util
 
     digest = hashlib.sha256()
     digest.update(f"{os.getuid()}\0{sys.executable}\0{sys.path!r}\0".encode())
@@ -152,27 +151,25 @@ def key(env: dict[str, str]) -> str:
         except OSError:
             continue
         digest.update(f"{path}:{status.st_mtime_ns}:{status.st_size}\0".encode("utf-8", "surrogateescape"))
-    try:
-        spec = importlib.util.find_spec("litellm")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is not None and spec.origin:
-        # python-dotenv, called by litellm's import, looks for .env from litellm's folder upwards.
-        for parent in Path(spec.origin).parents:
-            candidate = parent / ".env"
-            if candidate.is_file():
-                status = candidate.stat()
-                digest.update(f"{candidate}:{status.st_mtime_ns}:{status.st_size}\0".encode())
     return digest.hexdigest()[:20]
 
 
 def _sources() -> Iterator[Path]:
-    """The workbench's source files and the folders of ``sys.path`` (an install changes their time)."""
+    """The workbench's source files, the folders of ``sys.path`` (an install changes their time) and the
+    places of the ``.env`` files litellm's import may read (python-dotenv looks from litellm's folder up)."""
+    import importlib.util
+
     package = Path(__file__).resolve().parent.parent
     yield from sorted(package.rglob("*.py"))
     for entry in sys.path:
         if entry and os.path.isdir(entry):
             yield Path(entry)
+    try:
+        spec = importlib.util.find_spec("litellm")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.origin:
+        yield from (parent / ".env" for parent in Path(spec.origin).parents)  # a missing one is skipped
 
 
 def socket_path(folder: Path, name: str) -> Path:
@@ -223,8 +220,7 @@ def _wait(connection: socket.socket, reader: Any, pid: int) -> int:
     """Pass signals on to process group ``pid`` until it reports its exit status."""
     forwarded: list[int] = []
 
-    def forward(number: int, _frame: object) -> None:
-        forwarded.append(number)
+    def send(number: int) -> None:
         try:
             # As a terminal sends Ctrl+C, Ctrl+backslash and a hang-up to the whole foreground group (the
             # run and its workers), and ``kill`` sends SIGTERM to the one process.
@@ -235,15 +231,17 @@ def _wait(connection: socket.socket, reader: Any, pid: int) -> int:
         except ProcessLookupError:
             pass
 
+    def forward(number: int, _frame: object) -> None:
+        forwarded.append(number)
+        send(number)
+
     def suspend(number: int, _frame: object) -> None:
         # Ctrl+Z: stop the forked process's group, then this process; on fg (SIGCONT), resume both.
-        forward(signal.SIGSTOP, None)
-        forwarded.pop()
+        send(signal.SIGSTOP)
         signal.signal(number, signal.SIG_DFL)
         os.kill(os.getpid(), number)
         signal.signal(number, suspend)
-        forward(signal.SIGCONT, None)
-        forwarded.pop()
+        send(signal.SIGCONT)
 
     for number in FORWARDED:
         signal.signal(number, forward)
