@@ -87,6 +87,7 @@ class RunFigures:
     worker_cases: int = 0
     worker_rss_mb: float = 0.0
     latency_p50_ms: float | None = None
+    method: str | None = None
 
     @property
     def cpu_ms_per_call(self) -> float:
@@ -108,7 +109,7 @@ class RunFigures:
             f"    calls per second  {rate:8.1f}",
             f"    CPU (this proc)   {self.cpu_seconds:8.3f} s",
             f"    CPU (workers)     {self.worker_cpu_seconds:8.3f} s  ({self.workers} processes, workers answered "
-            f"{self.worker_cases} cases)",
+            f"{self.worker_cases} cases; started by {self.method})",
             f"    CPU per call      {self.cpu_ms_per_call:8.2f} ms",
             f"    peak RSS          {self.peak_rss_mb:8.1f} MB  (largest worker {self.worker_rss_mb:.1f} MB)",
             f"    latency p50       {self.latency_p50_ms or 0:8.1f} ms  (recorded)",
@@ -215,16 +216,19 @@ def timed_run(label: str, root: Path, server: ServerProcess, concurrency: int, l
 
     async def run() -> None:
         client = make_client(project, store, use_cache=use_cache)
-        sharding.prepare(plan, client, concurrency)  # as `workbench run` does: the fork server starts now
-        async for event in execute(plan, store, client, concurrency=concurrency, source=sharding):
-            if isinstance(event, CaseDone):
-                if event.result.completion and not event.result.completion.cached:
-                    latencies.append(event.result.completion.latency_ms or 0.0)
-                result = event.result
-                counts["done"] += 1
-                counts["passed"] += result.passed
-                counts["errors"] += result.error is not None
-                counts["cached"] += bool(result.completion and result.completion.cached)
+        sharding.prepare(plan, client, concurrency)  # as `workbench run` does: the workers start now
+        try:
+            async for event in execute(plan, store, client, concurrency=concurrency, source=sharding):
+                if isinstance(event, CaseDone):
+                    if event.result.completion and not event.result.completion.cached:
+                        latencies.append(event.result.completion.latency_ms or 0.0)
+                    result = event.result
+                    counts["done"] += 1
+                    counts["passed"] += result.passed
+                    counts["errors"] += result.error is not None
+                    counts["cached"] += bool(result.completion and result.completion.cached)
+        finally:
+            sharding.release()
 
     asyncio.run(run())
     finished = time.perf_counter()
@@ -238,7 +242,7 @@ def timed_run(label: str, root: Path, server: ServerProcess, concurrency: int, l
         ideal_seconds=n * latency / concurrency if latency is not None else None,
         modules_imported=len(sys.modules) - modules_before, workers=sharding.used,
         worker_cpu_seconds=sharding.stats.get("cpu_seconds", 0.0), worker_cases=int(sharding.stats.get("cases", 0)),
-        worker_rss_mb=sharding.stats.get("peak_rss_mb", 0.0),
+        worker_rss_mb=sharding.stats.get("peak_rss_mb", 0.0), method=sharding.method,
         latency_p50_ms=statistics.median(latencies) if latencies else None,
     )
 

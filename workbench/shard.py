@@ -12,6 +12,11 @@ read-only use of the store) and write nothing. A fatal provider error in any pro
 unknown model) stops them all, and a stopped run (cancel, Ctrl-C) waits briefly for the workers' answers
 in flight, so what completed is kept and a later run resumes the rest.
 
+Workers are forked from this process when it can be (Linux, litellm imported, no thread running that
+might hold a lock: a warm-start command, or a cold one once its own import is done): they share its
+imports, so a worker costs a fork. Otherwise they come from a fork server that imports litellm once
+(POSIX), else each is a new interpreter (``spawn``).
+
 Local models (``local/...``) and ``echo`` always run in this process: a worker would load the model again.
 """
 
@@ -41,10 +46,9 @@ if TYPE_CHECKING:
     from workbench.store import Store
 
 CALLS_PER_WORKER = 200
-"""The fewest model calls per process by default. Workers are forked from a fork server that imports
-litellm once (2-3 s, alongside this process's own import); a worker then costs a fork and ~0.3 s of CPU
-on its first call, paid back at 5-15 ms of CPU per call it takes. A run of fewer calls is over, or
-nearly, before the fork server is ready."""
+"""The fewest model calls per process by default. A worker costs a fork and ~0.3 s of CPU on its first
+call (and, from a fork server, that server's import of litellm: seconds, once per run), paid back at 5-15
+ms of CPU per call it takes."""
 
 CONCURRENCY_PER_WORKER = 4
 """The fewest calls in flight per process by default: one event loop spends ~12 ms of CPU per call, so
@@ -54,6 +58,27 @@ STOP_WAIT_SECONDS = 5.0
 """How long a stopped run waits for the workers' calls in flight before it stops them anyway."""
 
 Message = tuple[Any, ...]
+
+_fork_safe: set[int] = set()
+"""The idents of threads that wait in a system call holding no lock (``mark_fork_safe``)."""
+
+
+def mark_fork_safe(thread: threading.Thread) -> None:
+    """Let workers be forked from this process while ``thread`` runs: only for a thread that spends its
+    life waiting in a system call and holds no lock a worker could need (a forked process gets a copy of
+    every lock, held or not, and none of the threads that would release them)."""
+    if thread.ident is not None:
+        _fork_safe.add(thread.ident)
+
+
+def can_fork_here() -> bool:
+    """Whether workers can be forked from this process now: on Linux (elsewhere forking without exec is
+    unsafe: macOS's system libraries) with every other live thread marked by ``mark_fork_safe``."""
+    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    current = threading.current_thread()
+    return all(thread is current or thread.ident in _fork_safe or not thread.is_alive()
+               for thread in threading.enumerate())
 
 
 def default_workers(calls: int, concurrency: int, cores: int | None = None) -> int:
@@ -85,17 +110,42 @@ class Sharding:
     workers: int | None = None
     used: int = field(default=1, init=False)
     """The processes the last run used (this one included)."""
+    method: str | None = field(default=None, init=False)
+    """How the last run's workers were started: ``fork`` (from this process), ``forkserver`` or ``spawn``;
+    None when it used none."""
+    _forked: list[tuple[Any, Connection]] = field(default_factory=list, init=False, repr=False)
+    """Workers forked by ``prepare`` and not yet given cases: each process and this end of its pipe."""
     stats: dict[str, float] = field(default_factory=dict, init=False)
     """What the workers of the last run reported: ``cases`` answered, ``cpu_seconds`` (their user and system
     time) and ``peak_rss_mb`` (the largest of them); for benchmarks."""
 
     def prepare(self, plan: RunPlan, client: ModelClient, concurrency: int) -> None:
-        """Start the fork server now when the run will use worker processes, so that its import of litellm
-        overlaps this process's work before the first call (a cached run starts none)."""
+        """Get the workers going before the run starts, when it will use them (a cached run starts none):
+        forked from this process now if it can be (``can_fork_here``: litellm is imported first, as the
+        first call would, and the model checked), else the fork server is started, so that its import of
+        litellm overlaps this process's work before the first call. Call ``release`` when the run ends."""
         requests = [CompletionRequest(plan.model, plan.messages[case.id], plan.params) for case in plan.cases]
         calls = client.prefetch(requests)
-        if worker_count(self.workers, plan.model, client.models, calls=calls, concurrency=concurrency,
-                        judges=judge_models(plan)) <= 1:
+        count = worker_count(self.workers, plan.model, client.models, calls=calls, concurrency=concurrency,
+                             judges=judge_models(plan)) - 1
+        if count <= 0:
+            return
+        from workbench.providers.client import WARM_UP_THREAD
+
+        client.preflight(plan.model)  # imports litellm (waiting for a warm-up already doing it)
+        for thread in threading.enumerate():
+            if thread.name == WARM_UP_THREAD:
+                thread.join()  # its import is done: it is returning
+        if can_fork_here():
+            context = multiprocessing.get_context("fork")
+            config = _child_config(plan, client, self.store, self.root, concurrency)
+            for _ in range(count):
+                ours, theirs = context.Pipe()
+                process = context.Process(target=child_main, args=(theirs, config, True), daemon=True,
+                                          name="workbench-worker")
+                process.start()
+                theirs.close()
+                self._forked.append((process, ours))
             return
         if process_context().get_start_method() == "forkserver":
             from multiprocessing import forkserver
@@ -110,6 +160,17 @@ class Sharding:
                 if main_thread:
                     signal.signal(signal.SIGINT, previous)
 
+    def release(self) -> None:
+        """Stop the workers ``prepare`` forked that no run took (they see their pipe closed and exit)."""
+        forked, self._forked = self._forked, []
+        for _, ours in forked:
+            ours.close()
+        for process, _ in forked:
+            process.join(2.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
     def start(self, plan: RunPlan, todo: asyncio.Queue[Case], finished: asyncio.Queue[CaseResult | BaseException],
               client: ModelClient, concurrency: int, calls: int) -> list[asyncio.Task[None]] | None:
         """Start the worker processes and the tasks that feed them, and this process's own workers; None
@@ -117,21 +178,30 @@ class Sharding:
         self.used = worker_count(self.workers, plan.model, client.models, calls=calls, concurrency=concurrency,
                                  judges=judge_models(plan))
         self.stats = {"cases": 0, "cpu_seconds": 0.0, "peak_rss_mb": 0.0}
+        self.method = None
         if self.used <= 1:
+            self.release()
             return None
         slots = asyncio.Semaphore(concurrency)
         config = _child_config(plan, client, self.store, self.root, concurrency)
         context = process_context()
         tasks = [asyncio.create_task(_local_worker(plan, client, todo, finished, slots)) for _ in range(concurrency)]
+        self.method = "fork" if self._forked else context.get_start_method()
         for _ in range(self.used - 1):
-            ours, theirs = context.Pipe()
-            process = context.Process(target=child_main, args=(theirs, config), daemon=True,
-                                      name="workbench-worker")
-            child = _Child(process, ours, todo, finished, slots, plan, self.store, self.stats, concurrency)
-            # With a fork server, start() returns once the server has imported litellm (seconds): it waits
-            # on a thread of its own, not on the event loop, which answers cases meanwhile.
-            threading.Thread(target=child.launch, args=(theirs,), name="workbench-worker-start", daemon=True).start()
+            if self._forked:  # forked by prepare: already going
+                process, ours = self._forked.pop(0)
+                child = _Child(process, ours, todo, finished, slots, plan, self.store, self.stats, concurrency)
+            else:
+                ours, theirs = context.Pipe()
+                process = context.Process(target=child_main, args=(theirs, config), daemon=True,
+                                          name="workbench-worker")
+                child = _Child(process, ours, todo, finished, slots, plan, self.store, self.stats, concurrency)
+                # With a fork server, start() returns once the server has imported litellm (seconds): it
+                # waits on a thread of its own, not on the event loop, which answers cases meanwhile.
+                threading.Thread(target=child.launch, args=(theirs,), name="workbench-worker-start",
+                                 daemon=True).start()
             tasks.append(asyncio.create_task(child.serve()))
+        self.release()  # more than this run needs
         return tasks
 
 
@@ -351,8 +421,16 @@ class _RelayCache:
         self.pending.append({"key": key, "model": model, "kind": kind, "response": response})
 
 
-def child_main(conn: Connection, config: dict[str, Any]) -> None:
-    """A worker process: answers the cases it is sent until told the cases have ended, or to stop."""
+def child_main(conn: Connection, config: dict[str, Any], forked: bool = False) -> None:
+    """A worker process: answers the cases it is sent until told the cases have ended, or to stop.
+    ``forked``: forked from the run's own process (``prepare``), whose event loop and signal handlers it
+    has a copy of: they are the parent's, and are dropped."""
+    if forked:
+        asyncio.events._set_running_loop(None)
+        asyncio.set_event_loop(None)
+        signal.set_wakeup_fd(-1)  # the parent's loop's: a signal here would wake the parent
+        for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(number, signal.SIG_DFL)
     # Ctrl-C reaches the whole process group: the parent stops the workers itself, keeping their answers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

@@ -128,6 +128,21 @@ def test_a_model_command_runs_in_a_forked_process_with_the_same_output_and_statu
     assert w.served() == before + 3
 
 
+def test_a_run_with_workers_shares_its_cases_from_the_forked_process(warm_process: Warm, tmp_path: Path) -> None:
+    """The forked command forks its workers itself (litellm is imported there already): every case is
+    answered once, as by a cold run."""
+    w = warm_process
+    root = make_project(tmp_path / "sharded", w.server.base_url, n_cases=60)
+    before, requests = w.served(), chat_requests(w.server)
+    done = workbench("--project", str(root), "run", "yesno", "--json", "--workers", "2", "--concurrency", "8",
+                     env=w.env)
+    assert done.returncode == 0, done.stderr
+    assert w.served() == before + 1
+    assert chat_requests(w.server) == requests + 60
+    summary = json.loads(done.stdout)
+    assert (summary["passed"], summary["n_cases"], summary["status"]) == (45, 60, "finished")
+
+
 def test_the_forked_process_works_in_the_commands_folder(warm_process: Warm) -> None:
     w = warm_process
     before = w.served()

@@ -51,21 +51,24 @@ async def run_with_progress(project: Project, store: Store, plan: Any, *, use_ca
     run_id = -1
     sharding = Sharding(store, project.root, workers)
     sharding.prepare(plan, client, project.settings.concurrency)
-    async for event in execute(plan, store, client, concurrency=project.settings.concurrency, source=sharding):
-        if isinstance(event, RunStarted):
-            run_id = event.run.id
-            label = f"{plan.version.label} on {plan.model}"
-            if event.resumed:
-                click.echo(f"resuming run {run_id}: {event.already_done} of {event.total} cases already done",
-                           err=True)
-            if not quiet:
-                progress = Progress(event.total, label)
-                progress.update(event.already_done, 0, 0)
-        elif isinstance(event, CaseDone):
-            passed += event.result.passed
-            errors += event.result.error is not None
-            if progress:
-                progress.update(event.done, passed, errors)
+    try:
+        async for event in execute(plan, store, client, concurrency=project.settings.concurrency, source=sharding):
+            if isinstance(event, RunStarted):
+                run_id = event.run.id
+                label = f"{plan.version.label} on {plan.model}"
+                if event.resumed:
+                    click.echo(f"resuming run {run_id}: {event.already_done} of {event.total} cases already done",
+                               err=True)
+                if not quiet:
+                    progress = Progress(event.total, label)
+                    progress.update(event.already_done, 0, 0)
+            elif isinstance(event, CaseDone):
+                passed += event.result.passed
+                errors += event.result.error is not None
+                if progress:
+                    progress.update(event.done, passed, errors)
+    finally:
+        sharding.release()
     if progress:
         progress.close()
     return run_id

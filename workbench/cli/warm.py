@@ -489,7 +489,11 @@ def _child(connection: socket.socket, request: dict[str, Any], fds: list[int]) -
             pass
         os.kill(os.getpid(), signal.SIGHUP)
 
-    threading.Thread(target=hang_up_when_gone, name="warm-client", daemon=True).start()
+    watcher = threading.Thread(target=hang_up_when_gone, name="warm-client", daemon=True)
+    watcher.start()
+    from workbench.shard import mark_fork_safe
+
+    mark_fork_safe(watcher)  # it waits in recv: run workers can be forked from this process
     from workbench.cli import main
 
     try:

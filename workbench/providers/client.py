@@ -549,11 +549,15 @@ _registered = False
 _registering = threading.Lock()
 
 
+WARM_UP_THREAD = "litellm-warm-up"
+"""The name of ``warm_up``'s thread."""
+
+
 def warm_up() -> threading.Thread:
     """Start ``ensure_litellm`` on a daemon thread and return it: the import (seconds) overlaps with what
     the caller does next, and the first call's ``ensure_litellm`` waits for it to finish. Only for a caller
     that knows a model call is coming: the import competes for the CPU."""
-    thread = threading.Thread(target=ensure_litellm, name="litellm-warm-up", daemon=True)
+    thread = threading.Thread(target=ensure_litellm, name=WARM_UP_THREAD, daemon=True)
     thread.start()
     return thread
 
