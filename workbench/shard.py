@@ -138,7 +138,7 @@ class Sharding:
                 thread.join()  # its import is done: it is returning
         if can_fork_here():
             context = multiprocessing.get_context("fork")
-            config = _child_config(plan, client, self.store, self.root, concurrency)
+            config = _child_config(plan, client, self.store, self.root, concurrency, count + 1)
             for _ in range(count):
                 ours, theirs = context.Pipe()
                 process = context.Process(target=child_main, args=(theirs, config, True), daemon=True,
@@ -179,11 +179,13 @@ class Sharding:
                                  judges=judge_models(plan))
         self.stats = {"cases": 0, "cpu_seconds": 0.0, "peak_rss_mb": 0.0}
         self.method = None
+        # Each process counts a deployment's calls on its own: it may use its part of the rpm/tpm limits.
+        client.share_limits(1 / self.used)
         if self.used <= 1:
             self.release()
             return None
         slots = asyncio.Semaphore(concurrency)
-        config = _child_config(plan, client, self.store, self.root, concurrency)
+        config = _child_config(plan, client, self.store, self.root, concurrency, self.used)
         context = process_context()
         tasks = [asyncio.create_task(_local_worker(plan, client, todo, finished, slots)) for _ in range(concurrency)]
         self.method = "fork" if self._forked else context.get_start_method()
@@ -388,16 +390,20 @@ class _Child:
             self.conn.close()
 
 
-def _child_config(plan: RunPlan, client: ModelClient, store: Store, root: Path, concurrency: int) -> dict[str, Any]:
+def _child_config(plan: RunPlan, client: ModelClient, store: Store, root: Path, concurrency: int,
+                  processes: int) -> dict[str, Any]:
     """What a worker needs, picklable: the plan without its cases, messages and scorers (built again in the
-    worker: a Python scorer is a function), and the client's settings."""
+    worker: a Python scorer is a function), and the client's settings, with its part of the deployments'
+    limits for a run shared by ``processes`` (a worker forked early keeps the part it was forked with: at
+    most what the run then gives each process)."""
     return {
         "plan": replace(plan, cases=[], messages={}, scorers=[]),
         "scorers": plan.prompt.scorers, "project_root": str(root),
         "source": str(plan.prompt.path), "db_path": str(store.path) if store.path is not None else None,
         "client": {"timeout": client.timeout, "retries": client.retries, "concurrency": concurrency,
                    "use_cache": client.use_cache, "models": client.models, "models_dir": client.models_dir,
-                   "backoff_base": client.backoff_base, "backoff_max": client.backoff_max},
+                   "backoff_base": client.backoff_base, "backoff_max": client.backoff_max,
+                   "limit_share": 1 / processes},
         "concurrency": concurrency,
         # A worker forked from a fork server started earlier would otherwise see the environment (the
         # provider keys) and the folder of that moment: it gets this process's. Keys stay in memory.
@@ -463,6 +469,7 @@ async def _child(conn: Connection, config: dict[str, Any]) -> None:
                          concurrency=settings["concurrency"], cache=cache, use_cache=settings["use_cache"],
                          models=settings["models"], models_dir=settings["models_dir"],
                          backoff_base=settings["backoff_base"], backoff_max=settings["backoff_max"])
+    client.share_limits(settings["limit_share"])
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[Message] = asyncio.Queue()
 

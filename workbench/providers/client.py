@@ -113,6 +113,8 @@ class ModelClient:
         """Model calls made (cache hits excluded), attempts included."""
         self._routers: dict[str, Any] = {}
         """litellm Routers of aliases with deployments, by alias (built on their first call)."""
+        self.limit_share = 1.0
+        """The part of each deployment's ``rpm``/``tpm`` this process may use (``share_limits``)."""
         self._router_failures: dict[str, tuple[float, str, str]] = {}
         """Per routed alias: when, of what kind and why a deployment last failed (see ``_classified``)."""
 
@@ -331,10 +333,17 @@ class ModelClient:
             return last[1], f"every deployment is resting after failing; the last failure: {last[2]}"
         return kind, message
 
+    def share_limits(self, share: float) -> None:
+        """Use ``share`` (0-1] of each deployment's ``rpm``/``tpm`` from now on: a run shared by N processes
+        gives each 1/N (``routing.shared_limit``). Routers already built are built again."""
+        if share != self.limit_share:
+            self.limit_share = share
+            self._routers.clear()
+
     def _router(self, model: ResolvedModel) -> Any:
         router = self._routers.get(model.name)
         if router is None:
-            router = self._routers[model.name] = make_router(model, timeout=self.timeout)
+            router = self._routers[model.name] = make_router(model, timeout=self.timeout, share=self.limit_share)
         return router
 
     def _delay(self, attempt: int, hint: float | None = None) -> float:

@@ -14,6 +14,10 @@ is longer than the timeout. With limits set, it routes by usage
 every deployment is at its limit it answers 429, which the client backs off from like any rate limit.
 Without limits it shuffles calls evenly (``simple-shuffle``). Keys are read from the environment when the
 Router is built, held in memory only, never stored.
+
+The Router counts a deployment's calls in its process's memory: a run shared by N processes
+(``workbench.shard``) gives each of them ``share`` = 1/N of every limit (rounded down, at least 1), so that
+together they stay within it.
 """
 
 from __future__ import annotations
@@ -23,10 +27,16 @@ from typing import Any
 from workbench.providers.registry import ResolvedModel
 
 
-def make_router(model: ResolvedModel, *, timeout: float) -> Any:
+def shared_limit(limit: int, share: float) -> int:
+    """A process's part of a deployment's ``limit`` (rpm or tpm) when it makes ``share`` (0-1] of the calls:
+    rounded down, at least 1."""
+    return max(1, int(limit * share))
+
+
+def make_router(model: ResolvedModel, *, timeout: float, share: float = 1.0) -> Any:
     """A litellm ``Router`` over ``model``'s deployments, answering ``model.name``: each deployment is called
-    with at most ``timeout`` seconds, once (the client retries). Needs litellm imported
-    (``client.ensure_litellm``)."""
+    with at most ``timeout`` seconds, once (the client retries), and is given ``share`` of its ``rpm`` and
+    ``tpm`` (``shared_limit``). Needs litellm imported (``client.ensure_litellm``)."""
     from litellm import Router
 
     limited = any(deployment.rpm or deployment.tpm for deployment in model.deployments)
@@ -35,9 +45,9 @@ def make_router(model: ResolvedModel, *, timeout: float) -> Any:
         params: dict[str, Any] = {"model": deployment.model, "timeout": timeout, "max_retries": 0,
                                   **deployment.call_kwargs()}
         if deployment.rpm:
-            params["rpm"] = deployment.rpm
+            params["rpm"] = shared_limit(deployment.rpm, share)
         if deployment.tpm:
-            params["tpm"] = deployment.tpm
+            params["tpm"] = shared_limit(deployment.tpm, share)
         model_list.append({"model_name": model.name, "litellm_params": params, "model_info": {"id": deployment.label}})
     import litellm
 
