@@ -8,6 +8,7 @@ plan again resumes the unfinished run instead of starting over.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +181,25 @@ class CaseSource(Protocol):
               client: ModelClient, concurrency: int, calls: int) -> list[asyncio.Task[None]] | None: ...
 
 
+async def answer_queue(plan: RunPlan, client: ModelClient, todo: asyncio.Queue[Case],
+                       finished: asyncio.Queue[CaseResult | BaseException],
+                       slots: asyncio.Semaphore | None = None) -> None:
+    """One of a run's workers: answer cases from ``todo`` until it is empty, putting each result in
+    ``finished`` (or the exception that stops the run, then return); each case within one of ``slots`` when
+    given (a bound shared with other processes' cases, ``workbench.shard``)."""
+    while True:
+        async with slots or contextlib.nullcontext():
+            if todo.empty():
+                return
+            case = todo.get_nowait()
+            try:
+                result = await run_case(plan, case, client)
+            except BaseException as error:  # handed to the consumer, which decides
+                await finished.put(error)
+                return
+        await finished.put(result)
+
+
 async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurrency: int = 4,
                   only: Collection[str] | None = None, source: CaseSource | None = None) -> AsyncIterator[RunEvent]:
     """Run ``plan``'s cases, writing each result as it completes, and yield progress events.
@@ -220,20 +240,10 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
         queue.put_nowait(case)
     finished: asyncio.Queue[CaseResult | BaseException] = asyncio.Queue()
 
-    async def worker() -> None:
-        while not queue.empty():
-            case = queue.get_nowait()
-            try:
-                result = await run_case(plan, case, client)
-            except BaseException as error:  # handed to the consumer, which decides
-                await finished.put(error)
-                return
-            await finished.put(result)
-
     calls = min(misses, len(todo))
     started = source.start(plan, queue, finished, client, concurrency, calls) if source and todo else None
-    workers = started if started is not None else [
-        asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(todo))))]
+    workers = started if started is not None else [asyncio.create_task(answer_queue(plan, client, queue, finished))
+                                                    for _ in range(max(1, min(concurrency, len(todo))))]
     status = "cancelled"
     unsaved: list[CaseResult] = []
     try:

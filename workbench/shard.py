@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.errors import ProviderError, WorkbenchError
 from workbench.providers.registry import CUSTOM_PROVIDERS, resolve_model
 from workbench.records import Case, CompletionRequest
-from workbench.runner import CaseResult, RunPlan, run_case
+from workbench.runner import CaseResult, RunPlan, answer_queue, run_case
 
 if TYPE_CHECKING:
     from workbench.providers.client import ModelClient
@@ -187,7 +187,7 @@ class Sharding:
         slots = asyncio.Semaphore(concurrency)
         config = _child_config(plan, client, self.store, self.root, concurrency, self.used)
         context = process_context()
-        tasks = [asyncio.create_task(_local_worker(plan, client, todo, finished, slots)) for _ in range(concurrency)]
+        tasks = [asyncio.create_task(answer_queue(plan, client, todo, finished, slots)) for _ in range(concurrency)]
         self.method = "fork" if self._forked else context.get_start_method()
         for _ in range(self.used - 1):
             if self._forked:  # forked by prepare: already going
@@ -227,22 +227,6 @@ def process_context() -> Any:
         context.set_forkserver_preload(PRELOAD)
         return context
     return multiprocessing.get_context("spawn")
-
-
-async def _local_worker(plan: RunPlan, client: ModelClient, todo: asyncio.Queue[Case],
-                        finished: asyncio.Queue[CaseResult | BaseException], slots: asyncio.Semaphore) -> None:
-    """This process's share: a case at a time, within the run's bound on calls in flight."""
-    while True:
-        async with slots:
-            if todo.empty():
-                return
-            case = todo.get_nowait()
-            try:
-                result = await run_case(plan, case, client)
-            except BaseException as error:  # handed to the consumer, which decides
-                await finished.put(error)
-                return
-        await finished.put(result)
 
 
 class _Child:
