@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.errors import ProviderError, WorkbenchError
 from workbench.project import Project
-from workbench.records import Case, Completion, CompletionRequest, public_params
+from workbench.records import Case, Completion, CompletionRequest, field_of, public_params
 from workbench.store import Batch, Run, Store
 
 if TYPE_CHECKING:
@@ -323,14 +323,14 @@ async def _submit(store: Store, plan: RunPlan, client: ModelClient, resolved: Re
             raise _failure("uploading the requests", error) from None
         creating = asyncio.ensure_future(_sync(
             litellm.create_batch, completion_window=COMPLETION_WINDOW, endpoint=ENDPOINT,
-            input_file_id=str(_field(uploaded, "id")), custom_llm_provider="openai",
+            input_file_id=str(field_of(uploaded, "id")), custom_llm_provider="openai",
             metadata={"workbench_run": str(run.id)}, **credentials))
 
         def record(remote: Any) -> Batch:
             return store.add_batch(
-                provider_batch_id=str(_field(remote, "id")), run_id=run.id, model=plan.model,
-                api_base=resolved.api_base, status=str(_field(remote, "status") or "validating"),
-                input_file_id=str(_field(uploaded, "id")), case_ids=[case.id for case in send],
+                provider_batch_id=str(field_of(remote, "id")), run_id=run.id, model=plan.model,
+                api_base=resolved.api_base, status=str(field_of(remote, "status") or "validating"),
+                input_file_id=str(field_of(uploaded, "id")), case_ids=[case.id for case in send],
                 request_counts=_counts(remote), estimate_usd=price)
 
         try:
@@ -374,8 +374,8 @@ async def poll(project: Project, store: Store, batch: Batch, client: ModelClient
                              **credentials)
     except Exception as error:
         raise _failure(f"retrieving batch {batch.id} ({batch.provider_batch_id})", error) from None
-    status = str(_field(remote, "status") or "unknown")
-    output_id, error_id = _field(remote, "output_file_id"), _field(remote, "error_file_id")
+    status = str(field_of(remote, "status") or "unknown")
+    output_id, error_id = field_of(remote, "output_file_id"), field_of(remote, "error_file_id")
     ended = status in ("completed", "expired", "cancelled", "failed")
     if ended:
         lines = []
@@ -416,7 +416,7 @@ async def cancel(store: Store, batch: Batch, client: ModelClient) -> Batch:
                              **_credentials(resolved, batch.api_base))
     except Exception as error:
         raise _failure(f"cancelling batch {batch.id} ({batch.provider_batch_id})", error) from None
-    return store.update_batch(batch.id, status=str(_field(remote, "status") or "cancelling"),
+    return store.update_batch(batch.id, status=str(field_of(remote, "status") or "cancelling"),
                               output_file_id=batch.output_file_id, error_file_id=batch.error_file_id,
                               request_counts=_counts(remote) or batch.request_counts)
 
@@ -523,13 +523,9 @@ async def _sync(function: Callable[..., Any], **kwargs: Any) -> Any:
     return await asyncio.to_thread(function, **kwargs)
 
 
-def _field(obj: Any, name: str) -> Any:
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-
-
 def _counts(remote: Any) -> dict[str, int]:
-    counts = _field(remote, "request_counts")
-    return {key: int(_field(counts, key) or 0) for key in ("total", "completed", "failed")} if counts else {}
+    counts = field_of(remote, "request_counts")
+    return {key: int(field_of(counts, key) or 0) for key in ("total", "completed", "failed")} if counts else {}
 
 
 def _bytes(response: Any) -> bytes:

@@ -22,6 +22,12 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def field_of(obj: Any, name: str) -> Any:
+    """``obj[name]`` when ``obj`` is a dict, else its attribute ``name``; None when it has neither. Provider
+    answers come as SDK objects or as plain dicts, depending on the provider and the library's version."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
 def sha256_hex(text: str) -> str:
     """Return the hex SHA-256 of ``text`` encoded as UTF-8."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -22,6 +22,7 @@ from workbench.errors import FinetuneError
 from workbench.finetune.data import ExportData
 from workbench.finetune.models import write_model_json
 from workbench.providers.tuned import HOSTED_BACKEND
+from workbench.records import field_of
 
 PROVIDERS = {"openai": "OPENAI_API_KEY", "azure": "AZURE_API_KEY"}
 """Providers litellm can fine-tune through with a plain JSONL upload, and their key variables.
@@ -117,10 +118,6 @@ def check_settings(settings: HostedSettings) -> None:
     _credentials(settings)
 
 
-def _field(obj: Any, name: str) -> Any:
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-
-
 async def run_hosted(export: ExportData, folder: Path, settings: HostedSettings,
                      status: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Upload, create the job, poll it to the end; returns the ``model.json`` registered in ``folder``."""
@@ -153,7 +150,7 @@ async def run_hosted(export: ExportData, folder: Path, settings: HostedSettings,
                                                   custom_llm_provider=provider, **credentials)
         except Exception as error:
             raise provider_error(provider, f"uploading {path.name}", error) from None
-        files[split] = str(_field(uploaded, "id"))
+        files[split] = str(field_of(uploaded, "id"))
         say(f"uploaded {path.name}: {files[split]}")
     info["files"] = files
     try:
@@ -165,7 +162,7 @@ async def run_hosted(export: ExportData, folder: Path, settings: HostedSettings,
         info["status"] = "refused"
         write_model_json(folder, info)
         raise provider_error(provider, "creating the job", error) from None
-    info["job_id"] = str(_field(job, "id"))
+    info["job_id"] = str(field_of(job, "id"))
     return await _follow(folder, info, job, settings, credentials, say, started)
 
 
@@ -177,7 +174,7 @@ async def _follow(folder: Path, info: dict[str, Any], job: Any, settings: Hosted
     provider, job_id = settings.provider, str(info["job_id"])
     last = None
     while True:
-        state = str(_field(job, "status") or "unknown")
+        state = str(field_of(job, "status") or "unknown")
         info["status"] = state
         write_model_json(folder, info)
         if state != last:
@@ -191,15 +188,15 @@ async def _follow(folder: Path, info: dict[str, Any], job: Any, settings: Hosted
         await asyncio.sleep(settings.poll_interval)
         job = await _retrieve(job_id, settings, credentials)
     info["duration_s"] = _since(info.get("created_utc"), time.perf_counter() - started)
-    if state != "succeeded" or not _field(job, "fine_tuned_model"):
-        failure = _field(job, "error")
-        reason = _field(failure, "message") if failure else None
+    if state != "succeeded" or not field_of(job, "fine_tuned_model"):
+        failure = field_of(job, "error")
+        reason = field_of(failure, "message") if failure else None
         write_model_json(folder, info)
         because = f": {reason}" if reason else ""
         raise FinetuneError(f"{provider} fine-tuning job {job_id} {state}{because}")
-    model_id = str(_field(job, "fine_tuned_model"))
+    model_id = str(field_of(job, "fine_tuned_model"))
     info.update(provider_model=model_id, litellm_model=f"{provider}/{model_id}",
-                trained_tokens=_field(job, "trained_tokens"))
+                trained_tokens=field_of(job, "trained_tokens"))
     write_model_json(folder, info)
     say(f"model {model_id} registered as {folder.name}")
     return info

@@ -26,7 +26,7 @@ from workbench.providers.local import COMPUTE_MS
 from workbench.providers.pacing import AdaptiveLimit, response_headers, retry_after_seconds
 from workbench.providers.registry import CUSTOM_PROVIDERS, ResolvedModel, hosted_key_env, resolve_model
 from workbench.providers.routing import make_router, served_by
-from workbench.records import Completion, CompletionRequest, canonical_json, public_params
+from workbench.records import Completion, CompletionRequest, canonical_json, field_of, public_params
 from workbench.text import shorten
 
 
@@ -486,14 +486,13 @@ def _content_text(content: Any) -> str:
 def _tool_call(call: Any) -> dict[str, Any]:
     """``{"name", "arguments"}`` of a tool call (or legacy function call); JSON arguments are parsed."""
     function = getattr(call, "function", None) or call
-    get = function.get if isinstance(function, dict) else lambda key: getattr(function, key, None)
-    arguments = get("arguments")
+    arguments = field_of(function, "arguments")
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments)
         except ValueError:
             pass  # kept as the raw text the model wrote
-    return {"name": str(get("name") or ""), "arguments": arguments}
+    return {"name": str(field_of(function, "name") or ""), "arguments": arguments}
 
 
 def _provider_latency_ms(response: Any, elapsed_ms: float) -> float:
@@ -511,11 +510,10 @@ def _provider_latency_ms(response: Any, elapsed_ms: float) -> float:
     # the case's latency or its cost. Other custom providers (echo) report no timing: their whole call
     # is the model's work.
     hidden = getattr(response, "_hidden_params", None) or {}
-    get = hidden.get if isinstance(hidden, dict) else lambda key: getattr(hidden, key, None)
-    compute = get(COMPUTE_MS)
+    compute = field_of(hidden, COMPUTE_MS)
     if isinstance(compute, int | float) and compute > 0:
         return float(compute)
-    total, overhead = get("_response_ms"), get("litellm_overhead_time_ms")
+    total, overhead = field_of(hidden, "_response_ms"), field_of(hidden, "litellm_overhead_time_ms")
     if isinstance(total, int | float) and isinstance(overhead, int | float) and total - overhead > 0:
         return min(float(total - overhead), elapsed_ms)
     return elapsed_ms

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.providers.registry import ResolvedModel
+from workbench.records import field_of
 
 
 def shared_limit(limit: int, share: float) -> int:
@@ -65,7 +66,5 @@ def make_router(model: ResolvedModel, *, timeout: float, share: float = 1.0) -> 
 def served_by(response: Any) -> str | None:
     """The label of the deployment that answered ``response`` (litellm keeps its ``model_info`` id in the
     response's hidden params), or None for an answer that did not come through a Router."""
-    hidden = getattr(response, "_hidden_params", None) or {}
-    get = hidden.get if isinstance(hidden, dict) else lambda key: getattr(hidden, key, None)
-    label = get("model_id")
+    label = field_of(getattr(response, "_hidden_params", None) or {}, "model_id")
     return str(label) if label else None
