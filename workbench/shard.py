@@ -61,14 +61,18 @@ Message = tuple[Any, ...]
 
 _fork_safe: set[int] = set()
 """The idents of threads that wait in a system call holding no lock (``mark_fork_safe``)."""
+_not_inherited: set[int] = set()
+"""File descriptors a forked worker closes at once (``mark_fork_safe``)."""
 
 
-def mark_fork_safe(thread: threading.Thread) -> None:
+def mark_fork_safe(thread: threading.Thread, *, fds: tuple[int, ...] = ()) -> None:
     """Let workers be forked from this process while ``thread`` runs: only for a thread that spends its
     life waiting in a system call and holds no lock a worker could need (a forked process gets a copy of
-    every lock, held or not, and none of the threads that would release them)."""
+    every lock, held or not, and none of the threads that would release them). ``fds``: what it waits
+    on, closed in a forked worker (which would otherwise hold it open after this process is gone)."""
     if thread.ident is not None:
         _fork_safe.add(thread.ident)
+        _not_inherited.update(fds)
 
 
 def can_fork_here() -> bool:
@@ -141,7 +145,11 @@ class Sharding:
             config = _child_config(plan, client, self.store, self.root, concurrency, count + 1)
             for _ in range(count):
                 ours, theirs = context.Pipe()
-                process = context.Process(target=child_main, args=(theirs, config, True), daemon=True,
+                # A forked worker gets a copy of every descriptor: this process's ends of its own pipe and
+                # of the workers' before it are closed there, or it would never see its pipe close (this
+                # process killed, or ``release``) and would outlive it.
+                parent_ends = [ours.fileno(), *(conn.fileno() for _, conn in self._forked)]
+                process = context.Process(target=child_main, args=(theirs, config, parent_ends), daemon=True,
                                           name="workbench-worker")
                 process.start()
                 theirs.close()
@@ -411,11 +419,19 @@ class _RelayCache:
         self.pending.append({"key": key, "model": model, "kind": kind, "response": response})
 
 
-def child_main(conn: Connection, config: dict[str, Any], forked: bool = False) -> None:
+def child_main(conn: Connection, config: dict[str, Any], parent_ends: list[int] | None = None) -> None:
     """A worker process: answers the cases it is sent until told the cases have ended, or to stop.
-    ``forked``: forked from the run's own process (``prepare``), whose event loop and signal handlers it
-    has a copy of: they are the parent's, and are dropped."""
-    if forked:
+    ``parent_ends``: forked from the run's own process (``prepare``), the descriptors of its copy of that
+    process's pipe ends, closed here with those ``mark_fork_safe`` names; its copies of the parent's event
+    loop and signal handlers are dropped."""
+    if parent_ends is not None:
+        # Each is pointed at /dev/null rather than closed: the number stays taken, so the parent's objects
+        # copied here (which would close it when collected) can never close a descriptor opened since.
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in {*parent_ends, *_not_inherited}:
+            with contextlib.suppress(OSError):
+                os.dup2(null, fd)
+        os.close(null)
         asyncio.events._set_running_loop(None)
         asyncio.set_event_loop(None)
         signal.set_wakeup_fd(-1)  # the parent's loop's: a signal here would wake the parent

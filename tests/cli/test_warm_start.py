@@ -21,6 +21,7 @@ import pytest
 
 from support.cli import answer_by_question, make_project
 from support.openai_server import FakeOpenAIServer
+from support.procs import children, running
 from workbench.cli import warm
 
 WORKBENCH = Path(sys.executable).parent / "workbench"
@@ -71,13 +72,14 @@ def chat_requests(server: FakeOpenAIServer) -> int:
     return sum(1 for r in server.requests if r["path"].endswith("/chat/completions"))
 
 
-def slow_run(w: Warm, root: Path, n_cases: int, calls: int) -> tuple[subprocess.Popen[bytes], int]:
-    """A warm ``run`` of a new ``n_cases``-case project, once it has made ``calls`` calls; and the calls the
-    server had before it."""
+def slow_run(w: Warm, root: Path, n_cases: int, calls: int, *options: str,
+             stderr: int = subprocess.DEVNULL) -> tuple[subprocess.Popen[bytes], int]:
+    """A warm ``run`` of a new ``n_cases``-case project (with ``options``), once it has made ``calls``
+    calls; and the calls the server had before it."""
     make_project(root, w.server.base_url, n_cases=n_cases)
     requests = chat_requests(w.server)
-    child = subprocess.Popen([str(WORKBENCH), "--project", str(root), "run", "yesno"], env=w.env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen([str(WORKBENCH), "--project", str(root), "run", "yesno", *options], env=w.env,
+                             stdout=subprocess.DEVNULL, stderr=stderr)
     wait_for(lambda: chat_requests(w.server) >= requests + calls, 60)
     return child, requests
 
@@ -233,20 +235,50 @@ def test_ctrl_z_suspends_the_forked_run_and_fg_resumes_it(warm_process: Warm, tm
     assert json.loads(out)["completed"] == 100
 
 
-def test_a_killed_command_stops_its_forked_run(warm_process: Warm, tmp_path: Path) -> None:
+@pytest.mark.parametrize("options", [(), ("--workers", "2", "--concurrency", "8")])
+def test_a_killed_command_stops_its_forked_run(warm_process: Warm, tmp_path: Path, options: tuple[str, ...]) -> None:
+    """With workers too: forked from the forked command, they stop with it (none is left running)."""
     w = warm_process
     w.server.latency = 0.2
     try:
-        child, requests = slow_run(w, tmp_path / "killed", 300, 8)
+        child, requests = slow_run(w, tmp_path / "killed", 300, 8, *options)
+        status = warm.ask(w.path, "status")
+        assert status is not None
+        forked = children(int(status["pid"]))
+        workers = [pid for command in forked for pid in children(command)]
+        assert len(workers) == (1 if options else 0)
         child.kill()
         child.wait(10)
         time.sleep(1.0)  # the forked process hangs up; calls in flight end
         settled = chat_requests(w.server)
         time.sleep(1.0)
         assert chat_requests(w.server) == settled  # no more calls: the run stopped with its command
+        wait_for(lambda: not any(running(pid) for pid in forked + workers), 10)
     finally:
         w.server.latency = 0.0
     assert settled - requests < 300
+
+
+def test_a_command_process_that_dies_ends_the_command_and_its_workers(warm_process: Warm, tmp_path: Path) -> None:
+    """The forked command killed (not the command the user started): the command says so and exits, and
+    the workers it forked stop too (they see their pipe to it close)."""
+    w = warm_process
+    w.server.latency = 0.2
+    try:
+        child, _ = slow_run(w, tmp_path / "died", 300, 8, "--workers", "2", "--concurrency", "8",
+                            stderr=subprocess.PIPE)
+        status = warm.ask(w.path, "status")
+        assert status is not None
+        (command,) = children(int(status["pid"]))
+        workers = children(command)
+        assert len(workers) == 1
+        os.kill(command, signal.SIGKILL)
+        _, err = child.communicate(timeout=20)
+        wait_for(lambda: not any(running(pid) for pid in workers), 10)
+    finally:
+        w.server.latency = 0.0
+    assert child.returncode == 1
+    assert err.decode().strip().splitlines()[-1].startswith("error: the warm workbench process ended without an exit")
 
 
 def test_the_warm_process_survives_a_bad_request_and_the_warm_command_lists_and_cleans(warm_process: Warm) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from support.cli import answer_by_question, invoke, make_project
 from support.openai_server import FakeOpenAIServer
+from support.procs import children, running
 from workbench.shard import process_context
 
 N = 48
@@ -102,3 +103,34 @@ def test_ctrl_c_during_a_sharded_run_prints_no_traceback(tmp_path: Path) -> None
                 os.killpg(child.pid, signal.SIGKILL)
     assert child.returncode == 130
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+def test_workers_do_not_outlive_a_killed_command(tmp_path: Path) -> None:
+    """``kill -9`` on the command: its workers, forked from it, see their pipe close and exit (a worker
+    holding a copy of the command's end of its pipe would wait forever, and keep a ``| cat`` open)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    with FakeOpenAIServer(reply=answer_by_question, latency=0.2) as server:
+        root = make_project(tmp_path, server.base_url, n_cases=400)
+        child = subprocess.Popen([sys.executable, "-m", "workbench", "--project", str(root), "run", "yesno",
+                                  "--workers", "3", "--concurrency", "12"], env={**os.environ, "FAKE_KEY": SECRET},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while chat_requests(server) < 12:
+                assert time.monotonic() < deadline and child.poll() is None
+                time.sleep(0.02)
+            workers = children(child.pid)
+            assert len(workers) == 2
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+            deadline = time.monotonic() + 10
+            while any(running(pid) for pid in workers):
+                assert time.monotonic() < deadline, "a worker outlived its command"
+                time.sleep(0.05)
+        finally:
+            for pid in children(child.pid):
+                os.kill(pid, signal.SIGKILL)

@@ -493,7 +493,7 @@ def _child(connection: socket.socket, request: dict[str, Any], fds: list[int]) -
     watcher.start()
     from workbench.shard import mark_fork_safe
 
-    mark_fork_safe(watcher)  # it waits in recv: run workers can be forked from this process
+    mark_fork_safe(watcher, fds=(connection.fileno(),))  # it waits in recv: workers can be forked here
     from workbench.cli import main
 
     try:
