@@ -134,3 +134,10 @@ def test_workers_do_not_outlive_a_killed_command(tmp_path: Path) -> None:
         finally:
             for pid in children(child.pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_workers_with_several_models_are_refused_not_ignored(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = make_project(tmp_path, server.base_url, n_cases=N)
+    code, out, err = invoke(root, "run", "yesno", "--model", "fake,fake2", "--workers", "2")
+    assert code == 2 and "--workers takes one prompt and one model" in err and out == ""
+    assert chat_requests(server) == 0

@@ -128,6 +128,9 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
     models = split_names(model, "--model", "model") if model and "," in model else None
     if junit_file is not None and (models is not None or len(names) > 1):
         raise click.UsageError("--junit takes one prompt and one model: run each pair with its own --junit FILE")
+    if workers is not None and (models is not None or len(names) > 1):
+        raise click.UsageError("--workers takes one prompt and one model: the pairs of several already run at once "
+                               "in one process; run a large pair on its own with --workers N")
     if junit_file is not None:  # before any model call
         from workbench.junit import check_writable
 
