@@ -12,6 +12,7 @@ It runs in a copy of the example project in a temporary folder (a fresh store: n
 repository's own ``.workbench/`` is untouched.
 
     .venv/bin/python bench/bench_optimize.py [--prompts tickets,order_number] [--budget-calls 600] [--seed 0]
+        [--reorders 3] [--no-cover-labels] [--versions 1,4]
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ def percent(passed: int, n: int) -> str:
 
 
 async def bench_prompt(project: Project, store: Store, name: str, versions: list[Prompt], budget_calls: int, seed: int,
-                       strategies: tuple[str, ...], verbose: bool = False) -> dict[str, Any]:
-    """Hand-made versions on the whole dev split, then the search from v1; prints and returns the figures."""
+                       strategies: tuple[str, ...], verbose: bool = False, only: set[int] | None = None,
+                       **search_options: Any) -> dict[str, Any]:
+    """Hand-made versions (``only`` those numbers when given) on the whole dev split, then the search from v1;
+    prints and returns the figures."""
     from workbench.evaluation import run_outcomes
     from workbench.optimize import SearchFinished, SearchSettings, search
 
@@ -79,6 +82,8 @@ async def bench_prompt(project: Project, store: Store, name: str, versions: list
     hand: list[tuple[int, list[CaseOutcome]]] = []
     started = time.perf_counter()
     for number, prompt in enumerate(versions, 1):
+        if only and number not in only and number != 1:
+            continue  # v1 always: the search starts from it (its search-fold answers then come from the cache)
         run_id = await run_whole_dev(project, store, prompt)
         outcomes = run_outcomes(store, store.run(run_id))
         hand.append((number, outcomes))
@@ -88,7 +93,9 @@ async def bench_prompt(project: Project, store: Store, name: str, versions: list
     print(f"  hand-made best: v{best_number} ({hand_seconds:.0f} s for all versions)", flush=True)
 
     print(f"== {name}: search from v1 (budget {budget_calls} calls, seed {seed}, {', '.join(strategies)})", flush=True)
-    settings = SearchSettings(strategies=strategies, budget_calls=budget_calls, seed=seed)
+    settings = SearchSettings(strategies=strategies, budget_calls=budget_calls, seed=seed, **search_options)
+    if search_options:
+        print(f"  settings: {', '.join(f'{key}={value}' for key, value in search_options.items())}", flush=True)
     report = None
     async for event in search(project, store, versions[0], settings):
         if isinstance(event, SearchFinished):
@@ -144,7 +151,9 @@ async def main_async(args: argparse.Namespace) -> None:
         total = time.perf_counter()
         for name in args.prompts.split(","):
             await bench_prompt(project, store, name, replays[name], args.budget_calls, args.seed,
-                               tuple(args.strategies.split(",")), verbose=args.candidates)
+                               tuple(args.strategies.split(",")), verbose=args.candidates,
+                               only={int(v.strip().lstrip("v")) for v in args.versions.split(",") if v.strip()} or None,
+                               reorders=args.reorders, cover_labels=args.cover_labels)
         print(f"\ntotal wall time {time.perf_counter() - total:.0f} s")
     finally:
         if args.keep:
@@ -154,11 +163,19 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    from workbench.optimize.strategies import REORDERS
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prompts", default="tickets,order_number")
     parser.add_argument("--budget-calls", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strategies", default="fewshot,constrain,rewrite")
+    parser.add_argument("--reorders", type=int, default=REORDERS,
+                        help="Reorderings of the incumbent's demonstrations per round.")
+    parser.add_argument("--no-cover-labels", dest="cover_labels", action="store_false",
+                        help="Also draw few-shot sizes too small to show every label.")
+    parser.add_argument("--versions", default="",
+                        help="Hand-made versions to run on the whole dev split, e.g. 1,4 (default: every one).")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary project folder.")
     parser.add_argument("--candidates", action="store_true", help="Also print the search's report: every candidate.")
     asyncio.run(main_async(parser.parse_args()))

@@ -1,6 +1,7 @@
 """``workbench optimize``: the budgeted prompt search, end to end through the CLI (and the core for a
 cancel), with real HTTP through litellm to the loopback server. The fake model routes a ticket right when
-the prompt shows it two demonstrations or lists the labels, so the search has something to find."""
+the prompt shows it two demonstrations or lists the labels, so the search has something to find (its draws
+are of four demonstrations or more: the fewest that show all four labels)."""
 
 from __future__ import annotations
 
@@ -110,8 +111,9 @@ def test_folds_are_disjoint_and_the_test_split_is_never_sent(tmp_path: Path) -> 
         if candidate["strategy"] == "fewshot" and candidate["version"] is not None:
             assert set(candidate["settings"]["demos"]) <= pool_ids
     assert report["status"] == "finished" and report["evaluated"] >= 4
-    # The winner (two demonstrations) is right everywhere; the start only on billing.
-    assert report["winner_label"].startswith("fewshot k=2")
+    # The winner (four demonstrations: the fewest that show all four labels) is right everywhere; the start
+    # only on billing.
+    assert report["winner_label"].startswith("fewshot k=4")
     confirmation = report["confirmation"]
     billing = sum(1 for i in confirm_ids if "-billing-" in i)
     assert confirmation["n"] == 12 and confirmation["winner_passed"] == 12 and confirmation["start_passed"] == billing
@@ -126,10 +128,15 @@ def test_a_train_split_is_the_pool_and_the_whole_dev_split_is_scored(tmp_path: P
     folds = report["folds"]
     assert folds["pool_split"] == "train" and all(i.startswith("tr-") for i in folds["pool"])
     assert len(folds["search"]) + len(folds["confirmation"]) == 16
-    # The whole grid, in both layouts: the instruction repeated in each question, or stated once in the system
-    # message (the start's instruction opens with a line that holds no variable).
-    assert {c["label"] for c in report["candidates"] if c["round"] == 1} == {
-        f"fewshot k={k}{layout}" for k in (1, 2, 4, 8) for layout in ("", ", instruction in system")}
+    # The grid's sizes that can show all four labels, in both layouts: the instruction repeated in each
+    # question, or stated once in the system message (the start's instruction opens with a line that holds no
+    # variable); the smaller sizes are discarded, with the reason.
+    round_one = [c for c in report["candidates"] if c["round"] == 1]
+    assert {c["label"] for c in round_one if c["version"] is not None} == {
+        f"fewshot k={k}{layout}" for k in (4, 8) for layout in ("", ", instruction in system")}
+    assert {(c["label"], c["discarded"]) for c in round_one if c["version"] is None} == {
+        ("fewshot k=1", "1 demonstration cannot show all 4 labels"),
+        ("fewshot k=2", "2 demonstrations cannot show all 4 labels")}
     hoisted = next(c for c in report["candidates"] if c["settings"].get("layout") == "system")
     text = Store(root / ".workbench" / "workbench.db").version("tickets", hoisted["version"]).text
     assert "system: Which team should handle this ticket?" in text and "[[user]]\n{{ text }}" in text
@@ -187,11 +194,11 @@ def test_candidates_are_versions_with_provenance_shown_in_history_but_not_counte
         assert v1.provenance is None and candidates and all(v.search_candidate for v in candidates)
         made = candidates[0].provenance
         assert made["search"] == report["search_id"] and made["parent"] == 1 and made["parent_id"] == v1.id
-        assert made["strategy"] == "fewshot" and made["settings"]["k"] == 1 and made["round"] == 1
+        assert made["strategy"] == "fewshot" and made["settings"]["k"] == 4 and made["round"] == 1
         assert candidates[0].parent_id == v1.id
         code, out, err = invoke(root, "history", "tickets")
         assert code == 0, err
-        assert "v1★" in out and "search candidates" in out and "search 1, round 1: fewshot k=2 from v1" in out
+        assert "v1★" in out and "search candidates" in out and "search 1, round 1: fewshot k=4 from v1" in out
         data = json.loads(invoke(root, "history", "tickets", "--json")[1])["testsets"][0]
         assert [v["version"] for v in data["versions"]] == [1] and data["best_version"] == 1
         assert data["search_candidates"][0]["provenance"]["strategy"] == "fewshot"
@@ -216,7 +223,7 @@ def test_apply_writes_the_winner_and_adopts_it(tmp_path: Path) -> None:
         store = Store(root / ".workbench" / "workbench.db")
         winner = store.version_by_hash("tickets", load_prompt(path).hash)
         assert winner is not None and winner.number > 1 and not winner.search_candidate
-        assert winner.provenance["applied_utc"] and winner.provenance["label"] == "fewshot k=2"
+        assert winner.provenance["applied_utc"] and winner.provenance["label"] == "fewshot k=4"
         assert path.read_text(encoding="utf-8") == winner.text != before
         assert store.version("tickets", 1).text == before  # the previous text is a stored version
         assert "[[assistant]]" in winner.text

@@ -110,10 +110,11 @@ async def test_a_search_from_its_key_fills_the_table_reports_and_applies_the_win
             shown = rows(table)
             # Every scored candidate and every discarded one has its row, with its search-fold figure.
             assert shown["v1"][:4] == ["v1", "-", "start", "2/8 (25.0%)"]
-            assert shown["v3"][:4] == ["v3★", "1", "fewshot k=2", "8/8 (100.0%)"]  # the winner, starred
-            assert shown["v5"][2:4] == ["constrain labels", "6/8 (75.0%)"]
+            assert shown["v2"][:4] == ["v2★", "1", "fewshot k=4", "8/8 (100.0%)"]  # the winner, starred
+            assert shown["v3"][2:4] == ["constrain labels", "6/8 (75.0%)"]
             discarded = {row[2]: row[5] for key, row in shown.items() if key.startswith("discarded")}
             assert discarded["fewshot k=8"] == "the pool has only 4 cases"
+            assert discarded["fewshot k=2"] == "2 demonstrations cannot show all 4 labels"
             assert discarded["rewrite 2"] == "drops variable {{ text }}"
             store = Store(root / ".workbench" / "workbench.db")
             report = store.searches("tickets")[-1].report
@@ -126,19 +127,19 @@ async def test_a_search_from_its_key_fills_the_table_reports_and_applies_the_win
             assert "search 1 finished" in status and f"spent {report['calls']} of 500 calls" in status
             verdict = text(search, "#search-verdict")
             assert report["verdict"] in verdict.replace("\n", " ")
-            assert "v1 2/8 (25.0%), v3 8/8 (100.0%): +75.0 points" in verdict and "McNemar" in verdict
-            assert "Apply writes v3 to tickets.prompt" in verdict
+            assert "v1 2/8 (25.0%), v2 8/8 (100.0%): +75.0 points" in verdict and "McNemar" in verdict
+            assert "Apply writes v2 to tickets.prompt" in verdict
             assert not search.query_one("#apply", Button).disabled
             await pilot.press("ctrl+s")  # apply, as `workbench optimize --apply`
             await settle(app, pilot)
             assert app.screen is workspace
-            winner = store.version("tickets", 3)
-            assert not winner.search_candidate and winner.provenance["label"] == "fewshot k=2"
+            winner = store.version("tickets", 2)
+            assert not winner.search_candidate and winner.provenance["label"] == "fewshot k=4"
             assert path.read_text(encoding="utf-8") == winner.text
             assert store.searches("tickets")[-1].report["applied"] is True
             # The workspace shows the winner: the editor, the version label and its results.
             assert workspace.query_one("#editor", TextArea).text == winner.text and not workspace.dirty
-            assert "[[assistant]]" in winner.text and workspace.toolbar.version_number == 3
+            assert "[[assistant]]" in winner.text and workspace.toolbar.version_number == 2
             assert workspace.results.version_id == winner.id
             assert load_prompt(path).hash == winner.hash
             await pilot.press("f2")
@@ -147,7 +148,7 @@ async def test_a_search_from_its_key_fills_the_table_reports_and_applies_the_win
             versions = [str(table_row[0]) for table_row in
                         (app.screen.query_one("#versions", DataTable).get_row(key)
                          for key in app.screen.query_one("#versions", DataTable).rows)]
-            assert any(label.startswith("v3") for label in versions)  # adopted: on the hand-made track
+            assert any(label.startswith("v2") for label in versions)  # adopted: on the hand-made track
 
 
 async def test_a_search_from_the_palette_cancelled_mid_way_keeps_what_was_scored(tmp_path: Path) -> None:
@@ -191,16 +192,16 @@ async def test_a_search_from_the_palette_cancelled_mid_way_keeps_what_was_scored
             found = store.searches("tickets")[-1]
             assert found.status == "cancelled"
             kept = [c["version"] for c in found.report["candidates"] if c["version"] is not None]
-            assert kept == [2, 3, 4]  # the few-shot candidates, scored before the cancel
+            assert kept == [2]  # the few-shot candidate (k=4: the only size the pool fills that shows every label)
             for number in kept:
                 version = store.version("tickets", number)
                 assert version.search_candidate and version.provenance["search"] == found.id
             assert all(run.status != "running" for run in store.runs("tickets"))
             shown = rows(table)
-            assert shown["v5"][2:4] == ["constrain labels", "cancelled"]
-            assert [shown[f"v{n}"][3] for n in kept] == ["2/8 (25.0%)", "8/8 (100.0%)", "8/8 (100.0%)"]
+            assert shown["v3"][2:4] == ["constrain labels", "cancelled"]
+            assert [shown[f"v{n}"][3] for n in kept] == ["8/8 (100.0%)"]
             status = text(search, "#search-status")
-            assert "search 1 cancelled" in status and "3 candidates scored so far, kept as versions" in status
+            assert "search 1 cancelled" in status and "1 candidate scored so far, kept as versions" in status
             assert "nothing to apply: the search is cancelled" in text(search, "#search-verdict")
             assert not search.check_action("apply", ()) and search.query_one("#apply", Button).disabled
             await pilot.press("escape")  # closes: nothing applied, the file is the start's

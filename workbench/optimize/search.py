@@ -8,6 +8,9 @@ shared with normal runs, and the run stays ``partial`` (it covers a fold, not th
 version whole later resumes it). Every scored candidate is a version with its provenance (search,
 parent, strategy, settings); it stays off the hand-made track until adopted (``apply.apply_winner``).
 
+Each round proposes from its incumbent: reorderings of its demonstrations, new few-shot draws (of the
+sizes that can show every label, when the answers form a label set), constrain and rewrite candidates.
+
 The search yields progress events, like ``runner.execute``; closing it early (Ctrl+C, a cancelled
 worker) keeps every finished candidate and marks the search ``cancelled``.
 """
@@ -39,9 +42,12 @@ from workbench.optimize.strategies import (
     Discard,
     Outcome,
     constrain,
+    cover_reason,
+    covering_grid,
     demonstrations,
     fewshot,
     fewshot_layouts,
+    label_set,
     parse_candidate,
     parse_rewrites,
     reorder,
@@ -81,7 +87,10 @@ class SearchSettings:
     """Rewrites asked of the proposer per round."""
     grid: tuple[int, ...] = FEWSHOT_GRID
     reorders: int = REORDERS
-    """Reorderings of a few-shot incumbent's demonstrations tried per round after the first."""
+    """Reorderings of a few-shot incumbent's demonstrations tried per round."""
+    cover_labels: bool = True
+    """When the expected answers form a label set, skip the few-shot sizes too small to show every label
+    (``strategies.covering_grid``)."""
     patience: int | None = None
     """Rounds without a supported gain before the search stops (default: the plateau rule's k)."""
     max_rounds: int = MAX_ROUNDS
@@ -112,7 +121,8 @@ class SearchSettings:
         """JSON-ready form (kept with the search)."""
         return {"strategies": list(self.strategies), "budget_calls": self.budget_calls, "budget_usd": self.budget_usd,
                 "seed": self.seed, "proposer": self.proposer, "rewrites": self.rewrites, "grid": list(self.grid),
-                "reorders": self.reorders, "patience": self.patience, "max_rounds": self.max_rounds}
+                "reorders": self.reorders, "cover_labels": self.cover_labels,
+                "patience": self.patience, "max_rounds": self.max_rounds}
 
 
 # Events ---------------------------------------------------------------------------------------------------
@@ -257,6 +267,9 @@ class _SearchRun:
         self.by_id = {case.id: case for case in self.all_cases}
         # Gold answers the strategies may read: the search fold's and the pool's, never the confirmation's.
         self.answers = [case.expected for case in [*self.folds.search, *self.folds.pool]]
+        labels = label_set(self.answers)
+        self.labels = len(labels) if labels is not None and settings.cover_labels else None
+        """How many labels the expected answers form (None: open answers, or the rule is off)."""
         self.started = time.monotonic()
         # What the confirmation costs at worst is kept back from the start: the start's side is priced now,
         # the winner's side at the dearest candidate scored so far.
@@ -444,21 +457,28 @@ class _SearchRun:
     # -- proposals ----------------------------------------------------------------------------------------
 
     async def _propose(self, number: int, incumbent: Scored) -> list[Outcome]:
-        """The round's candidates of ``incumbent``, in a fixed order: few-shot (reorderings of the
-        incumbent's demonstrations from round 2 on; the whole grid in round 1, then the incumbent's k and
-        its neighbours, each round a new draw), constrain, rewrite."""
+        """The round's candidates of ``incumbent``, in a fixed order: few-shot (seeded reorderings of the
+        incumbent's demonstrations when it has some; draws of the whole grid in round 1, then of the
+        incumbent's k and its neighbours, each round a new draw; sizes too small to show every label
+        skipped), constrain, rewrite."""
         settings = self.settings
         base = incumbent.prompt
         out: list[Outcome] = []
-        if FEWSHOT in settings.strategies and number > 1:
+        if FEWSHOT in settings.strategies:
             out.extend(reorder(base, settings.reorders, seed=settings.seed, round_number=number,
                                demo_ids=self._demo_ids(incumbent.version)))
-        if FEWSHOT in settings.strategies:
             if not self.folds.pool:
                 out.append(Discard(FEWSHOT, "fewshot", "no case to draw demonstrations from"))
             else:
-                for k in self._grid(number, base):
-                    if k <= len(self.folds.pool):
+                drawn, skipped = covering_grid(settings.grid, self.labels, len(self.folds.pool))
+                for k in sorted(set(settings.grid)):
+                    if k in skipped:
+                        if number == 1:  # said once: the labels do not change
+                            out.append(Discard(FEWSHOT, f"fewshot k={k}", cover_reason(k, self.labels or 0),
+                                               {"k": k, "labels": self.labels}))
+                    elif k not in self._grid(number, base, drawn):
+                        continue
+                    elif k <= len(self.folds.pool):
                         out.extend(fewshot(base, self.folds.pool, k, seed=settings.seed, draw=number - 1, form=form)
                                    for form in fewshot_layouts(base))
                     elif number == 1:  # said once: the pool does not grow
@@ -483,8 +503,9 @@ class _SearchRun:
             version = self.store.version(version.prompt, int(provenance["parent"]))
         return None
 
-    def _grid(self, number: int, base: Prompt) -> list[int]:
-        grid = sorted(set(self.settings.grid))
+    def _grid(self, number: int, base: Prompt, grid: list[int]) -> list[int]:
+        """The few-shot sizes of ``grid`` drawn this round: all of them in round 1 (or when the incumbent's
+        number of demonstrations is not one of them), else the incumbent's and its neighbours."""
         have = demonstrations(base)
         if number == 1 or have not in grid:
             return grid

@@ -3,8 +3,9 @@ that made them (recorded as the candidate version's provenance):
 
 - ``fewshot``: k demonstrations (k in ``FEWSHOT_GRID``) drawn from the pool, balanced over the expected
   answers and seeded, written as ``[[user]]``/``[[assistant]]`` messages before the instruction (they
-  replace any demonstrations the prompt had); and, from a prompt that has demonstrations, seeded
-  reorderings of them (``reorder``);
+  replace any demonstrations the prompt had), in the sizes that can show every label when the answers
+  form a label set (``covering_grid``); and, from a prompt that has demonstrations, seeded reorderings of
+  them (``reorder``);
 - ``constrain``: the answer's format pinned down: the labels listed when the expected answers form a
   small label set (else: "the answer only"), and ``max_tokens``/``stop`` set from the gold answers' lengths;
 - ``rewrite``: a proposer model reads the template and a sample of its failures and proposes rewrites of
@@ -121,6 +122,27 @@ def fewshot(prompt: Prompt, pool: list[Case], k: int, *, seed: int, draw: int, f
     if len(demos) < k:
         return Discard(FEWSHOT, label, f"the pool has only {len(demos)} usable demonstrations", settings)
     return Proposal(FEWSHOT, label, {**settings, "demos": chosen}, rebuild(parts, demos=tuple(demos)))
+
+
+def covering_grid(grid: list[int] | tuple[int, ...], labels: int | None, pool: int) -> tuple[list[int], list[int]]:
+    """The few-shot sizes of ``grid`` worth drawing, and those skipped, when the expected answers form a set
+    of ``labels`` labels (None: open answers, nothing skipped) and the pool holds ``pool`` cases.
+
+    A draw of fewer demonstrations than there are labels cannot show every label, and the label space a
+    model is shown matters more than the labels of its demonstrations (Min et al. 2022, "Rethinking the
+    Role of Demonstrations"): such a draw pulls a small model to the labels it shows. Those sizes are
+    skipped, but only when the grid has a size the pool can fill that shows every label (else nothing is).
+    """
+    sizes = sorted(set(grid))
+    if labels is None or not any(labels <= k <= pool for k in sizes):
+        return sizes, []
+    return [k for k in sizes if k >= labels], [k for k in sizes if k < labels]
+
+
+def cover_reason(k: int, labels: int) -> str:
+    """Why a few-shot size is skipped (``covering_grid``)."""
+    shown = "demonstration" if k == 1 else "demonstrations"
+    return f"{k} {shown} cannot show all {labels} labels"
 
 
 REORDERS = 3
