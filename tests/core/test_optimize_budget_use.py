@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from support.cli import project_folders
 from support.openai_server import FakeOpenAIServer
 from workbench.optimize import SearchFinished, SearchReport, SearchSettings, search
 from workbench.optimize.edits import layout
@@ -37,12 +38,7 @@ def model(messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
 
 
 def make_project(root: Path, base_url: str, *, name: str = "tickets", start: str = START) -> Path:
-    (root / "prompts").mkdir(parents=True)
-    (root / "datasets").mkdir()
-    (root / "workbench.toml").write_text(
-        "[defaults]\nmodel = \"fake\"\nconcurrency = 4\ntimeout = 5\nretries = 1\n[plateau]\nk = 2\n"
-        f"[models.fake]\nmodel = \"openai/fake-model\"\napi_base = \"{base_url}\"\napi_key_env = \"FAKE_KEY\"\n",
-        encoding="utf-8")
+    project_folders(root, base_url, retries=1, extra="[plateau]\nk = 2\n")
     (root / "prompts" / f"{name}.prompt").write_text(HEADER.format(name=name) + start, encoding="utf-8")
     if name == "tickets":
         rows = [{"id": f"{label}-{i}", "text": f"my {word} issue number {i}", "expected": label, "split": "dev"}

@@ -18,13 +18,19 @@ def answer_by_question(messages: list[dict], body: dict) -> str:
     return "no" if "odd" in text else "yes"
 
 
-def make_project(root: Path, base_url: str, n_cases: int = N_CASES, prompt_extra: str = "") -> Path:
+def project_folders(root: Path, base_url: str, *, retries: int = 2, extra: str = "") -> None:
+    """``prompts/``, ``datasets/`` and a ``workbench.toml`` whose default model ``fake`` is the loopback
+    server's (``FAKE_KEY``), concurrency 4, timeout 5 s; ``extra``: more TOML after ``[defaults]``."""
     (root / "prompts").mkdir(parents=True)
     (root / "datasets").mkdir()
     (root / "workbench.toml").write_text(
-        "[defaults]\nmodel = \"fake\"\nconcurrency = 4\ntimeout = 5\nretries = 2\n"
+        f"[defaults]\nmodel = \"fake\"\nconcurrency = 4\ntimeout = 5\nretries = {retries}\n{extra}"
         f"[models.fake]\nmodel = \"openai/fake-model\"\napi_base = \"{base_url}\"\napi_key_env = \"FAKE_KEY\"\n",
         encoding="utf-8")
+
+
+def make_project(root: Path, base_url: str, n_cases: int = N_CASES, prompt_extra: str = "") -> Path:
+    project_folders(root, base_url)
     (root / "prompts" / "yesno.prompt").write_text(
         "---\ndescription: answer yes\ndataset: datasets/q.jsonl\nscorers:\n  - exact_match\n"
         f"{prompt_extra}---\nQuestion: {{{{ question }}}}\n", encoding="utf-8")
