@@ -62,14 +62,14 @@ Message = tuple[Any, ...]
 _fork_safe: set[int] = set()
 """The idents of threads that wait in a system call holding no lock (``mark_fork_safe``)."""
 _not_inherited: set[int] = set()
-"""File descriptors a forked worker closes at once (``mark_fork_safe``)."""
+"""File descriptors a forked worker lets go at once (``mark_fork_safe``)."""
 
 
 def mark_fork_safe(thread: threading.Thread, *, fds: tuple[int, ...] = ()) -> None:
     """Let workers be forked from this process while ``thread`` runs: only for a thread that spends its
     life waiting in a system call and holds no lock a worker could need (a forked process gets a copy of
     every lock, held or not, and none of the threads that would release them). ``fds``: what it waits
-    on, closed in a forked worker (which would otherwise hold it open after this process is gone)."""
+    on, let go in a forked worker (which would otherwise hold it open after this process is gone)."""
     if thread.ident is not None:
         _fork_safe.add(thread.ident)
         _not_inherited.update(fds)
@@ -146,7 +146,7 @@ class Sharding:
             for _ in range(count):
                 ours, theirs = context.Pipe()
                 # A forked worker gets a copy of every descriptor: this process's ends of its own pipe and
-                # of the workers' before it are closed there, or it would never see its pipe close (this
+                # of the workers' before it are let go there, or it would never see its pipe close (this
                 # process killed, or ``release``) and would outlive it.
                 parent_ends = [ours.fileno(), *(conn.fileno() for _, conn in self._forked)]
                 process = context.Process(target=child_main, args=(theirs, config, parent_ends), daemon=True,
@@ -422,7 +422,7 @@ class _RelayCache:
 def child_main(conn: Connection, config: dict[str, Any], parent_ends: list[int] | None = None) -> None:
     """A worker process: answers the cases it is sent until told the cases have ended, or to stop.
     ``parent_ends``: forked from the run's own process (``prepare``), the descriptors of its copy of that
-    process's pipe ends, closed here with those ``mark_fork_safe`` names; its copies of the parent's event
+    process's pipe ends, let go here with those ``mark_fork_safe`` names; its copies of the parent's event
     loop and signal handlers are dropped."""
     if parent_ends is not None:
         # Each is pointed at /dev/null rather than closed: the number stays taken, so the parent's objects
