@@ -198,14 +198,15 @@ class Sharding:
         tasks = [asyncio.create_task(answer_queue(plan, client, todo, finished, slots)) for _ in range(concurrency)]
         self.method = "fork" if self._forked else context.get_start_method()
         for _ in range(self.used - 1):
+            theirs = None
             if self._forked:  # forked by prepare: already going
                 process, ours = self._forked.pop(0)
-                child = _Child(process, ours, todo, finished, slots, plan, self.store, self.stats, concurrency)
             else:
                 ours, theirs = context.Pipe()
                 process = context.Process(target=child_main, args=(theirs, config), daemon=True,
                                           name="workbench-worker")
-                child = _Child(process, ours, todo, finished, slots, plan, self.store, self.stats, concurrency)
+            child = _Child(process, ours, todo, finished, slots, plan, self.store, self.stats, concurrency)
+            if theirs is not None:
                 # With a fork server, start() returns once the server has imported litellm (seconds): it
                 # waits on a thread of its own, not on the event loop, which answers cases meanwhile.
                 threading.Thread(target=child.launch, args=(theirs,), name="workbench-worker-start",

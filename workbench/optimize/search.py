@@ -471,12 +471,13 @@ class _SearchRun:
                 out.append(Discard(FEWSHOT, "fewshot", "no case to draw demonstrations from"))
             else:
                 drawn, skipped = covering_grid(settings.grid, self.labels, len(self.folds.pool))
+                wanted = self._grid(number, base, drawn)
                 for k in sorted(set(settings.grid)):
                     if k in skipped:
                         if number == 1:  # said once: the labels do not change
                             out.append(Discard(FEWSHOT, f"fewshot k={k}", cover_reason(k, self.labels or 0),
                                                {"k": k, "labels": self.labels}))
-                    elif k not in self._grid(number, base, drawn):
+                    elif k not in wanted:
                         continue
                     elif k <= len(self.folds.pool):
                         out.extend(fewshot(base, self.folds.pool, k, seed=settings.seed, draw=number - 1, form=form)
