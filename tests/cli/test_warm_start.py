@@ -440,3 +440,18 @@ def test_a_stale_socket_means_a_cold_run(monkeypatch: pytest.MonkeyPatch, tmp_pa
         assert warm.target(["history", "p"]) is None  # calls no model
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_files_written_in_the_current_folder_on_sys_path_change_the_key_only_when_they_are_modules(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # ``python -m workbench`` puts the current folder on sys.path: a report written there must not start a
+    # new warm process, a module that an import could find there must.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    env = {"HOME": "/home/someone"}
+    before = warm.key(env)
+    (tmp_path / "report.html").write_text("<p>report</p>")
+    (tmp_path / "exports").mkdir()
+    assert warm.key(env) == before
+    (tmp_path / "litellm.py").write_text("raise SystemExit('shadowed')\n")
+    assert warm.key(env) != before

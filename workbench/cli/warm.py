@@ -155,15 +155,19 @@ def key(env: dict[str, str]) -> str:
 
 
 def _sources() -> Iterator[Path]:
-    """The workbench's source files, the folders of ``sys.path`` (an install changes their time) and the
-    places of the ``.env`` files litellm's import may read (python-dotenv looks from litellm's folder up)."""
+    """The workbench's source files, the folders of ``sys.path`` (an install changes their time; of the
+    current folder, its Python files), and the places of the ``.env`` files litellm's import may read
+    (python-dotenv looks from litellm's folder up)."""
     import importlib.util
 
     package = Path(__file__).resolve().parent.parent
     yield from sorted(package.rglob("*.py"))
+    here = os.getcwd()
     for entry in sys.path:
         if entry and os.path.isdir(entry):
-            yield Path(entry)
+            # The current folder (on sys.path with ``python -m workbench``) changes its time with every file
+            # written there, a report or an export: only the modules in it count.
+            yield from (sorted(Path(entry).glob("*.py")) if os.path.abspath(entry) == here else [Path(entry)])
     try:
         spec = importlib.util.find_spec("litellm")
     except (ImportError, ValueError):
