@@ -6,12 +6,13 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from support.openai_server import FakeOpenAIServer
 from workbench.errors import ProviderError
-from workbench.providers.client import ModelClient, classify
+from workbench.providers.client import ModelClient, classify, parse_answer
 from workbench.providers.registry import list_models, resolve_model
 from workbench.records import CompletionRequest, public_params
 from workbench.store import Store
@@ -157,3 +158,12 @@ def test_aliases_resolve_and_models_lists_key_state(monkeypatch: pytest.MonkeyPa
 def test_classify_maps_exception_types() -> None:
     assert classify(TimeoutError())[0] == "timeout"
     assert classify(ValueError("Expecting value: line 1"))[0] == "bad_response"
+
+
+def test_an_answer_in_content_parts_keeps_the_text_of_those_that_have_some() -> None:
+    # Some providers' SDK objects answer in parts (dicts or objects); an image part or a part whose text is
+    # null adds nothing, not "None".
+    parts = [{"type": "text", "text": "bil"}, {"type": "image_url", "image_url": {"url": "x"}},
+             {"type": "text", "text": None}, SimpleNamespace(type="text", text="ling")]
+    response = SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=parts), finish_reason="stop")])
+    assert parse_answer(response) == ("billing", "stop", None)

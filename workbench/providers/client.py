@@ -477,9 +477,8 @@ def _answer(response: Any) -> tuple[str, str | None, list[dict[str, Any]] | None
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
-    if isinstance(content, list):  # content parts: keep the text ones
-        return "".join(str(part.get("text", "")) if isinstance(part, dict) else str(getattr(part, "text", "") or "")
-                       for part in content)
+    if isinstance(content, list):  # content parts: keep the text of those that have some
+        return "".join(str(field_of(part, "text") or "") for part in content)
     return ""
 
 
