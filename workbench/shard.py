@@ -126,21 +126,23 @@ class Sharding:
     def prepare(self, plan: RunPlan, client: ModelClient, concurrency: int) -> None:
         """Get the workers going before the run starts, when it will use them (a cached run starts none):
         forked from this process now if it can be (``can_fork_here``: litellm is imported first, as the
-        first call would, and the model checked), else the fork server is started, so that its import of
-        litellm overlaps this process's work before the first call. Call ``release`` when the run ends."""
+        first call would, the model checked, and the idle wire thread earlier runs left stopped), else the
+        fork server is started, so that its import of litellm overlaps this process's work before the first
+        call. Call ``release`` when the run ends."""
         requests = [CompletionRequest(plan.model, plan.messages[case.id], plan.params) for case in plan.cases]
         calls = client.prefetch(requests)
         count = worker_count(self.workers, plan.model, client.models, calls=calls, concurrency=concurrency,
                              judges=judge_models(plan)) - 1
         if count <= 0:
             return
+        from workbench.providers import wire
         from workbench.providers.client import WARM_UP_THREAD
 
         client.preflight(plan.model)  # imports litellm (waiting for a warm-up already doing it)
         for thread in threading.enumerate():
             if thread.name == WARM_UP_THREAD:
                 thread.join()  # its import is done: it is returning
-        if can_fork_here():
+        if wire.stop_idle() and can_fork_here():
             context = multiprocessing.get_context("fork")
             config = _child_config(plan, client, self.store, self.root, concurrency, count + 1)
             for _ in range(count):

@@ -73,6 +73,13 @@ if __name__ == "__main__":  # a fork server's worker imports this file again
             sharding.release()
         out.update(status=status, used=sharding.used, method=sharding.method, worker_cases=sharding.stats["cases"])
 
+    if mode == "called":
+        # An earlier command of this process (its own event loop, ended) left the wire thread of
+        # workbench.providers.wire running: idle, it is stopped so that the run still forks its workers.
+        from workbench.records import CompletionRequest
+        request = CompletionRequest(plan.model, [{"role": "user", "content": "hi"}], {"temperature": 1})
+        asyncio.run(make_client(project, store).complete(request))
+        out["wire_thread"] = any(thread.name == "workbench-wire" for thread in threading.enumerate())
     asyncio.run(main())
     stop.set()
     rows = store.db.execute("SELECT count(*), count(distinct case_id), sum(passed) FROM results").fetchone()
@@ -95,11 +102,12 @@ def chat_requests(server: FakeOpenAIServer) -> int:
     return sum(1 for request in server.requests if request["path"].endswith("/chat/completions"))
 
 
-@pytest.mark.parametrize("mode", ["plain", "marked"])
+@pytest.mark.parametrize("mode", ["plain", "marked", "called"])
 def test_workers_are_forked_from_the_run_process_and_answer_every_case_once(tmp_path: Path, mode: str) -> None:
     with FakeOpenAIServer(reply=answer_by_question, latency=0.1) as server:
         out = _drive(tmp_path, server, mode)
-        assert chat_requests(server) == N  # every case asked once, by one process or the other
+        assert chat_requests(server) == N + (mode == "called")  # every case asked once, by one process or the other
+    assert out.get("wire_thread") is (True if mode == "called" else None)  # stopped while idle, to fork
     assert out["method"] == "fork" and out["used"] == 2 and out["status"] == "finished"
     assert 0 < out["worker_cases"] < N  # the worker took a share, and so did this process
     expected_passed = sum(1 for i in range(N) if i % 4 != 3)

@@ -258,6 +258,8 @@ class ModelClient:
                                  params: dict[str, Any], limit: AdaptiveLimit) -> Completion:
         import litellm
 
+        from workbench.providers.wire import WIRE_MS  # imports httpx: after litellm, never on a cached run
+
         attempt = 0
         while True:
             attempt += 1
@@ -267,6 +269,8 @@ class ModelClient:
                 # is not in flight, and the limit counts what the provider sees.
                 async with limit:
                     started = time.perf_counter()
+                    wire_ms: list[float] = []
+                    timing = WIRE_MS.set(wire_ms)
                     try:
                         # asyncio.timeout, not wait_for: on Python 3.11 wait_for may swallow a cancel
                         # that arrives as the answer does, and the run would go on after a cancel.
@@ -285,6 +289,8 @@ class ModelClient:
                             self._notice(f"{model.name}: rate limited, concurrency lowered to {limit.limit} "
                                          f"of {limit.ceiling}")
                         raise
+                    finally:
+                        WIRE_MS.reset(timing)
                     elapsed_ms = (time.perf_counter() - started) * 1000
                 text, finish_reason, tool_calls = _answer(response)
             except asyncio.CancelledError:
@@ -308,7 +314,7 @@ class ModelClient:
             if limit.succeeded() and limit.limit == limit.ceiling:
                 self._notice(f"{model.name}: no longer rate limited, concurrency back to {limit.ceiling} of "
                              f"{limit.ceiling}")
-            latency_ms = _provider_latency_ms(response, elapsed_ms)
+            latency_ms = _provider_latency_ms(response, elapsed_ms, wire_ms)
             usage = getattr(response, "usage", None)
             return Completion(
                 text=text, input_tokens=getattr(usage, "prompt_tokens", None),
@@ -494,9 +500,11 @@ def _tool_call(call: Any) -> dict[str, Any]:
     return {"name": str(field_of(function, "name") or ""), "arguments": arguments}
 
 
-def _provider_latency_ms(response: Any, elapsed_ms: float) -> float:
-    """The provider's latency of a call in ms: litellm's timing of the HTTP request when it made one, else
-    ``elapsed_ms``, the duration of the whole ``acompletion`` call."""
+def _provider_latency_ms(response: Any, elapsed_ms: float, wire_ms: list[float]) -> float:
+    """The provider's latency of a call in ms: a local model's compute time; else the duration on the wire of
+    the call's last HTTP exchange (``wire_ms``, from ``workbench.providers.wire``: OpenAI-compatible
+    providers); else litellm's timing of the HTTP request when it made one; else ``elapsed_ms``, the
+    duration of the whole ``acompletion`` call."""
     # litellm times the provider request itself (``track_llm_api_timing`` around the OpenAI SDK request
     # in llms/openai/openai.py, and around AsyncHTTPHandler.post for its other HTTP providers) and
     # reports the rest of the call as ``litellm_overhead_time_ms`` next to the total ``_response_ms``
@@ -512,6 +520,8 @@ def _provider_latency_ms(response: Any, elapsed_ms: float) -> float:
     compute = field_of(hidden, COMPUTE_MS)
     if isinstance(compute, int | float) and compute > 0:
         return float(compute)
+    if wire_ms:
+        return min(wire_ms[-1], elapsed_ms)
     total, overhead = field_of(hidden, "_response_ms"), field_of(hidden, "litellm_overhead_time_ms")
     if isinstance(total, int | float) and isinstance(overhead, int | float) and total - overhead > 0:
         return min(float(total - overhead), elapsed_ms)
@@ -590,8 +600,9 @@ def _register_litellm() -> None:
     # with litellm, keeps that warm-up out of the first call's recorded latency.
     import openai.resources  # noqa: F401
 
-    from workbench.providers import echo, local
+    from workbench.providers import echo, local, wire
 
+    wire.install(litellm)
     litellm.suppress_debug_info = True
     litellm.drop_params = True
     litellm.telemetry = False
