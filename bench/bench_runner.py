@@ -34,6 +34,10 @@ Targets (issue 15):
 - recorded p50 within 20% of the server's latency at C=32;
 - the fully cached re-run of 1000 cases: under 1 s.
 
+``--no-wire`` makes the calls over litellm's own transport, timed by litellm, instead of
+``workbench.providers.wire`` (the transport that times each exchange on its own thread): the figures of
+both, side by side, show what the wire costs and what it corrects.
+
 ``import litellm`` is timed once up front and printed on its own; the run figures exclude it.
 """
 
@@ -451,7 +455,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--promptfoo", default=None, metavar="CMD",
                         help="promptfoo's command (e.g. /tmp/promptfoo/node_modules/.bin/promptfoo): also time "
                              "whole processes side by side")
+    parser.add_argument("--no-wire", action="store_true",
+                        help="litellm's own transport and timing, not workbench.providers.wire (to compare)")
     args = parser.parse_args(argv)
+    if args.no_wire:
+        from workbench.providers import wire
+
+        wire.install = lambda litellm: None  # type: ignore[assignment]
     # Settings must come from the benchmark's workbench.toml, not from the caller's environment.
     for name in [name for name in os.environ if name.startswith("WORKBENCH_")]:
         del os.environ[name]
