@@ -124,6 +124,13 @@ def _case(row: dict[str, Any], path: Path, line: int, expected_key: str) -> Case
     if not isinstance(row, dict):
         raise CasesError(f"a case must be an object of columns, not {type(row).__name__}", path=path, line=line)
     row = dict(row)
+    for name, value in row.items():
+        where = _non_finite(value)
+        if where is not None:
+            # NaN and Infinity are no JSON: stored, they would make the case's JSON unreadable to every tool.
+            raise CasesError(f"column {str(name)!r} holds {where[1]}{where[0]}, which is not a number a test set can "
+                             "hold", path=path, line=line,
+                             hint="write a finite number, or null for no value")
     for name in row:
         reserved = near_reserved(str(name), expected_key)
         if reserved is not None:
@@ -146,6 +153,30 @@ def _case(row: dict[str, Any], path: Path, line: int, expected_key: str) -> Case
     case_id = str(raw_id) if raw_id not in (None, "") else sha256_hex(canonical_json(row))[:12]
     return Case(id=case_id, vars=row, expected=expected, split=split, source=str(path), line=line,
                 held_out=held_out)
+
+
+def _non_finite(value: Any, at: str = "") -> tuple[str, str] | None:
+    """(where inside ``value``, the value) of its first NaN or infinity, at any depth; None when it has none."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return (f" at {at}" if at else ""), repr(value).replace("nan", "NaN").replace("inf", "Infinity")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _non_finite(item, f"{at}.{key}" if at else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _non_finite(item, f"{at}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _no_nan(row: Any) -> Any:
+    """A Parquet or Hugging Face row with each top-level NaN (the format's gap in a float column) as None."""
+    if isinstance(row, dict):
+        return {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in row.items()}
+    return row
 
 
 def _flag(value: Any, path: Path, line: int) -> bool:
@@ -218,7 +249,7 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, Any]]:
     except Exception as error:  # pyarrow raises several unrelated types for a bad file
         raise CasesError(f"not a readable Parquet file: {error}", path=path) from None
     # Rows count from 2, as if the column names were line 1, like a CSV file.
-    yield from enumerate(table.to_pylist(), 2)
+    yield from enumerate(map(_no_nan, table.to_pylist()), 2)
 
 
 def _hf_rows(path: Path) -> Iterator[tuple[int, Any]]:
@@ -233,12 +264,12 @@ def _hf_rows(path: Path) -> Iterator[tuple[int, Any]]:
     except Exception as error:  # datasets raises several types for a damaged folder
         raise CasesError(f"cannot load the saved dataset: {error}", path=path) from None
     if isinstance(loaded, Dataset):
-        yield from enumerate(loaded.to_list(), 1)
+        yield from enumerate(map(_no_nan, loaded.to_list()), 1)
         return
     assert isinstance(loaded, DatasetDict)
     number = 0
     for split_name, part in loaded.items():
-        for row in part.to_list():
+        for row in map(_no_nan, part.to_list()):
             number += 1
             if "split" not in row and split_name in CASE_SPLITS:
                 row["split"] = split_name

@@ -33,6 +33,50 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+_SECRET_QUERY = re.compile(r"(^|[_-])(api[_-]?key|key|secret|password|passwd|pwd|token|auth|authorization|"
+                           r"credentials?|sig|signature)$", re.IGNORECASE)
+"""A URL query parameter whose value is a credential (``?key=``, ``?api-key=``, ``?access_token=``, ``?sig=``)."""
+
+
+def url_secrets(url: str) -> list[str]:
+    """What in ``url`` is a credential: its userinfo (``user:password@``) and its secret query parameters
+    (by name, never their values); empty when it holds none."""
+    from urllib.parse import urlsplit
+
+    if "://" not in url:
+        return []  # not an address: a stop sequence, a text
+    try:
+        parts = urlsplit(url)
+        userinfo = "@" in parts.netloc
+    except ValueError:  # not a URL at all (an unbalanced IPv6 bracket): treat the whole as suspect
+        return ["the address"]
+    found = ["user:password@"] if userinfo else []
+    for item in parts.query.split("&"):
+        name = item.split("=", 1)[0]
+        if name and _SECRET_QUERY.search(name):
+            found.append(f"?{name}=")
+    return found
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its userinfo and secret query values replaced by ``***``: how an api_base is printed or
+    stored, so that a key written into an address never is."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if not url_secrets(url):
+        return url  # as written
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = "&".join(f"{item.split('=', 1)[0]}=***" if _SECRET_QUERY.search(item.split("=", 1)[0]) else item
+                     for item in parts.query.split("&")) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 SECRET_NAME = re.compile(r"(^|_)(api_key|key|secret|password|token|authorization|credentials?)$|headers$",
                          re.IGNORECASE)
 NOT_SECRET = {"max_tokens", "max_completion_tokens", "top_k"}

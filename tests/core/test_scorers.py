@@ -18,6 +18,7 @@ from workbench.scorers import (
     ConfiguredScorer,
     Option,
     ScoreContext,
+    ScorerFailed,
     Verdict,
     build_scorers,
     check_spec,
@@ -635,10 +636,6 @@ async def test_a_judge_scorer_without_a_judge_client_is_a_scorer_error() -> None
     ("optional_extra", "abcd", None, 1.0, True, "wb_test_scorers:optional_extra returned True"),
     ("async_yes", "yes", None, 1.0, True, "wb_test_scorers:async_yes returned True"),
     ("Holder.check", "ok", None, 1.0, True, "wb_test_scorers:Holder.check returned True"),
-    ("boom", "x", None, 0.0, False, "wb_test_scorers:boom raised ValueError: bad input second line"),
-    ("async_boom", "x", None, 0.0, False, "wb_test_scorers:async_boom raised RuntimeError: judge down"),
-    ("wrong_type", "x", None, 0.0, False, "wb_test_scorers:wrong_type returned 'yes'; expected a bool"),
-    ("out_of_range", "x", None, 0.0, False, "wb_test_scorers:out_of_range returned 1.5; expected a bool"),
 ])
 async def test_python_scorer_results(scorer_module: Path, function: str, output: str, expected: Any,
                                      value: float, passed: bool, reason: str) -> None:
@@ -647,6 +644,21 @@ async def test_python_scorer_results(scorer_module: Path, function: str, output:
     assert (result.value, result.passed) == (value, passed)
     assert result.reason.startswith(reason) and "\n" not in result.reason
     assert result.scorer == "python"
+
+
+@pytest.mark.parametrize(("function", "message"), [
+    ("boom", "wb_test_scorers:boom raised ValueError: bad input second line"),
+    ("async_boom", "wb_test_scorers:async_boom raised RuntimeError: judge down"),
+    ("wrong_type", "wb_test_scorers:wrong_type returned 'yes'; expected a bool"),
+    ("out_of_range", "wb_test_scorers:out_of_range returned 1.5; expected a bool"),
+])
+async def test_a_python_scorer_that_raises_or_returns_no_score_is_a_scorer_failure(
+        scorer_module: Path, function: str, message: str) -> None:
+    # Not a failing score: the scorer's fault, which the runner records as the case's error.
+    with pytest.raises(ScorerFailed) as caught:
+        await score({"python": {"function": f"wb_test_scorers:{function}"}}, "x", root=scorer_module)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+    assert caught.value.kind == "scorer_error"
 
 
 async def test_python_scorer_passes_vars_and_case_and_keeps_its_own_weight(scorer_module: Path) -> None:

@@ -16,7 +16,7 @@ import click
 from workbench.cases import HELD_OUT_SPLIT
 from workbench.cli import cli
 from workbench.cli.commands import _project
-from workbench.cli.output import echo_json
+from workbench.cli.output import Number, echo_json
 from workbench.errors import FinetuneError
 from workbench.finetune.estimate import duration as _duration
 
@@ -61,7 +61,7 @@ def _export_dir(project_root: Path, value: str) -> Path:
               help="Local only: LoRA adapters (merged after training) or every weight.")
 @click.option("--epochs", type=click.IntRange(1), default=None,
               help="Passes over the training file [default: 3 locally; the provider's choice with --provider].")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--learning-rate", type=Number(0, min_open=True), default=None,
               help="Local: the rate [default 1e-3 LoRA, 5e-5 full]; hosted: the learning-rate multiplier.")
 @click.option("--name", default=None, help="Register the model under this name [default: PROMPT-METHOD].")
 @click.option("--provider", type=click.Choice(["local", "openai", "azure"]), default="local",
@@ -70,7 +70,7 @@ def _export_dir(project_root: Path, value: str) -> Path:
               help="Local: examples per step.")
 @click.option("--max-steps", type=click.IntRange(1), default=None, help="Local: stop after this many steps.")
 @click.option("--api-base", default=None, help="Hosted: another endpoint (a proxy or Azure's resource).")
-@click.option("--poll-interval", type=click.FloatRange(min=0), default=15.0, show_default=True,
+@click.option("--poll-interval", type=Number(0), default=15.0, show_default=True,
               help="Hosted: seconds between status checks.")
 @click.option("--resume", "resume", default=None, metavar="NAME",
               help="Hosted: poll again the job of model NAME (stopped with Ctrl+C or a timeout) and register it.")
@@ -102,7 +102,7 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
         info = _follow_hosted(folder, lambda say: _resume(folder, api_base, poll_interval, say), as_json,
                               fresh=False)
         if as_json:
-            echo_json({"folder": str(folder), **info})
+            echo_json({"folder": str(folder), **_shown(info)})
         return
     if export_dir is None:
         raise click.UsageError("give the EXPORT_DIR to train on (or --resume NAME to continue a hosted job)")
@@ -153,7 +153,7 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
         folder = reserve(models_dir, name, f"{export.prompt}-{provider}")
         info = _train_hosted(export, folder, settings_h, as_json)
     if as_json:
-        echo_json({"folder": str(folder), **info})
+        echo_json({"folder": str(folder), **_shown(info)})
 
 
 def _check_resumable(name: str) -> None:
@@ -245,6 +245,14 @@ def _train_hosted(export: Any, folder: Path, settings: Any, as_json: bool) -> di
     from workbench.finetune.hosted import run_hosted
 
     return _follow_hosted(folder, lambda say: run_hosted(export, folder, settings, status=say), as_json, fresh=True)
+
+
+def _shown(info: dict[str, Any]) -> dict[str, Any]:
+    """A model.json as printed: its api_base without a key written into the address."""
+    from workbench.records import redact_url
+
+    api_base = info.get("api_base")
+    return {**info, "api_base": redact_url(api_base)} if isinstance(api_base, str) else info
 
 
 def _resume(folder: Path, api_base: str | None, poll_interval: float, say: Callable[[str], None]) -> Any:

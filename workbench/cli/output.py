@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -11,6 +12,35 @@ from typing import Any, TextIO
 import click
 
 from workbench.reports import percent  # noqa: F401  (re-exported for the commands)
+
+
+class Number(click.ParamType):
+    """A finite number within ``[minimum, maximum]`` (``min_open``: above ``minimum``): NaN and infinity are
+    refused like any other value that means nothing, so a threshold or a rate can never be one that no
+    result can fall below or above. ``meaning`` says what it is in the refusal."""
+
+    name = "number"
+
+    def __init__(self, minimum: float | None = None, maximum: float | None = None, *, min_open: bool = False,
+                 meaning: str = "") -> None:
+        self.minimum, self.maximum, self.min_open, self.meaning = minimum, maximum, min_open, meaning
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = value if isinstance(value, float) else click.FLOAT.convert(value, param, ctx)
+        below = self.minimum is not None and (number <= self.minimum if self.min_open else number < self.minimum)
+        above = self.maximum is not None and number > self.maximum
+        if not math.isfinite(number) or below or above:
+            self.fail(f"{value!r} is not {self.meaning or self._range()}", param, ctx)
+        return float(number)
+
+    def _range(self) -> str:
+        low = "" if self.minimum is None else f"{'above' if self.min_open else 'at least'} {self.minimum:g}"
+        high = "" if self.maximum is None else f"at most {self.maximum:g}"
+        return "a finite number" + (f" {' and '.join(part for part in (low, high) if part)}" if low or high else "")
+
+
+FAIL_UNDER = Number(0, 100, meaning="a pass rate from 0 to 1, or a percentage above 1 up to 100")
+"""``--fail-under``: 0.8 and 80 both mean 80%; NaN, a negative or a percentage above 100 could never fail."""
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

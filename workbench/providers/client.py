@@ -26,7 +26,7 @@ from workbench.providers.local import COMPUTE_MS
 from workbench.providers.pacing import AdaptiveLimit, response_headers, retry_after_seconds
 from workbench.providers.registry import CUSTOM_PROVIDERS, ResolvedModel, hosted_key_env, resolve_model
 from workbench.providers.routing import make_router, served_by
-from workbench.records import Completion, CompletionRequest, canonical_json, field_of, public_params
+from workbench.records import Completion, CompletionRequest, canonical_json, field_of, public_params, redact_url
 from workbench.text import shorten
 
 
@@ -555,7 +555,7 @@ def _hint(kind: str, model: ResolvedModel) -> str | None:
         "auth": f"check the key in ${model.key_env or hosted_key_env(model.litellm_model) or 'the provider variable'}",
         "rate_limit": "lower --concurrency or raise retries in workbench.toml; run again to resume",
         "timeout": "raise timeout in workbench.toml ([defaults] timeout) or WORKBENCH_TIMEOUT",
-        "connection": f"is the server at {model.api_base or 'the provider'} running?",
+        "connection": f"is the server at {redact_url(model.api_base) if model.api_base else 'the provider'} running?",
         "not_found": "check the model name ('workbench models')",
     }
     return hints.get(kind)

@@ -76,6 +76,8 @@ def parse_deployments(name: str, table: dict[str, Any]) -> tuple[Deployment, ...
     where = f"[[models.{name}.deployments]]"
     if not isinstance(raw, list) or not raw or not all(isinstance(item, dict) for item in raw):
         raise ConfigError(f"{where} must be one or more tables", hint="write each as [[models.NAME.deployments]]")
+    from workbench.records import redact_url
+
     deployments: list[Deployment] = []
     for index, item in enumerate(raw, 1):
         if "api_key" in item:
@@ -96,7 +98,8 @@ def parse_deployments(name: str, table: dict[str, Any]) -> tuple[Deployment, ...
             if value is not None:
                 limits[key] = value
         api_base = item.get("api_base", table.get("api_base"))
-        label = str(item.get("name") or api_base or model)
+        # The label is stored with each result and printed in summaries: never a key in the address.
+        label = str(item.get("name") or (redact_url(str(api_base)) if api_base else None) or model)
         deployments.append(Deployment(label=label, model=model, api_base=api_base,
                                       key_env=item.get("api_key_env", table.get("api_key_env")), **limits))
     labels = [deployment.label for deployment in deployments]
@@ -219,6 +222,7 @@ def list_models(configured: dict[str, dict[str, Any]] | None = None,
                 models_dir: Path | None = None) -> list[ModelInfo]:
     """Bundled models, tuned models (under ``models_dir``), configured aliases, then hosted providers."""
     from workbench.providers.tuned import list_tuned
+    from workbench.records import redact_url
 
     rows = [ModelInfo("echo", "bundled", None, True, BUNDLED["echo"]),
             ModelInfo("local/smollm2", "bundled", None, True, BUNDLED["local/smollm2"], *_bundled_file())]
@@ -244,7 +248,7 @@ def list_models(configured: dict[str, dict[str, Any]] | None = None,
                                   "litellm Router"))
             continue
         key_env = table.get("api_key_env")
-        note = f"{table['model']}" + (f" at {table['api_base']}" if table.get("api_base") else "")
+        note = f"{table['model']}" + (f" at {redact_url(str(table['api_base']))}" if table.get("api_base") else "")
         runtime = "server" if table.get("api_base") else "hosted"
         rows.append(ModelInfo(name, "configured", key_env, bool(key_env and os.environ.get(key_env)), note,
                               runtime))

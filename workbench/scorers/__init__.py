@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from workbench.scorers import builtin, judge, python  # noqa: F401  (registers the built-ins)
 from workbench.scorers.registry import (
+    SCORER_ERROR,
     BuildEnv,
     ConfiguredScorer,
     ExpectedUse,
     Option,
     ScoreContext,
+    ScorerFailed,
     ScorerType,
     Verdict,
     build_scorers,
@@ -24,11 +26,13 @@ from workbench.scorers.registry import (
 )
 
 __all__ = [
+    "SCORER_ERROR",
     "BuildEnv",
     "ConfiguredScorer",
     "ExpectedUse",
     "Option",
     "ScoreContext",
+    "ScorerFailed",
     "ScorerType",
     "Verdict",
     "build_scorers",

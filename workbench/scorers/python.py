@@ -2,7 +2,9 @@
 
 The function is called with whichever of ``output``, ``expected``, ``vars`` and ``case`` its signature
 accepts. It may be sync or async and return a bool, a number in [0, 1], a ``(value, reason)`` tuple, a
-dict or a ``Score``; anything else, or an exception inside it, is a failing score, never a crash.
+dict or a ``Score``. An exception inside it, or anything else returned, is the scorer's fault, never the
+model's: ``ScorerFailed``, which the runner records as the case's error (kind ``scorer_error``), scored again
+on the next run.
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from typing import Any
 
 from workbench.errors import ScorerError
 from workbench.records import Score
-from workbench.scorers.registry import BuildEnv, Option, ScoreContext, ScoreFn, Verdict, scorer
+from workbench.scorers.registry import (
+    BuildEnv,
+    Option,
+    ScoreContext,
+    ScoreFn,
+    ScorerFailed,
+    Verdict,
+    describe_error,
+    scorer,
+)
 from workbench.scorers.text import REASON_WIDTH
 from workbench.text import shorten
 
@@ -55,17 +66,15 @@ def import_project_module(name: str, root: Path) -> ModuleType:
         if error.name and (name == error.name or name.startswith(error.name + ".")):
             raise ScorerError(f"scorer 'python' cannot import module {name!r}: no such module in {root_text}",
                               hint="put it in the project root, e.g. scorers_lib.py") from None
-        raise ScorerError(f"scorer 'python' cannot import module {name!r}: {_describe(error)}") from None
+        raise ScorerError(f"scorer 'python' cannot import module {name!r}: {describe_error(error)}") from None
     except Exception as error:  # a syntax error or anything raised while the module runs
-        raise ScorerError(f"scorer 'python' cannot import module {name!r}: {_describe(error)}") from None
+        raise ScorerError(f"scorer 'python' cannot import module {name!r}: {describe_error(error)}") from None
     finally:
         if root_text in sys.path:
             sys.path.remove(root_text)
 
 
-def _describe(error: BaseException) -> str:
-    message = shorten(str(error), 160)
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+_FIX = "fix the function; the case is scored again on the next run"
 
 
 def _accepted(function: Callable[..., Any], label: str) -> tuple[str, ...]:
@@ -101,7 +110,8 @@ def _unit(value: Any) -> float | None:
 
 
 def interpret(result: Any, label: str, threshold: float) -> Verdict:
-    """Turn what a user function returned into a verdict; an unusable result fails with a reason."""
+    """Turn what a user function returned into a verdict; raises ``ScorerFailed`` for anything that is not
+    a score (the case's error, not the model's failure)."""
     if isinstance(result, Score):
         value = _unit(result.value)
         if value is not None:
@@ -126,7 +136,7 @@ def interpret(result: Any, label: str, threshold: float) -> Verdict:
             detail = result.get("detail") if isinstance(result.get("detail"), dict) else None
             reason = shorten(str(result.get("reason") or ""), REASON_WIDTH) or f"{label} returned {value:g}"
             return Verdict(value, passed, reason, detail)
-    return Verdict(0.0, False, f"{label} returned {shorten(repr(result), 60)}; expected {_RETURNS}")
+    raise ScorerFailed(f"{label} returned {shorten(repr(result), 60)}; expected {_RETURNS}", hint=_FIX)
 
 
 @scorer("python", Option("function", "str", required=True, check=_function_format),
@@ -154,8 +164,8 @@ def python(options: dict[str, Any], env: BuildEnv) -> ScoreFn:
             result = function(**{name: arguments[name] for name in accepted})
             if inspect.isawaitable(result):
                 result = await result
-        except Exception as error:  # the user's bug is this case's failure, not the run's
-            return Verdict(0.0, False, f"{label} raised {_describe(error)}")
+        except Exception as error:  # the user's bug is this case's error: not the model's failure, not the run's
+            raise ScorerFailed(f"{label} raised {describe_error(error)}", hint=_FIX) from error
         return interpret(result, label, threshold)
 
     return evaluate

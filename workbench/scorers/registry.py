@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.cases import is_missing
-from workbench.errors import ScorerError
+from workbench.errors import ScorerError, WorkbenchError
 from workbench.records import Case, Completion, CompletionRequest, Score
-from workbench.text import clip
+from workbench.text import clip, shorten
 
 Judge = Callable[[CompletionRequest], Awaitable[Completion]]
 """Calls the judge model; the caller's client caches and retries."""
@@ -50,6 +50,21 @@ class BuildEnv:
 
     project_root: Path
     default_judge_model: str | None = None
+
+
+SCORER_ERROR = "scorer_error"
+"""The ``error_kind`` of a case whose scorer failed (raised, or returned no score): the case errors and is
+scored again on the next run, never counted as the model's failure."""
+
+
+class ScorerFailed(ScorerError):
+    """A scorer could not score an output: it raised, or returned something that is not a score.
+
+    It is a fault of the scorer, never a verdict on the model's answer: the runner records it as the case's
+    error (kind ``SCORER_ERROR``), like a judge reply with no readable score.
+    """
+
+    kind = SCORER_ERROR
 
 
 ScoreFn = Callable[[ScoreContext], "Verdict | Awaitable[Verdict]"]
@@ -245,14 +260,26 @@ class ConfiguredScorer:
         return self.expected.check(value, self.options)
 
     async def score(self, context: ScoreContext) -> Score:
-        """Score ``context.output``; a wrong answer is a failing score, never an exception."""
+        """Score ``context.output``; a wrong answer is a failing score. A scorer that raises or gives no
+        score raises ``ScorerFailed`` (the case's error, never its failure); a judge's ``ProviderError``
+        propagates."""
         if self.evaluate is None:
             raise ScorerError(f"scorer {self.name!r} was not built", hint="use build_scorers")
-        verdict = self.evaluate(context)
-        if inspect.isawaitable(verdict):
-            verdict = await verdict
-        value = float(verdict.value)
-        value = min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0
+        try:
+            verdict = self.evaluate(context)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+        except WorkbenchError:  # a judge's ProviderError, a ScorerFailed: already what the runner records
+            raise
+        except Exception as error:  # a scorer's own bug is no verdict on the output
+            raise ScorerFailed(f"scorer {self.name!r} raised {describe_error(error)}",
+                               hint="fix the scorer; the case is scored again on the next run") from error
+        value = verdict.value if isinstance(verdict, Verdict) else None
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+            shown = _short_repr(value if isinstance(verdict, Verdict) else verdict)
+            raise ScorerFailed(f"scorer {self.name!r} gave no score ({shown})",
+                               hint="fix the scorer; the case is scored again on the next run")
+        value = min(1.0, max(0.0, float(value)))
         return Score(scorer=self.name, value=value, passed=bool(verdict.passed), reason=verdict.reason,
                      weight=self.weight, detail=verdict.detail)
 
@@ -331,6 +358,12 @@ def combine(scores: list[Score]) -> tuple[float, bool]:
     else:
         value = sum(score.value for score in scores) / len(scores)
     return value, all(score.passed for score in scores)
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` of an exception, on one short line."""
+    message = shorten(str(error), 160)
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def _short_repr(value: Any, limit: int = 60) -> str:
