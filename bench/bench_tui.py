@@ -129,7 +129,7 @@ async def streaming(root: Path, events: int) -> tuple[float, float]:
         for index, case in enumerate(cases, 1):
             result = CaseResult(Case(case.id, case.vars, case.expected), "yes", True, 1.0,
                                 completion=Completion("yes"))
-            screen.run_panel.post_message(RunEventArrived(CaseDone(run, result, index, len(cases))))
+            screen.run_panel.post_message(RunEventArrived(CaseDone(run, result, index, len(cases), passed=index)))
             if index % 50 == 0:
                 await asyncio.sleep(0)  # a real run yields to the loop between results
         while screen.run_panel.done < len(cases):

@@ -19,7 +19,15 @@ from workbench.errors import ProviderError, WorkbenchError
 from workbench.project import Project
 from workbench.prompts import Prompt
 from workbench.records import Case, Completion, CompletionRequest, Score, public_params
-from workbench.scorers import ConfiguredScorer, ScoreContext, build_scorers, check_cases, combine
+from workbench.scorers import (
+    SCORER_ERROR,
+    ConfiguredScorer,
+    ScoreContext,
+    ScorerFailed,
+    build_scorers,
+    check_cases,
+    combine,
+)
 from workbench.store import Run, Store, Version
 from workbench.train_prompt import TrainPrompt, check_form
 
@@ -70,22 +78,39 @@ class CaseResult:
 
 @dataclass(frozen=True)
 class RunStarted:
-    """The run is open: ``already_done`` cases were kept from an earlier, interrupted attempt."""
+    """The run is open: ``already_done`` cases were kept from an earlier, interrupted attempt, of which
+    ``already_passed`` passed and ``already_errors`` ended in an error."""
 
     run: Run
     total: int
     already_done: int
     resumed: bool
+    already_passed: int = 0
+    already_errors: int = 0
+
+    @property
+    def pass_rate(self) -> float:
+        """The kept cases' pass rate (0 when none was kept): what a progress display starts from."""
+        return self.already_passed / self.already_done if self.already_done else 0.0
 
 
 @dataclass(frozen=True)
 class CaseDone:
-    """One more case completed."""
+    """One more case completed: ``done`` cases of ``total`` so far, of which ``passed`` passed and ``errors``
+    ended in an error, the cases kept from an earlier attempt included (``RunStarted.already_passed``). The
+    live figures every front end shows: the run's summary counts the same results."""
 
     run: Run
     result: CaseResult
     done: int
     total: int
+    passed: int = 0
+    errors: int = 0
+
+    @property
+    def pass_rate(self) -> float:
+        """``passed`` of ``done``: the running pass rate, kept cases included."""
+        return self.passed / self.done if self.done else 0.0
 
 
 @dataclass(frozen=True)
@@ -229,7 +254,13 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
         done_ids = store.done_case_ids(run.id)
         todo = [case for case in plan.cases if case.id not in done_ids]
         total = len(plan.cases)
-    yield RunStarted(run=run, total=total, already_done=total - len(todo), resumed=resumed)
+    # The kept results count in the live figures as they count in the run's summary (a run of ``only`` some
+    # cases counts those alone: the others' results are not part of its progress).
+    wanted = set() if only is not None else {case.id for case in plan.cases} - {case.id for case in todo}
+    kept = [result for result in store.results(run.id, scores=False) if result.case_id in wanted] if wanted else []
+    passed, errors = sum(result.passed for result in kept), sum(result.error is not None for result in kept)
+    yield RunStarted(run=run, total=total, already_done=total - len(todo), resumed=resumed, already_passed=passed,
+                     already_errors=errors)
     # The answers to cache are written with the results, a batch at a time, not one transaction per answer.
     deferred = _DeferredCache(client.cache) if hasattr(client.cache, "put_many") else None
     if deferred is not None:
@@ -264,7 +295,9 @@ async def execute(plan: RunPlan, store: Store, client: ModelClient, *, concurren
                     status = "failed"
                     raise item
                 done += 1
-                yield CaseDone(run=run, result=item, done=done, total=total)
+                passed += item.passed
+                errors += item.error is not None
+                yield CaseDone(run=run, result=item, done=done, total=total, passed=passed, errors=errors)
         status = store.end_status(run.id, len(plan.cases))
     finally:
         # No new call starts once the run ends: the queue is emptied first, so even a worker whose
@@ -308,8 +341,9 @@ async def run_case(plan: RunPlan, case: Case, client: ModelClient) -> CaseResult
 
 async def score_answer(plan: RunPlan, case: Case, completion: Completion, client: ModelClient) -> CaseResult:
     """Score ``completion``, the model's answer to ``case`` however it was obtained (a call, the cache, a
-    provider's batch): an empty answer is an error, never a wrong answer; a judge call that fails for good
-    is the case's error. Raises the ``ProviderError`` of a fatal judge failure."""
+    provider's batch): an empty answer is an error, never a wrong answer; a judge call that fails for good,
+    or a scorer that raises or gives no score, is the case's error. Raises the ``ProviderError`` of a fatal
+    judge failure."""
     messages = plan.messages[case.id]
     if completion.empty:
         # No text and no tool call is no answer to score: an error (tried again on resume), never a
@@ -328,6 +362,11 @@ async def score_answer(plan: RunPlan, case: Case, completion: Completion, client
         if error.kind in FATAL_KINDS:
             raise
         return CaseResult(case, completion.text, False, 0.0, error=f"judge: {error}", error_kind="judge",
+                          completion=completion)
+    except ScorerFailed as error:
+        # A scorer that raised or gave no score said nothing about the answer: the case errors (and is
+        # scored again on the next run), like a judge reply with no readable score.
+        return CaseResult(case, completion.text, False, 0.0, error=f"scorer: {error}", error_kind=SCORER_ERROR,
                           completion=completion)
     value, passed = combine(scores)
     return CaseResult(case, completion.text, passed, value, scores, completion=completion)

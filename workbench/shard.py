@@ -438,10 +438,12 @@ def child_main(conn: Connection, config: dict[str, Any], parent_ends: list[int] 
         asyncio.events._set_running_loop(None)
         asyncio.set_event_loop(None)
         signal.set_wakeup_fd(-1)  # the parent's loop's: a signal here would wake the parent
-        for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        for number in (signal.SIGTERM, signal.SIGQUIT):
             signal.signal(number, signal.SIG_DFL)
-    # Ctrl-C reaches the whole process group: the parent stops the workers itself, keeping their answers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C and a terminal's hang-up reach the whole process group: the parent stops the workers itself,
+    # keeping their answers (a worker whose parent is gone sees its pipe close and ends).
+    for number in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, signal.SIG_IGN)
     try:
         asyncio.run(_child(conn, config))
     except BaseException:

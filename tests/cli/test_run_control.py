@@ -97,30 +97,3 @@ def test_a_run_left_running_by_a_killed_process_is_interrupted_and_resumes(tmp_p
         code, _, err = invoke(root, "run", "yesno")
         assert code == 0 and "resuming run 1" in err
         assert statuses(root) == ["finished"]
-
-
-def test_sigterm_stops_a_run_as_ctrl_c_does_keeping_its_results(tmp_path: Path) -> None:
-    """A cancelled CI job or a ``kill``: exit 130, the results so far kept, the run resumable."""
-    with FakeOpenAIServer(reply=answer_by_question, latency=0.2) as server:
-        root = make_project(tmp_path, server.base_url, n_cases=200)
-        env = {**os.environ, "FAKE_KEY": "sk-loopback-secret"}
-        child = subprocess.Popen([sys.executable, "-m", "workbench", "--project", str(root), "run", "yesno"],
-                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            deadline = time.monotonic() + 60
-            while chat_requests(server) < 12:
-                assert time.monotonic() < deadline and child.poll() is None
-                time.sleep(0.05)
-            child.send_signal(signal.SIGTERM)
-            _, err = child.communicate(timeout=60)
-        finally:
-            if child.poll() is None:
-                child.kill()
-        assert child.returncode == 130
-        assert "interrupted" in err and "Traceback" not in err and "never awaited" not in err
-        assert statuses(root) == ["cancelled"]
-        db = sqlite3.connect(root / ".workbench" / "workbench.db")
-        assert 0 < db.execute("SELECT count(*) FROM results").fetchone()[0] < 200
-        server.latency = 0.0
-        code, _, err = invoke(root, "run", "yesno")
-        assert code == 0 and "resuming run 1" in err

@@ -39,7 +39,8 @@ async def test_the_run_panel_fills_the_table_in_from_runner_events(tmp_path: Pat
         panel, table = screen.run_panel, screen.query_one("#results", DataTable)
         cases = {case.id: case for case in screen.results.cases}
 
-        panel.post_message(RunEventArrived(RunStarted(run, total=12, already_done=4, resumed=True)))
+        panel.post_message(RunEventArrived(RunStarted(run, total=12, already_done=4, resumed=True,
+                                                      already_passed=3)))
         await pilot.pause()
         verdicts = [str(table.get_cell(f"q{i:02d}", "verdict")) for i in range(12)]
         assert verdicts == ["pass", "pass", "pass", "fail"] + ["…"] * 8  # kept, then pending
@@ -50,7 +51,7 @@ async def test_the_run_panel_fills_the_table_in_from_runner_events(tmp_path: Pat
         store.record_result(1, cases["q04"], messages=None, completion=Completion("yes"), scores=[],
                             passed=True, score=1.0)
         result = CaseResult(cases["q04"], "yes", True, 1.0, completion=Completion("yes"))
-        panel.post_message(RunEventArrived(CaseDone(run, result, done=5, total=12)))
+        panel.post_message(RunEventArrived(CaseDone(run, result, done=5, total=12, passed=4)))
         await pilot.pause()
         assert str(table.get_cell("q04", "verdict")) == "pass" and str(table.get_cell("q04", "output")) == "yes"
         assert str(table.get_cell("q05", "verdict")) == "…"

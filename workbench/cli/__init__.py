@@ -1,7 +1,8 @@
 """Provides the ``workbench`` command line: thin commands over the core.
 
 Exit codes: 0 ok, 1 a threshold or regression check failed, 2 bad input (one clear line, no
-traceback). Heavy libraries are imported inside the commands that need them, so ``--help`` is fast.
+traceback), 128 plus the signal's number for a command stopped by one (130 Ctrl+C, 143 SIGTERM, 129
+SIGHUP). Heavy libraries are imported inside the commands that need them, so ``--help`` is fast.
 """
 
 from __future__ import annotations
@@ -71,33 +72,54 @@ def load_commands() -> None:
     from workbench.cli import analysis, batch, commands, decide, export, finetune, generate, optimize, report, review  # noqa: F401
 
 
+INTERRUPTED = 128 + signal.SIGINT
+"""The exit status of a command stopped by Ctrl+C (130); stopped by another signal, 128 plus its number."""
+STOPPING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+"""Signals that stop a model command as Ctrl+C does (results kept), with their own exit status."""
+
+
 @contextmanager
-def stopping_as_ctrl_c(argv: list[str]) -> Iterator[None]:
-    """While a model command runs, SIGTERM (a CI job cancelled, ``kill``, a container stopping) stops it
-    as Ctrl+C does: completed results are saved, a batch being created is recorded, exit 130. A call that
-    the stop cancels before litellm awaited its coroutine leaves no "never awaited" warning on stderr."""
+def stopping_as_ctrl_c(argv: list[str]) -> Iterator[list[int]]:
+    """While a model command runs, SIGTERM (a CI job cancelled, ``kill``, a container stopping) and SIGHUP
+    (a closed terminal) stop it as Ctrl+C does: completed results are saved, a batch being created is
+    recorded. Yields the signals received, so that the exit status names the one that stopped the command
+    (``exit_status``). A call that the stop cancels before litellm awaited its coroutine leaves no "never
+    awaited" warning on stderr."""
     import warnings
 
     from workbench.cli.warm import COMMANDS, command_of
 
+    received: list[int] = []
     if command_of(argv) not in COMMANDS or threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
-    previous = signal.signal(signal.SIGTERM, lambda _number, _frame: signal.raise_signal(signal.SIGINT))
+
+    def stop(number: int, _frame: object) -> None:
+        received.append(number)
+        signal.raise_signal(signal.SIGINT)
+
+    previous = {number: signal.signal(number, stop) for number in STOPPING}
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"coroutine '[\w.]*acompletion' was never awaited",
                                     category=RuntimeWarning)
-            yield
+            yield received
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def exit_status(code: int, received: list[int]) -> int:
+    """``code``, or for a command stopped as by Ctrl+C (``INTERRUPTED``) after a stopping signal, 128 plus
+    that signal's number (143 for SIGTERM, 129 for SIGHUP), as a shell reports a process it ended."""
+    return 128 + received[0] if code == INTERRUPTED and received else code
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn user-fixable errors into one line on stderr and exit code 2."""
     load_commands()
-    with stopping_as_ctrl_c(sys.argv[1:] if argv is None else argv):
-        return _main(argv)
+    with stopping_as_ctrl_c(sys.argv[1:] if argv is None else argv) as received:
+        return exit_status(_main(argv), received)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -113,7 +135,7 @@ def _main(argv: list[str] | None) -> int:
         return 1
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
-        return 130
+        return INTERRUPTED
     except click.ClickException as error:
         # One line, like every other error: what is wrong, then where the help is.
         context = getattr(error, "ctx", None)
@@ -123,7 +145,7 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         click.echo("\ninterrupted: completed results are saved; run the same command again to resume",
                    err=True)
-        return 130
+        return INTERRUPTED
     except click.exceptions.Exit as done:
         return done.exit_code
     return code if isinstance(code, int) else 0

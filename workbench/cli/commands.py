@@ -11,7 +11,7 @@ import click
 
 from workbench.cases import DEFAULT_SPLIT, RUN_SPLITS, or_list
 from workbench.cli import ThresholdFailed, cli
-from workbench.cli.output import Progress, echo_json, percent, table
+from workbench.cli.output import FAIL_UNDER, Progress, echo_json, percent, table
 from workbench.errors import WorkbenchError
 from workbench.project import Project, open_project
 from workbench.reports import size_text
@@ -47,7 +47,6 @@ async def run_with_progress(project: Project, store: Store, plan: Any, *, use_ca
     client = make_client(project, store, use_cache=use_cache,
                          on_notice=lambda line: click.echo(f"\n{line}", err=True))
     progress: Progress | None = None
-    passed = errors = 0
     run_id = -1
     sharding = Sharding(store, project.root, workers)
     sharding.prepare(plan, client, project.settings.concurrency)
@@ -61,12 +60,11 @@ async def run_with_progress(project: Project, store: Store, plan: Any, *, use_ca
                                err=True)
                 if not quiet:
                     progress = Progress(event.total, label)
-                    progress.update(event.already_done, 0, 0)
-            elif isinstance(event, CaseDone):
-                passed += event.result.passed
-                errors += event.result.error is not None
-                if progress:
-                    progress.update(event.done, passed, errors)
+                    progress.update(event.already_done, event.already_passed, event.already_errors)
+            elif isinstance(event, CaseDone) and progress:
+                # The runner's running figures: the cases kept from an interrupted attempt count as passed
+                # or failed as they did, as in the summary.
+                progress.update(event.done, event.passed, event.errors)
     finally:
         sharding.release()
     if progress:
@@ -87,8 +85,8 @@ async def run_with_progress(project: Project, store: Store, plan: Any, *, use_ca
               help="Processes making the calls, this one included (they share --concurrency) [default: one per "
                    "core, at most one per 200 uncached cases and per 4 calls in flight; 1 for local models].")
 @click.option("--no-cache", is_flag=True, help="Call the model even when a cached answer exists.")
-@click.option("--fail-under", type=float, default=None,
-              help="Exit 1 if the pass rate is below this (0-1, or a percentage above 1).")
+@click.option("--fail-under", type=FAIL_UNDER, default=None,
+              help="Exit 1 if the pass rate is below this (0-1, or a percentage above 1 up to 100).")
 @click.option("--as-written", is_flag=True,
               help="Send a tuned model the prompt as written, not the training prompt it learnt on.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")

@@ -86,21 +86,23 @@ async def _execute_all(project: Project, store: Store, client: Any, plans: list[
 
     run_ids = [-1] * len(plans)
     done = [0] * len(plans)
+    passed = [0] * len(plans)
+    errors = [0] * len(plans)
     totals = [len(plan.cases) for plan in plans]
-    passed = errors = 0
     progress = None if quiet else Progress(sum(totals), f"{len(plans)} runs")
 
     def redraw() -> None:
         if progress is not None:
-            progress.update(sum(done), passed, errors)
+            progress.update(sum(done), sum(passed), sum(errors))
 
     async def one(index: int, plan: Any) -> None:
-        nonlocal passed, errors
+        # Each run's figures are the runner's (kept cases of a resumed run included), summed over the runs.
         async for event in execute(plan, store, client, concurrency=project.settings.concurrency):
             if isinstance(event, RunStarted):
                 run_ids[index] = event.run.id
                 totals[index] = event.total
-                done[index] = event.already_done
+                done[index], passed[index], errors[index] = (event.already_done, event.already_passed,
+                                                             event.already_errors)
                 if event.resumed:
                     click.echo(f"\nresuming run {event.run.id} ({plan.version.label} on {plan.model}): "
                                f"{event.already_done} of {event.total} cases already done", err=True)
@@ -108,9 +110,7 @@ async def _execute_all(project: Project, store: Store, client: Any, plans: list[
                     progress.total = max(sum(totals), 1)
                 redraw()
             elif isinstance(event, CaseDone):
-                done[index] = event.done
-                passed += event.result.passed
-                errors += event.result.error is not None
+                done[index], passed[index], errors[index] = event.done, event.passed, event.errors
                 redraw()
 
     try:

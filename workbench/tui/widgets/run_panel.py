@@ -50,7 +50,7 @@ class RunPanel(Horizontal):
         self.results = results
         self._run_going = False
         self._passed = 0
-        """Cases of the run going that passed (automatic verdicts), kept ones included."""
+        """Cases of the run going that passed (automatic verdicts), kept ones included: the runner's count."""
         self._done = 0
         self.pending_batch: Batch | None = None
         """The pending provider batch of the prompt and model shown (``CasesState.batch``)."""
@@ -239,18 +239,17 @@ class RunPanel(Horizontal):
         progress = self.query_one(ProgressBar)
         if isinstance(event, RunStarted):
             self.results.start_run(event)
-            self._done = event.already_done
-            self._passed = sum(result.passed for result in self.results.results.values())
+            self._done, self._passed = event.already_done, event.already_passed
             progress.display = True
             progress.update(total=event.total, progress=event.already_done)
             if event.resumed:
                 self.notify(f"Resuming run {event.run.id}: {event.already_done} of {event.total} already done")
         elif isinstance(event, CaseDone):
             self.results.case_done(event)
-            self._done, self._passed = event.done, self._passed + event.result.passed
+            self._done, self._passed = event.done, event.passed
             progress.update(progress=event.done)
             self.query_one("#run-status", Static).update(
-                f"{event.done}/{event.total} · pass {self._passed / max(event.done, 1) * 100:.0f}%")
+                f"{event.done}/{event.total} · pass {event.pass_rate * 100:.0f}%")
         elif isinstance(event, RunFinished):
             progress.display = False
             self.show_summary()
