@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from workbench.errors import WorkbenchError
 from workbench.evaluation import PromptTrack, prompt_tracks
 from workbench.examples import collect_examples
+from workbench.export.hygiene import SAME_INPUT_AS_TEST, drop_test_inputs
 from workbench.names import nfc
-from workbench.optimize.report import SearchSummary, latest_search
+from workbench.optimize.report import INCONCLUSIVE, SearchSummary, latest_search
 from workbench.plateau import PlateauVerdict, plateau
 from workbench.project import Project
 from workbench.reports import TestsetHistory
@@ -100,6 +101,10 @@ def _readiness(project: Project, store: Store, prompt: str, track: PromptTrack, 
     index, _ = best_index(track, source.version.number if source.run is not None else None)
     run = store.run(track.run_ids[index])
     found = collect_examples(store, source.version, source.cases, source.run)
+    # What an export would write: no example with a test case's input (as ``export.plan.build_export``).
+    found.examples, overlap = drop_test_inputs(found.examples, source.cases)
+    if overlap:
+        found.dropped[SAME_INPUT_AS_TEST] += overlap
     failures: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     for result in store.results(run.id, failures_only=True):
@@ -168,7 +173,10 @@ def _recommend(prompt: str, verdict: PlateauVerdict, examples: int, errors: Coun
     if examples < MIN_EXAMPLES:
         return (f"{exhausted}collect more cases: {examples} training examples are available, about {MIN_EXAMPLES} "
                 "are needed for a fine-tune to beat the prompt reliably")
-    if search is None or search.status != "finished":
+    if search is not None and search.outcome in INCONCLUSIVE:
+        return (f"search {search.search_id} measured nothing ({search.outcome}), so it says nothing about prompting: "
+                f"fix the cause and search again: workbench optimize {prompt}")
+    if search is None or not (search.exhausted or search.found_gain):  # stopped or running: no finding
         return (f"search prompts before fine-tuning: workbench optimize {prompt} (the plateau is of hand-made "
                 f"versions; if the search finds no gain either: workbench export {prompt})")
     return f"{exhausted}export and fine-tune: workbench export {prompt}"

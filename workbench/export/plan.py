@@ -1,7 +1,7 @@
 """Provides ``build_export``: everything an export decides before it writes a byte — the version and
 its run, the examples (through ``workbench.examples``: sources, held-out exclusion, de-duplication,
-contradictions), redaction, token counts, the train/validation split and the validation of every
-requested format.
+contradictions; then ``hygiene.drop_test_inputs``: no example with a test case's input), redaction, token
+counts, the train/validation split and the validation of every requested format.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from workbench.cases import DEV
 from workbench.errors import ExportError
 from workbench.examples import SOURCES, UNJUDGED, Example, collect_examples
 from workbench.export.formats import DEFAULT_FORMAT, get_format
-from workbench.export.hygiene import Redactor, split_of
+from workbench.export.hygiene import SAME_INPUT_AS_TEST, Redactor, drop_test_inputs, split_of
 from workbench.export.rows import EXPORT_SPLITS, EXPORT_TRAIN, EXPORT_VALIDATION, Row
 from workbench.export.validate import FormatReport, check_format
 from workbench.project import Project
@@ -159,6 +159,11 @@ def build_export(project: Project, store: Store, prompt: str, options: ExportOpt
     found = collect_examples(store, selection.version, selection.cases, selection.run,
                              source=options.source, include_test=options.include_test,
                              train_prompt=options.train_prompt or "version", instruction=options.instruction)
+    if not options.include_test:
+        # A dev or train case with a test case's input would train the model on that test input.
+        found.examples, overlap = drop_test_inputs(found.examples, selection.cases)
+        if overlap:
+            found.dropped[SAME_INPUT_AS_TEST] += overlap
     label = selection.version.label
     if not found.examples:
         why = ", ".join(f"{count} {reason}" for reason, count in sorted(found.dropped.items())) or "no cases"
