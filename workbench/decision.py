@@ -26,7 +26,7 @@ from workbench.errors import WorkbenchError
 from workbench.evaluation import PromptTrack, prompt_tracks, run_side
 from workbench.finetune.verdict import TunedVerdict, tuned_verdicts
 from workbench.names import nfc
-from workbench.optimize.report import SearchSummary, latest_search
+from workbench.optimize.report import INCONCLUSIVE, SearchSummary, latest_search
 from workbench.project import Project
 from workbench.providers.tuned import HOSTED_BACKEND, find_model
 from workbench.reports import dollars, milliseconds, percent, size_text
@@ -156,7 +156,12 @@ def search_note(prompt: str, model: str, search: SearchSummary | None) -> str:
                 f"('workbench optimize {prompt} --apply', then run it on the {TEST} split)")
     if search.applied:
         return f"{text}; the winner was adopted"
-    return text + (": the prompt side is a fair opponent" if search.exhausted else "")
+    if search.exhausted:
+        return f"{text}: the prompt side is a fair opponent"
+    if search.outcome in INCONCLUSIVE:
+        return (f"{text}; it measured nothing, so the prompt side is only the best hand-made version "
+                f"(search again: 'workbench optimize {prompt}')")
+    return text
 
 
 def decide(project: Project, store: Store, prompt: str, split: str = TEST) -> Decision:

@@ -44,7 +44,9 @@ def optimize(ctx: click.Context, prompt: str, budget_calls: int | None, budget_u
     The test split is never used. Every candidate is stored as a version with its provenance; Ctrl+C keeps
     what finished.
     """
-    from workbench.optimize import SearchSettings, apply_winner, should_apply
+    from workbench.errors import WorkbenchError
+    from workbench.optimize import ApplyError, SearchSettings, apply_winner, should_apply
+    from workbench.optimize.report import INCONCLUSIVE
 
     project = _project(ctx)
     store = Store(project.db_path)
@@ -57,9 +59,13 @@ def optimize(ctx: click.Context, prompt: str, budget_calls: int | None, budget_u
         strategies=tuple(name.strip() for name in strategies.split(",") if name.strip()), budget_calls=budget_calls,
         budget_usd=budget_usd, seed=seed, proposer=proposer)
     settings.check()
+    started: list[SearchReport] = []
     try:
-        report = asyncio.run(_search(project, store, start, settings))
+        report = asyncio.run(_search(project, store, start, settings, started))
     except KeyboardInterrupt:
+        # The search marked its report cancelled and kept it: a script still gets the report.
+        if started:
+            _echo_report(started[0], as_json)
         click.echo("\ninterrupted: the candidates scored so far are kept (see 'workbench history "
                    f"{start.name}')", err=True)
         raise click.exceptions.Exit(130) from None
@@ -67,16 +73,35 @@ def optimize(ctx: click.Context, prompt: str, budget_calls: int | None, budget_u
     if apply_:
         why_not = should_apply(report)
         if why_not is None:
-            applied = apply_winner(store, report, start.path)
+            try:
+                applied = apply_winner(store, report, start.path)
+            except ApplyError as error:
+                # The search finished: its report is printed, with the refusal, before the error line.
+                _echo_report(report, as_json, apply_refused=str(error))
+                raise
         elif not as_json:
             click.echo(f"nothing applied: {why_not}", err=True)
-    if as_json:
-        echo_json(report.to_dict())
-        return
-    click.echo(format_report(report))
-    if applied is not None:
+    _echo_report(report, as_json)
+    if applied is not None and not as_json:
         click.echo(f"\napplied: {start.path} now holds {applied.label}; run it on the whole dev split with "
                    f"'workbench run {start.name}'")
+    if report.outcome in INCONCLUSIVE:
+        # As 'workbench run' treats a run whose every case ended in an error: nothing was measured, which a
+        # verdict and exit 0 would hide from a script.
+        raise WorkbenchError(f"search {report.search_id} measured nothing ({report.outcome}): {report.verdict}",
+                             hint="the candidates are kept: fix the cause and search again")
+
+
+def _echo_report(report: SearchReport, as_json: bool, apply_refused: str | None = None) -> None:
+    """The report on stdout, as JSON or text; ``apply_refused``: why ``--apply`` wrote nothing."""
+    if as_json:
+        data = report.to_dict()
+        if apply_refused is not None:
+            data["status"] = "apply refused"
+            data["apply_refused"] = apply_refused
+        echo_json(data)
+        return
+    click.echo(format_report(report, apply_refused=apply_refused))
 
 
 def _apply_search(store: Store, prompt: Prompt, ref: str, as_json: bool) -> None:
@@ -107,8 +132,10 @@ def _apply_search(store: Store, prompt: Prompt, ref: str, as_json: bool) -> None
                f"split with 'workbench run {prompt.name}'")
 
 
-async def _search(project: Project, store: Store, start: Prompt, settings: SearchSettings) -> SearchReport:
-    """Run the search, drawing its progress on stderr; returns the report."""
+async def _search(project: Project, store: Store, start: Prompt, settings: SearchSettings,
+                  started: list[SearchReport]) -> SearchReport:
+    """Run the search, drawing its progress on stderr; returns the report. ``started`` receives the report
+    as the search starts (the search keeps it up to date, and marks it when it ends otherwise)."""
     from workbench.optimize import (
         CandidateDone,
         CandidateStarted,
@@ -122,6 +149,7 @@ async def _search(project: Project, store: Store, start: Prompt, settings: Searc
     report = None
     async for event in search(project, store, start, settings):
         if isinstance(event, SearchStarted):
+            started.append(event.report)
             folds = event.folds
             pool = f", pool {len(folds.pool)} ({folds.pool_split})" if folds.pool else ""
             budget = event.report.budget
@@ -171,20 +199,24 @@ def _refuse_search_options(ctx: click.Context, apply_: bool) -> None:
                                "or leave out --apply-search to search again")
 
 
-def format_report(report: SearchReport) -> str:
-    """The search's report as text: candidates, rounds, the winner with both figures, the verdict."""
+def format_report(report: SearchReport, apply_refused: str | None = None) -> str:
+    """The search's report as text: candidates, rounds, the winner with both figures, the verdict;
+    ``apply_refused``: why ``--apply`` wrote nothing (the status says so)."""
     folds = report.folds
+    status = report.status if apply_refused is None else f"{report.status}, apply refused"
     lines = [f"search {report.search_id} of {report.prompt} on {report.model} ({report.dataset}, seed {report.seed}): "
-             f"{report.status}",
+             f"{status}",
              f"folds: search {len(folds['search'])} cases, confirmation {len(folds['confirmation'])}"
              + (f", few-shot pool {len(folds['pool'])} from {folds['pool_split']}" if folds["pool"] else "")
              + "; the test split is never used", ""]
     rows = [[f"v{c.version}" if c.version is not None else "-", c.round, c.label, f"v{c.parent}",
-             f"{c.passed}/{c.n} ({percent(c.pass_rate)})" if c.discarded is None else f"discarded: {c.discarded}",
+             (f"discarded: {c.discarded}" if c.discarded is not None else f"{c.passed}/{c.n} ({percent(c.pass_rate)})"
+              + (f", {c.errors} errors" if c.errors else "") + ("" if c.measured else ": not measured")),
              c.calls if c.discarded is None else ""] for c in report.candidates]
     start_rate = percent(report.start_search_rate)
     lines.append(table(["version", "round", "candidate", "from", f"search fold (start v{report.start_version}: "
-                        f"{start_rate})", "calls"], rows))
+                        f"{start_rate}" + (f", {report.start_errors} errors" if report.start_errors else "") + ")",
+                        "calls"], rows))
     lines.append("")
     for r in report.rounds:
         gain = "-" if r.gain is None or r.low is None or r.high is None else \
@@ -201,5 +233,7 @@ def format_report(report: SearchReport) -> str:
                   f"the search fold against v{report.start_version}'s {start_rate}",
                   f"  note: {report.bias_note}",
                   f"confirmation fold ({report.confirmation.n} cases): {confirmed}"]
-    lines += ["", f"verdict: {report.verdict}"]
+    lines += ["", f"verdict: {report.verdict or report.describe()}"]
+    if apply_refused is not None:
+        lines.append(f"apply refused: {apply_refused}")
     return "\n".join(lines)

@@ -4,7 +4,11 @@ and refused when it could go over.
 A batch (one candidate on a fold, or one proposer call) is priced at its worst case: every case a call
 (answers from the response cache then cost nothing, so the search spends less than it reserved), and
 each call's price from litellm's cost map for the prompt's tokens plus ``max_tokens`` of answer. What is
-spent is what was called: answers not taken from the cache, and their recorded price.
+spent is what was sent: the model client's attempts (retries included; answers from the cache are not
+calls) and the answers' recorded price. A batch's retries cannot be known before it runs, so it is priced
+at one call a case, checked against the attempts already made: after retries the search stops before the
+next batch that no longer fits, and reports the real figure, which can pass the budget by at most the
+last batch's retries.
 """
 
 from __future__ import annotations

@@ -30,7 +30,14 @@ from workbench.errors import ProviderError, WorkbenchError
 from workbench.evaluation import run_outcomes
 from workbench.optimize.budget import DEFAULT_CALLS, Budget, BudgetError, price_batch, price_per_token
 from workbench.optimize.folds import MIN_FOLD, Folds, make_folds
-from workbench.optimize.report import BIAS_NOTE, CandidateRecord, Confirmation, RoundRecord, SearchReport
+from workbench.optimize.report import (
+    BIAS_NOTE,
+    CandidateRecord,
+    Confirmation,
+    RoundRecord,
+    SearchReport,
+    measured,
+)
 from workbench.optimize.strategies import (
     CONSTRAIN,
     FEWSHOT,
@@ -192,7 +199,18 @@ class Scored:
     label: str
     outcomes: list[CaseOutcome]
     calls: int
+    """Model calls made to score it: attempts, retries included (answers from the cache are free)."""
     usd: float
+
+    @property
+    def errors(self) -> int:
+        """Cases that ended in an error."""
+        return sum(1 for o in self.outcomes if o.error is not None)
+
+    @property
+    def measured(self) -> bool:
+        """Some cases, at most half of them errors (``report.measured``)."""
+        return measured(len(self.outcomes), self.errors)
 
     @property
     def pass_rate(self) -> float:
@@ -284,6 +302,7 @@ class _SearchRun:
                 f"the budget is too small to search: scoring the start on the {len(self.folds.search)}-case search "
                 f"fold and confirming on the {len(self.folds.confirmation)}-case confirmation fold take up to {cost}",
                 hint=f"raise the budget above that (each candidate takes up to {len(self.folds.search)} calls more)")
+        self.calls_base = 0
         self.record: Search | None = None
         self.report: SearchReport | None = None
         self._last: Scored | None = None
@@ -318,6 +337,7 @@ class _SearchRun:
             seed=settings.seed, strategies=list(settings.strategies), start_version=start_version.number,
             folds=self.folds.to_dict(), budget=self.budget.to_dict())
         self.seen[start_version.hash] = start_version.number
+        self.calls_base = self.client.calls  # what the search spends is the attempts since (``_sync``)
         yield SearchStarted(self.record, start_version, self.model, self.folds, report)
         try:
             async with aclosing(self._rounds()) as rounds:
@@ -341,7 +361,15 @@ class _SearchRun:
                 yield event
         start = self._take()
         report.start_search_rate = start.pass_rate
+        report.start_errors, report.start_n = start.errors, len(start.outcomes)
         self._spend(start)
+        if not start.measured:
+            # Nothing to compare a candidate with: searching on would only spend the budget on errors.
+            first = next((o.error for o in start.outcomes if o.error), "")
+            report.stop_reason = (f"the start could not be measured: {start.errors} of {len(start.outcomes)} cases "
+                                  f"of the search fold ended in an error (the first: {first})")
+            report.verdict = report.describe()
+            return
         incumbent = start
         patience = settings.patience or self.project.settings.plateau.k
         quiet_rounds = 0
@@ -384,14 +412,15 @@ class _SearchRun:
                         yield event
                 done = self._take()
                 self._spend(done)
-                scored.append(done)
+                if done.measured:  # a figure made mostly of errors measures the provider: it takes no part
+                    scored.append(done)
                 record = CandidateRecord(
                     round=number, strategy=outcome.strategy, label=outcome.label, settings=outcome.settings,
                     parent=round_start.version.number, version=version.number, hash=version.hash[:12],
                     passed=sum(o.passed for o in done.outcomes), n=len(done.outcomes), pass_rate=done.pass_rate,
-                    mean_score=done.mean_score, calls=done.calls, usd=done.usd)
+                    mean_score=done.mean_score, calls=done.calls, usd=done.usd, errors=done.errors)
                 report.candidates.append(record)
-                if done.beats(incumbent):
+                if done.measured and done.beats(incumbent):
                     incumbent = done
                     report.winner_version, report.winner_label = done.version.number, done.label
                     report.winner_search_rate = done.pass_rate
@@ -414,9 +443,14 @@ class _SearchRun:
                                       "gain (the plateau rule)")
                 break
         if incumbent is not start:
-            async with aclosing(self._confirm(start, incumbent)) as confirming:
-                async for event in confirming:
-                    yield event
+            # Kept back from the start at one call a case; retries may have eaten into it since.
+            if self.budget.allows(2 * len(self.folds.confirmation), self.start_confirm_usd + self.winner_confirm_usd):
+                async with aclosing(self._confirm(start, incumbent)) as confirming:
+                    async for event in confirming:
+                        yield event
+            else:
+                report.stop_reason = (f"{report.stop_reason}; the confirmation did not fit in what retries left "
+                                      f"of the budget ({self.budget.spent_calls} calls spent)")
         report.verdict = report.describe()
 
     def _verdict(self, number: int, incumbent: Scored, scored: list[Scored]) -> RoundRecord:
@@ -530,13 +564,13 @@ class _SearchRun:
             completion = await self.client.complete(CompletionRequest(self.proposer, messages, params),
                                                     kind="proposer")
         except ProviderError as error:
+            self._sync()
             if error.kind in FATAL_KINDS:
                 raise
             return [Discard(REWRITE, "rewrite", f"the proposer's call failed: {error}")]
         if not completion.cached:
-            self.budget.spend(1, completion.cost_usd or 0.0)
-            assert self.report is not None
-            self.report.calls, self.report.usd = self.budget.spent_calls, self.budget.spent_usd
+            self.budget.spent_usd += completion.cost_usd or 0.0
+        self._sync()
         return parse_rewrites(completion.text, incumbent.prompt, self.settings.rewrites, round_number=number,
                               proposer=self.proposer)
 
@@ -548,6 +582,7 @@ class _SearchRun:
         ids = set(self.folds.search_ids if fold == "search" else self.folds.confirmation_ids)
         plan = plan_run(self.project, self.store, prompt, model=self.model, split=DEV)
         yield CandidateStarted(number, label, version, fold, len(ids))
+        attempts = self.client.calls
         run_id = None
         # ``execute`` is an async generator: closed with this one, it ends its run and releases its lock now.
         running = cast("AsyncGenerator[RunEvent, None]", execute(
@@ -562,7 +597,7 @@ class _SearchRun:
         results = [result for result in self.store.results(run_id, scores=False) if result.case_id in ids]
         spent = [result for result in results if not result.cached]
         outcomes = run_outcomes(self.store, self.store.run(run_id), results)
-        self._last = Scored(prompt, version, label, outcomes, calls=len(spent),
+        self._last = Scored(prompt, version, label, outcomes, calls=self.client.calls - attempts,
                             usd=sum(result.cost_usd or 0.0 for result in spent))
 
     def _take(self) -> Scored:
@@ -572,8 +607,14 @@ class _SearchRun:
         return scored
 
     def _spend(self, scored: Scored) -> None:
+        self.budget.spent_usd += scored.usd
+        self._sync()
+
+    def _sync(self) -> None:
+        """The calls spent: the client's attempts since the search started, retries included (what the
+        provider received, and bills), not the cases scored."""
         assert self.report is not None
-        self.budget.spend(scored.calls, scored.usd)
+        self.budget.spent_calls = self.client.calls - self.calls_base
         self.report.calls, self.report.usd = self.budget.spent_calls, self.budget.spent_usd
 
     def _discard(self, number: int, incumbent: Scored, discard: Discard) -> CandidateRecord:

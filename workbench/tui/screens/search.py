@@ -358,6 +358,8 @@ class SearchScreen(ModalScreen[Version | None]):
             self.query_one("#apply" if self._can_apply() else "#close", Button).focus()
 
     def _show_status(self) -> None:
+        from workbench.optimize.report import INCONCLUSIVE
+
         report = self.report
         line: Content
         if report is None:
@@ -365,6 +367,9 @@ class SearchScreen(ModalScreen[Version | None]):
         elif self.searching:
             line = markup("search $id · $what · spent $spent", id=report.search_id, what=self._doing(),
                           spent=spent(report))
+        elif self.outcome == "finished" and report.outcome in INCONCLUSIVE:
+            line = markup("[b $error]search $id measured nothing[/] ($outcome): no verdict · spent $spent",
+                          id=report.search_id, outcome=report.outcome, spent=spent(report))
         elif self.outcome == "finished":
             line = markup("[b]search $id finished[/b]: $n scored · spent $spent", id=report.search_id,
                           n=scored(report), spent=spent(report))
