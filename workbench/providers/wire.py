@@ -16,9 +16,9 @@ briefly; the run's loop gives it up within ``sys.getswitchinterval()`` (5 ms). T
 call (``ModelClient`` sets one per call). Errors arrive as httpx's own (``ConnectError``, ``ReadTimeout``,
 ``RemoteProtocolError``...), so the OpenAI SDK and litellm classify them as they would their own.
 
-litellm hands this transport to the OpenAI SDK for every OpenAI-compatible provider (OpenAI, Azure-less
-``openai/...`` aliases, vLLM, llama.cpp's server, Ollama's ``/v1``) through ``litellm.aclient_session``
-(``install``); its other providers keep litellm's own transport and timing.
+litellm hands this transport to the OpenAI SDK for every OpenAI-compatible provider (OpenAI, ``openai/...``
+aliases: vLLM, llama.cpp's server, Ollama's ``/v1``) through ``litellm.aclient_session`` (``install``); its
+other providers (Anthropic, Gemini, Bedrock...) keep litellm's own transport and timing.
 """
 
 from __future__ import annotations
