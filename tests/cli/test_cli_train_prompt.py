@@ -42,7 +42,9 @@ def no_openai_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def _project(tmp_path: Path, server: FakeOpenAIServer) -> Path:
     root = make_project(tmp_path, server.base_url)
     (root / "prompts" / "fs.prompt").write_text(FEW_SHOT, encoding="utf-8")
-    lines = [json.dumps({"id": f"{split[0]}{i:02d}", "question": f"case {i} {'odd' if i % 4 == 3 else 'even'}",
+    # Test inputs differ from dev ones: a dev case with a test case's input is never exported for training.
+    lines = [json.dumps({"id": f"{split[0]}{i:02d}",
+                         "question": f"case {i + (100 if split == 'test' else 0)} {'odd' if i % 4 == 3 else 'even'}",
                          "expected": "no" if i % 4 == 3 else "yes", "split": split})
              for split, n in (("dev", 16), ("test", 12)) for i in range(n)]
     (root / "datasets" / "q.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
