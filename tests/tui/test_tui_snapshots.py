@@ -39,7 +39,10 @@ def project() -> Iterator[Path]:
         prompt.write_text(prompt.read_text().replace("{{ question }}", "{{ question | replace('odd', 'even') }}"))
         assert invoke(root, "run", "yesno")[0] == 0
     db = sqlite3.connect(root / ".workbench" / "workbench.db")
-    db.execute("UPDATE results SET latency_ms = 100 + id, created_utc = '2026-01-01T00:00:00.000+00:00'")
+    # Fixed by run and case, not by row: concurrent answers are recorded in the order they complete.
+    db.execute("UPDATE results SET latency_ms = 100 + (SELECT count(*) FROM results AS earlier WHERE "
+               "earlier.run_id < results.run_id OR (earlier.run_id = results.run_id "
+               "AND earlier.case_id < results.case_id)), created_utc = '2026-01-01T00:00:00.000+00:00'")
     db.commit()
     yield root
     shutil.rmtree(parent, ignore_errors=True)
