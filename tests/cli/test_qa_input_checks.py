@@ -59,6 +59,14 @@ def one_line_error(code: int, err: str) -> None:
     assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
 
 
+def refused_before_any_call(root: Path, server: FakeOpenAIServer) -> tuple[str, str]:
+    """``workbench run p`` in ``root``: one line, exit 2, no model call; its (stdout, stderr)."""
+    code, out, err = invoke(root, "run", "p")
+    one_line_error(code, err)
+    assert chat_calls(server) == 0
+    return out, err
+
+
 # 1. A scorer that raises or returns no score is the case's error ------------------------------------------
 
 MYSCORE = """
@@ -119,9 +127,7 @@ def test_a_python_scorer_that_returns_no_score_errors_every_case_and_the_run_exi
 def test_a_param_the_workbench_passes_itself_is_refused_at_load_naming_its_line(
         tmp_path: Path, server: FakeOpenAIServer, param: str) -> None:
     root = project(tmp_path, server.base_url, params=f"params:\n  temperature: 0\n  {param}\n")
-    code, _, err = invoke(root, "run", "p")
-    one_line_error(code, err)
-    assert chat_calls(server) == 0
+    _, err = refused_before_any_call(root, server)
     # The front matter starts on line 2 (dataset, scorers, params:, temperature, then the key): line 6.
     key = param.split(":")[0]
     assert "prompts/p.prompt:6:" in err and f"must not set {key!r}" in err
@@ -152,9 +158,7 @@ def test_a_judges_params_are_checked_like_the_prompts(tmp_path: Path, server: Fa
                                                        fragment: str) -> None:
     scorers = f"\n  - exact_match\n  - llm_judge: {{rubric: 'is it right?', model: fake, params: {{{option}}}}}\n"
     root = project(tmp_path, server.base_url, scorers=scorers)
-    code, out, err = invoke(root, "run", "p")
-    one_line_error(code, err)
-    assert chat_calls(server) == 0
+    out, err = refused_before_any_call(root, server)
     assert "prompts/p.prompt:5:" in err and fragment in err and "sk-secret-123" not in out + err
 
 
@@ -163,9 +167,7 @@ def test_a_judges_params_are_checked_like_the_prompts(tmp_path: Path, server: Fa
 def test_an_api_base_with_credentials_in_params_is_refused_without_repeating_it(
         tmp_path: Path, server: FakeOpenAIServer, url: str) -> None:
     root = project(tmp_path, server.base_url, params=f"params: {{temperature: 0, api_base: '{url}'}}\n")
-    code, out, err = invoke(root, "run", "p")
-    one_line_error(code, err)
-    assert chat_calls(server) == 0
+    out, err = refused_before_any_call(root, server)
     assert "prompts/p.prompt:4:" in err and "credentials" in err and "api_key_env" in err
     assert "sk-secret-123" not in err + out
     assert not (root / ".workbench" / "workbench.db").exists() or not rows(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support.cli import answer_by_question, invoke, make_project
+from support.cli import answer_by_question, invoke, make_project, wait_for_calls
 from support.openai_server import FakeOpenAIServer
 from workbench.project import open_project
 from workbench.store import Store
@@ -75,10 +75,7 @@ def test_a_run_left_running_by_a_killed_process_is_interrupted_and_resumes(tmp_p
         child = subprocess.Popen([sys.executable, "-m", "workbench", "--project", str(root), "run", "yesno"],
                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            deadline = time.monotonic() + 60
-            while chat_requests(server) < 20:
-                assert time.monotonic() < deadline and child.poll() is None
-                time.sleep(0.05)
+            wait_for_calls(server, child, 20)
             # While it runs, a second process is refused, naming the first one: no duplicate calls.
             code, _, err = invoke(root, "run", "yesno")
             assert code == 2 and f"already going in another process (pid {child.pid})" in err

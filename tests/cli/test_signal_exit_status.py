@@ -9,12 +9,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from support.cli import answer_by_question, invoke, make_project
+from support.cli import answer_by_question, invoke, make_project, wait_for_calls
 from support.openai_server import FakeOpenAIServer
 from support.procs import children, running
 from workbench.cli import INTERRUPTED, exit_status
@@ -41,10 +40,7 @@ def test_a_signal_stops_a_cold_run_with_its_own_status_keeping_the_results(tmp_p
         child = subprocess.Popen([sys.executable, "-m", "workbench", "--project", str(root), "run", "yesno"],
                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            deadline = time.monotonic() + 60
-            while chat_requests(server) < 12:
-                assert time.monotonic() < deadline and child.poll() is None
-                time.sleep(0.05)
+            wait_for_calls(server, child, 12)
             child.send_signal(number)
             _, err = child.communicate(timeout=60)
         finally:
@@ -71,10 +67,7 @@ def test_a_hang_up_sent_to_the_whole_group_stops_a_run_with_workers_as_ctrl_c_do
                                   "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True, start_new_session=True)
         try:
-            deadline = time.monotonic() + 60
-            while chat_requests(server) < 24:
-                assert time.monotonic() < deadline and child.poll() is None
-                time.sleep(0.05)
+            wait_for_calls(server, child, 24)
             workers = children(child.pid)
             os.killpg(child.pid, signal.SIGHUP)
             _, err = child.communicate(timeout=60)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support.cli import answer_by_question, invoke, make_project
+from support.cli import answer_by_question, invoke, make_project, wait_for_calls
 from support.openai_server import FakeOpenAIServer
 from support.procs import children, running
 from workbench.shard import process_context
@@ -91,10 +91,7 @@ def test_ctrl_c_during_a_sharded_run_prints_no_traceback(tmp_path: Path) -> None
                                   "--workers", "2", "--concurrency", "8"], env={**os.environ, "FAKE_KEY": SECRET},
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
-            deadline = time.monotonic() + 60
-            while chat_requests(server) < 4:  # calls are going
-                assert time.monotonic() < deadline and child.poll() is None
-                time.sleep(0.02)
+            wait_for_calls(server, child, 4)  # calls are going
             os.killpg(child.pid, signal.SIGINT)
             _, err = child.communicate(timeout=60)
             time.sleep(0.5)  # a fork server's traceback would come on the same stream, a moment later
@@ -119,10 +116,7 @@ def test_workers_do_not_outlive_a_killed_command(tmp_path: Path) -> None:
                                   "--workers", "3", "--concurrency", "12"], env={**os.environ, "FAKE_KEY": SECRET},
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            deadline = time.monotonic() + 60
-            while chat_requests(server) < 12:
-                assert time.monotonic() < deadline and child.poll() is None
-                time.sleep(0.02)
+            wait_for_calls(server, child, 12)
             workers = children(child.pid)
             assert len(workers) == 2
             child.send_signal(signal.SIGKILL)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from support.openai_server import FakeOpenAIServer
 from workbench.cli import main
 
 N_CASES = 12
@@ -60,3 +63,11 @@ def hosted_tuned_model(root: Path, base_url: str, **extra: object) -> Path:
         "backend": "hosted", "provider": "openai", "base": "fake", "provider_model": "ft-fake",
         "litellm_model": "openai/ft-fake", "api_base": base_url, "status": "succeeded", **extra}), encoding="utf-8")
     return folder
+
+
+def wait_for_calls(server: FakeOpenAIServer, child: subprocess.Popen, calls: int, seconds: float = 60) -> None:
+    """Wait until ``server`` has had ``calls`` chat requests, while ``child`` (the command making them) runs."""
+    deadline = time.monotonic() + seconds
+    while sum(1 for request in server.requests if request["path"].endswith("/chat/completions")) < calls:
+        assert time.monotonic() < deadline and child.poll() is None
+        time.sleep(0.02)
