@@ -61,6 +61,7 @@ class WireTransport(httpx.AsyncBaseTransport):
         self._thread: threading.Thread | None = None
         self._session: aiohttp.ClientSession | None = None
         self._in_flight = 0
+        atexit.register(self._stop_at_exit)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
@@ -122,7 +123,6 @@ class WireTransport(httpx.AsyncBaseTransport):
             thread = threading.Thread(target=loop.run_forever, name="workbench-wire", daemon=True)
             thread.start()
             self._loop, self._thread, self._session, self._pid = loop, thread, None, os.getpid()
-            atexit.register(self._stop, loop)
         return self._loop
 
     def stop_idle(self) -> bool:
@@ -143,8 +143,13 @@ class WireTransport(httpx.AsyncBaseTransport):
         loop.close()
         return True
 
+    def _stop_at_exit(self) -> None:
+        """At exit, close this process's connections: an unclosed aiohttp session warns on stderr."""
+        if self._loop is not None:
+            self._stop(self._loop)
+
     def _stop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Close the connections of ``loop`` and stop it (at exit too: an unclosed aiohttp session warns)."""
+        """Close the connections of ``loop`` and stop it."""
         if loop.is_closed() or not loop.is_running() or self._pid != os.getpid():
             return
         session, self._session = self._session, None
