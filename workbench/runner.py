@@ -361,7 +361,10 @@ async def score_answer(plan: RunPlan, case: Case, completion: Completion, client
     except ProviderError as error:
         if error.kind in FATAL_KINDS:
             raise
-        return CaseResult(case, completion.text, False, 0.0, error=f"judge: {error}", error_kind="judge",
+        # The kind names the judge's fault: judge_unreadable (no score in its reply), else judge_<the call's
+        # kind> (judge_timeout, judge_rate_limit...), so a report tells a judge's failure from the model's.
+        kind = error.kind if error.kind.startswith("judge_") else f"judge_{error.kind}"
+        return CaseResult(case, completion.text, False, 0.0, error=f"judge: {error}", error_kind=kind,
                           completion=completion)
     except ScorerFailed as error:
         # A scorer that raised or gave no score said nothing about the answer: the case errors (and is
