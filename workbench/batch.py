@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.errors import ProviderError, WorkbenchError
 from workbench.project import Project
-from workbench.records import Case, Completion, CompletionRequest, field_of, public_params
+from workbench.records import Case, Completion, CompletionRequest, field_of, public_params, redact_url, restore_url
 from workbench.store import Batch, Run, Store
 
 if TYPE_CHECKING:
@@ -83,9 +83,10 @@ class BatchReport:
 
 
 def batch_dict(batch: Batch) -> dict[str, Any]:
-    """A batch as JSON (no key: none is stored)."""
+    """A batch as JSON (no key: none is stored, and an address is shown redacted)."""
     return {"id": batch.id, "provider_batch_id": batch.provider_batch_id, "run_id": batch.run_id,
-            "model": batch.model, "api_base": batch.api_base, "status": batch.status, "cases": len(batch.case_ids),
+            "model": batch.model, "api_base": redact_url(batch.api_base) if batch.api_base else None,
+            "status": batch.status, "cases": len(batch.case_ids),
             "request_counts": batch.request_counts, "estimate_usd": batch.estimate_usd,
             "created_utc": batch.created_utc, "updated_utc": batch.updated_utc,
             "collected_utc": batch.collected_utc}
@@ -145,11 +146,21 @@ def _batch_model_with_key(batch: Batch, client: ModelClient) -> ResolvedModel:
     except BatchError:
         if "/" in batch.model or batch.model in client.models:
             raise
+        called = redact_url(batch.api_base) if batch.api_base else "its provider"
         raise BatchError(f"batch {batch.id} was sent through the model alias {batch.model!r}, which workbench.toml "
-                         "no longer defines", hint=f"define [models.{batch.model}] again (it called "
-                         f"{batch.api_base or 'its provider'}) to poll, collect or cancel it") from None
+                         "no longer defines", hint=f"define [models.{batch.model}] again (it called {called}) to "
+                         "poll, collect or cancel it") from None
     client.preflight(batch.model, calls=False)
     return resolved
+
+
+def _address(batch: Batch, resolved: ResolvedModel) -> str | None:
+    """The address to poll, collect or cancel ``batch`` at: the one stored (redacted, ``records.restore_url``),
+    or, when its credentials were redacted, the alias's api_base in workbench.toml now if it is the same one;
+    a ``ConfigError`` when it is not."""
+    return restore_url(batch.api_base, [resolved.api_base], what=f"batch {batch.id}",
+                       hint=f"define [models.{batch.model}] again with that api_base, credentials included, to "
+                            "poll, collect or cancel it")
 
 
 def _credentials(resolved: ResolvedModel, api_base: str | None) -> dict[str, Any]:
@@ -329,7 +340,8 @@ async def _submit(store: Store, plan: RunPlan, client: ModelClient, resolved: Re
         def record(remote: Any) -> Batch:
             return store.add_batch(
                 provider_batch_id=str(field_of(remote, "id")), run_id=run.id, model=plan.model,
-                api_base=resolved.api_base, status=str(field_of(remote, "status") or "validating"),
+                api_base=redact_url(resolved.api_base) if resolved.api_base else None,
+                status=str(field_of(remote, "status") or "validating"),
                 input_file_id=str(field_of(uploaded, "id")), case_ids=[case.id for case in send],
                 request_counts=_counts(remote), estimate_usd=price)
 
@@ -362,10 +374,10 @@ async def poll(project: Project, store: Store, batch: Batch, client: ModelClient
     from workbench.providers.client import ensure_litellm
 
     resolved = _batch_model_with_key(batch, client)
-    credentials = _credentials(resolved, batch.api_base)
     written = 0
     if not batch.pending:
         return _report(store, batch, "collected", written)
+    credentials = _credentials(resolved, _address(batch, resolved))
     ensure_litellm()
     import litellm
 
@@ -413,7 +425,7 @@ async def cancel(store: Store, batch: Batch, client: ModelClient) -> Batch:
 
     try:
         remote = await _sync(litellm.cancel_batch, batch_id=batch.provider_batch_id, custom_llm_provider="openai",
-                             **_credentials(resolved, batch.api_base))
+                             **_credentials(resolved, _address(batch, resolved)))
     except Exception as error:
         raise _failure(f"cancelling batch {batch.id} ({batch.provider_batch_id})", error) from None
     return store.update_batch(batch.id, status=str(field_of(remote, "status") or "cancelling"),

@@ -17,6 +17,7 @@ from workbench.costs import CostSettings
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.names import nfc, on_disk, prompt_name
 from workbench.providers.registry import parse_deployments
+from workbench.records import CREDENTIAL_URL, SECRET_PARAM, params_fault
 
 DEFAULT_MODEL = "local/smollm2"
 CONFIG_NAME = "workbench.toml"
@@ -61,6 +62,14 @@ class Settings:
 
 _DEFAULTS_KEYS = {"model": str, "concurrency": int, "timeout": float, "retries": int, "judge_model": str,
                   "proposer_model": str}
+_ALIAS_PARAM_HINTS = {
+    "model": "the alias's model is its own 'model' key",
+    "api_base": "use the alias's own api_base key",
+    "base_url": "use the alias's own api_base key",
+    SECRET_PARAM: "name the variable that holds the key with the alias's api_key_env",
+    CREDENTIAL_URL: "an address goes in the alias's own api_base key, its key in the variable api_key_env names",
+}
+"""What to do about a fault of a ``[models.NAME]`` alias's params, where it differs from a prompt's."""
 _ENV_KEYS = {"MODEL": "model", "CONCURRENCY": "concurrency", "TIMEOUT": "timeout", "RETRIES": "retries",
              "JUDGE_MODEL": "judge_model", "PROPOSER_MODEL": "proposer_model", "THEME": "theme"}
 
@@ -76,6 +85,18 @@ def _coerce(value: Any, kind: type, where: str, path: Path | None) -> Any:
     if not isinstance(value, kind) or isinstance(value, bool):
         raise ConfigError(f"{where} must be a {kind.__name__}, not {value!r}", path=path)
     return value
+
+
+def _check_alias_params(name: str, params: Any, path: Path) -> None:
+    """Refuse ``[models.NAME] params`` that are not a table, or where ``records.params_fault`` finds a fault:
+    they are merged under every call's params of the alias (``registry.resolve_model``), so they are held to
+    the rule of a prompt's params (a reserved keyword fails every call; a secret would be stored)."""
+    where = f"[models.{name}] params"
+    if not isinstance(params, dict):
+        raise ConfigError(f"{where} must be a table", path=path, hint="such as params = {temperature = 0}")
+    fault = params_fault(params, where, _ALIAS_PARAM_HINTS)
+    if fault is not None:
+        raise ConfigError(fault[1], path=path, hint=fault[2])
 
 
 def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -118,6 +139,7 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides:
             parse_deployments(name, table)
         except ConfigError as error:
             raise ConfigError(error.message, path=path, hint=error.hint) from None
+        _check_alias_params(name, table.get("params", {}), path)
     for suffix, key in _ENV_KEYS.items():
         if f"WORKBENCH_{suffix}" in env:
             kind = _DEFAULTS_KEYS.get(key, str)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +21,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from workbench.cases import RUN_SPLITS, or_list
 from workbench.errors import PromptError, ScorerError
 from workbench.names import nfc
-from workbench.records import Case, Message, public_params, sha256_hex, url_secrets
+from workbench.records import Case, Message, params_fault, sha256_hex
 from workbench.text import visible
 
 if TYPE_CHECKING:
@@ -43,22 +42,6 @@ FRONT_MATTER: dict[str, tuple[type | tuple[type, ...], str]] = {
     "expected_key": (str, "the test-set column holding the expected answer"),
 }
 
-
-# Keywords the workbench gives litellm.acompletion itself (providers.client: ModelClient.complete and
-# _call_with_retries, with a model's call_kwargs): the same key in params would make every call fail with
-# "got multiple values for keyword argument", or (stream) return no answer to read. -> what to do instead.
-RESERVED_PARAMS: dict[str, str] = {
-    "model": "name the model with 'model:' in the front matter, or --model",
-    "messages": "the messages are the prompt's body and 'system:'",
-    "timeout": "set timeout in workbench.toml [defaults], or WORKBENCH_TIMEOUT",
-    "num_retries": "set retries in workbench.toml [defaults], or WORKBENCH_RETRIES",
-    "max_retries": "set retries in workbench.toml [defaults], or WORKBENCH_RETRIES",
-    "stream": "remove it: the workbench reads each answer whole",
-    "api_base": "a server is a model alias in workbench.toml: [models.NAME] with api_base and api_key_env, "
-                "then 'model: NAME'",
-    "base_url": "a server is a model alias in workbench.toml: [models.NAME] with api_base and api_key_env, "
-                "then 'model: NAME'",
-}
 
 @dataclass(frozen=True)
 class Segment:
@@ -242,39 +225,13 @@ def _validate(header: dict[str, Any], key_lines: dict[str, int], path: Path) -> 
 
 def _check_params(params: dict[str, Any], path: Path, line: int | None, key_lines: dict[str, int],
                   what: str = "params") -> None:
-    """Refuse in ``params`` (stored with every run) a secret, any value holding a URL with credentials
-    (``http://user:key@host``, ``?key=...``), and a keyword the workbench passes to litellm itself
-    (``RESERVED_PARAMS``); each named with its line (``key_lines``, else ``line``) and what to do."""
-    # The one definition of a secret parameter: whatever the store would have to drop.
-    secrets = sorted(params.keys() - public_params(params).keys())
-    if secrets:
-        raise PromptError(f"{what} must not hold a secret ({secrets[0]!r})", path=path,
-                          line=key_lines.get(secrets[0], line),
-                          hint="keys stay in environment variables; see api_key_env in workbench.toml")
-    for key, value in params.items():
-        at = key_lines.get(key, line)
-        found = sorted({part for text in _strings(value) for part in url_secrets(text)})
-        if found:
-            # The value itself is never repeated: it holds a key.
-            raise PromptError(f"{what}: {str(key)!r} holds credentials in a URL ({', '.join(found)}), which would "
-                              "be stored with every run", path=path, line=at,
-                              hint="use a model alias in workbench.toml: [models.NAME] with api_base (no key in "
-                                   "it) and api_key_env naming the variable that holds the key, then 'model: NAME'")
-        if key in RESERVED_PARAMS:
-            raise PromptError(f"{what} must not set {key!r}: the workbench passes it to litellm itself", path=path,
-                              line=at, hint=RESERVED_PARAMS[key])
-
-
-def _strings(value: Any) -> Iterator[str]:
-    """Every string inside a param's value, at any depth."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
+    """Refuse what ``records.params_fault`` finds in ``params`` (stored with every run): a secret, a URL with
+    credentials, a keyword the workbench passes to litellm itself; named with its line (``key_lines``, else
+    ``line``) and what to do."""
+    fault = params_fault(params, what)
+    if fault is not None:
+        key, message, hint = fault
+        raise PromptError(message, path=path, line=key_lines.get(key, line), hint=hint)
 
 
 def _segments(body: str, first_line: int) -> list[Segment]:

@@ -1,5 +1,7 @@
 """Provides the plain records shared by the core: cases, model requests and replies, scores, and
-``public_params``: the one rule for what of a request's params may reach the store or an export.
+``public_params``: the one rule for what of a request's params may reach the store or an export,
+``params_fault``: the one check of params a user writes (a prompt's, a judge's, a model alias's), and
+``redact_url``/``restore_url``: how a configured address is stored and how it is called again.
 
 They are frozen dataclasses with no behaviour beyond small helpers, so every part of the core
 (and both front ends) can pass them around without importing each other.
@@ -10,8 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from workbench.errors import ConfigError
 
 Message = dict[str, Any]
 """A chat message: ``{"role": "system" | "user" | "assistant", "content": str}``."""
@@ -77,6 +82,32 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]{}]+")
+"""An address inside free text (an error message): a scheme, ``://`` and what follows up to a space, a quote
+or a bracket."""
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every address in it that holds credentials replaced by its ``redact_url``: how a provider's
+    error message (which may quote the address it failed to reach) is stored, printed or reported."""
+    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text) if "://" in text else text
+
+
+def restore_url(stored: str | None, configured: Iterable[str | None], *, what: str, hint: str) -> str | None:
+    """The address to call again for ``stored``, an address as it was stored (``redact_url`` of the one called):
+    ``stored`` itself when nothing in it was redacted, else the first of ``configured`` (the addresses set now,
+    in workbench.toml or by a flag) that redacts to the same text.
+
+    Raises ``ConfigError`` (``what`` was sent to ``stored``..., with ``hint``: where to set it again) when
+    ``stored`` was redacted and none of ``configured`` matches: its credentials were never stored."""
+    if stored is None or not url_secrets(stored) or redact_url(stored) != stored:
+        return stored  # no credentials in it, or stored before addresses were redacted: called as it is
+    for url in configured:
+        if url and redact_url(url) == stored:
+            return url
+    raise ConfigError(f"{what} was sent to {stored}, whose credentials were never stored", hint=hint)
+
+
 SECRET_NAME = re.compile(r"(^|_)(api_key|key|secret|password|token|authorization|credentials?)$|headers$",
                          re.IGNORECASE)
 NOT_SECRET = {"max_tokens", "max_completion_tokens", "top_k"}
@@ -86,6 +117,68 @@ def public_params(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` without anything that could hold a secret: what may reach the store or an export."""
     return {key: value for key, value in params.items()
             if key in NOT_SECRET or not SECRET_NAME.search(str(key))}
+
+
+# Keywords the workbench gives litellm.acompletion itself (providers.client: ModelClient.complete and
+# _call_with_retries, with a model's call_kwargs): the same key in params would make every call fail with
+# "got multiple values for keyword argument", or (stream) return no answer to read. -> what to do instead.
+RESERVED_PARAMS: dict[str, str] = {
+    "model": "name the model with 'model:' in the front matter, or --model",
+    "messages": "the messages are the prompt's body and 'system:'",
+    "timeout": "set timeout in workbench.toml [defaults], or WORKBENCH_TIMEOUT",
+    "num_retries": "set retries in workbench.toml [defaults], or WORKBENCH_RETRIES",
+    "max_retries": "set retries in workbench.toml [defaults], or WORKBENCH_RETRIES",
+    "stream": "remove it: the workbench reads each answer whole",
+    "api_base": "a server is a model alias in workbench.toml: [models.NAME] with api_base and api_key_env, "
+                "then 'model: NAME'",
+    "base_url": "a server is a model alias in workbench.toml: [models.NAME] with api_base and api_key_env, "
+                "then 'model: NAME'",
+}
+SECRET_PARAM = "<secret>"
+"""The ``params_fault`` hint of a secret-named key."""
+CREDENTIAL_URL = "<credential url>"
+"""The ``params_fault`` hint of a value holding a URL with credentials."""
+PARAM_HINTS: dict[str, str] = {
+    SECRET_PARAM: "keys stay in environment variables; see api_key_env in workbench.toml",
+    CREDENTIAL_URL: "use a model alias in workbench.toml: [models.NAME] with api_base (no key in it) and "
+                    "api_key_env naming the variable that holds the key, then 'model: NAME'",
+    **RESERVED_PARAMS,
+}
+"""What to do about each fault of a prompt's params; ``params_fault`` takes others (a model alias's)."""
+
+
+def params_fault(params: Mapping[str, Any], what: str = "params",
+                 hints: Mapping[str, str] | None = None) -> tuple[str, str, str] | None:
+    """The first fault of ``params`` as (key, message, hint), else None: a secret-named key (``public_params``
+    would drop it), a value holding a URL with credentials at any depth (``url_secrets``: it would be stored
+    with every run), or a keyword the workbench passes to litellm itself (``RESERVED_PARAMS``).
+
+    ``what`` names the params in the message; ``hints`` replaces ``PARAM_HINTS`` by key (``SECRET_PARAM``,
+    ``CREDENTIAL_URL`` or a reserved key). The message never repeats a value: it may hold a key."""
+    hint = {**PARAM_HINTS, **(hints or {})}
+    secrets = sorted(str(key) for key in params.keys() - public_params(dict(params)).keys())
+    if secrets:
+        return secrets[0], f"{what} must not hold a secret ({secrets[0]!r})", hint[SECRET_PARAM]
+    for key, value in params.items():
+        found = sorted({part for text in _strings(value) for part in url_secrets(text)})
+        if found:
+            return (key, f"{what}: {str(key)!r} holds credentials in a URL ({', '.join(found)}), which would be "
+                         "stored with every run", hint[CREDENTIAL_URL])
+        if key in RESERVED_PARAMS:
+            return key, f"{what} must not set {key!r}: the workbench passes it to litellm itself", hint[key]
+    return None
+
+
+def _strings(value: Any) -> Iterable[str]:
+    """Every string inside a param's value, at any depth."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
 
 
 @dataclass(frozen=True)

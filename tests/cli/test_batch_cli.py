@@ -273,3 +273,43 @@ def test_a_provider_id_two_servers_both_gave_is_ambiguous(tmp_path: Path, server
         assert code == 2 and "2 batches have the provider id 'batch_fake0000' (batches 1, 2" in err
         code, out, err = invoke(root, "batch", "status", "2")
         assert code == 0 and "batch 2 (batch_fake0000)" in out, err
+
+
+def test_a_batch_through_an_address_with_credentials_keeps_them_out_of_store_and_output(
+        tmp_path: Path, server: FakeOpenAIServer) -> None:
+    import base64
+
+    secret = "sk-addr-secret-9"
+    url = server.base_url.replace("http://", f"http://user:{secret}@")
+    root = make_project(tmp_path / "project", server.base_url)
+    toml = root / "workbench.toml"
+    with toml.open("a", encoding="utf-8") as handle:
+        handle.write(f'[models.mini]\nmodel = "openai/gpt-4o-mini"\napi_base = "{url}"\napi_key_env = "FAKE_KEY"\n')
+    server.batch_hold = True
+    code, out, err = invoke(root, "run", "yesno", "--batch", "--model", "mini", "--json")
+    assert code == 0, err
+    redacted = server.base_url.replace("http://", "http://***@")
+    assert json.loads(out)["batch"]["api_base"] == redacted and secret not in out + err
+    code, out, err = invoke(root, "batch", "list", "--json")
+    assert code == 0 and json.loads(out)[0]["api_base"] == redacted and secret not in out + err
+    for path in (root / ".workbench").glob("workbench.db*"):  # the database and its -wal
+        assert secret.encode() not in path.read_bytes(), path
+    # The alias now holds the address without its credentials: the one the batch was sent to cannot be rebuilt.
+    toml.write_text(toml.read_text(encoding="utf-8").replace(f"user:{secret}@", ""), encoding="utf-8")
+    server.clear_requests()
+    code, out, err = invoke(root, "batch", "status", "1")
+    assert code == 2 and server.requests == []
+    _one_line(err)
+    assert f"batch 1 was sent to {redacted}, whose credentials were never stored" in err and "[models.mini]" in err
+    assert secret not in err
+    # Defined as it was: polled and collected at the address with its credentials.
+    toml.write_text(toml.read_text(encoding="utf-8").replace(server.base_url, url), encoding="utf-8")
+    server.batch_hold = False
+    code, out, err = invoke(root, "batch", "collect", "1")
+    assert code == 0, err
+    assert f"wrote {N_CASES} results; run 1 is finished" in out and secret not in out + err
+    sent = base64.b64encode(f"user:{secret}".encode()).decode()
+    polled = [r for r in server.requests if r["path"].startswith("/v1/batches/")]
+    assert polled and all(r["headers"].get("Authorization") == f"Basic {sent}" for r in polled)
+    for path in (root / ".workbench").glob("workbench.db*"):
+        assert secret.encode() not in path.read_bytes(), path

@@ -409,3 +409,57 @@ def _no_leaked_registrations() -> Iterator[None]:
     yield
     local._registered.clear()
     local._registered.update(before)
+
+
+def test_a_hosted_job_through_an_alias_with_credentials_keeps_them_out_of_model_json(
+        project: Path, no_openai_key: None) -> None:
+    import base64
+
+    from workbench.errors import FinetuneError, ProviderError
+    from workbench.finetune.data import load_export
+    from workbench.finetune.hosted import HostedSettings, run_hosted
+    from workbench.finetune.models import reserve
+    from workbench.project import load_settings
+    from workbench.providers.client import ModelClient
+
+    secret = "sk-ft-secret-7"
+    with FakeOpenAIServer() as server:
+        url = server.base_url.replace("http://", f"http://user:{secret}@")
+        toml = project / "workbench.toml"
+        toml.write_text(f'[models.ftbase]\nmodel = "openai/gpt-4.1-mini"\napi_base = "{url}"\n', encoding="utf-8")
+        folder = reserve(project / ".workbench" / "models", "hosted-1", "x")
+        # As `finetune --provider openai --base ftbase` sets it up, stopped before the job ends.
+        settings = HostedSettings(base="ftbase", provider_base="gpt-4.1-mini", api_base=url, poll_interval=0,
+                                  timeout_s=0)
+        with pytest.raises(FinetuneError, match="still validating_files"):
+            asyncio.run(run_hosted(load_export(project / "exports" / "intents"), folder, settings))
+        written = (folder / "model.json").read_bytes()
+        assert secret.encode() not in written
+        assert json.loads(written)["api_base"] == server.base_url.replace("http://", "http://***@")
+        server.clear_requests()
+        code, out, err = invoke(project, "finetune", "--resume", "hosted-1", "--poll-interval", "0", "--json")
+        assert code == 0, err
+        assert secret not in out + err and secret.encode() not in (folder / "model.json").read_bytes()
+        sent = base64.b64encode(f"user:{secret}".encode()).decode()
+        polled = [r for r in server.requests if r["path"].startswith("/v1/fine_tuning/jobs/")]
+        assert polled and all(r["headers"].get("Authorization") == f"Basic {sent}" for r in polled)
+        # The tuned model is called at the alias's address, credentials included.
+        models_dir = project / ".workbench" / "models"
+        assert ModelClient(models=load_settings(project, env={}).models,
+                           models_dir=models_dir).models["hosted-1"]["api_base"] == url
+        # Without that alias, the address cannot be rebuilt: refused before any call.
+        with pytest.raises(ProviderError, match="whose credentials were never stored") as refused:
+            ModelClient(models_dir=models_dir).preflight("hosted-1")
+        assert secret not in str(refused.value)
+
+
+def test_resume_of_a_job_whose_address_lost_its_credentials_says_to_define_the_alias(project: Path) -> None:
+    folder = project / ".workbench" / "models" / "hosted-1"
+    folder.mkdir(parents=True)
+    (folder / "model.json").write_text(json.dumps({
+        "backend": "hosted", "provider": "openai", "base": "ftbase", "job_id": "ftjob-1", "status": "running",
+        "api_base": "http://***@127.0.0.1:9/v1"}), encoding="utf-8")
+    code, out, err = invoke(project, "finetune", "--resume", "hosted-1")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert "http://***@127.0.0.1:9/v1, whose credentials were never stored" in err
+    assert "[models.ftbase]" in err and "--api-base" in err

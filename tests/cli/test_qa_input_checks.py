@@ -135,7 +135,7 @@ def test_a_param_the_workbench_passes_itself_is_refused_at_load_naming_its_line(
 
 
 def test_the_reserved_params_cover_every_keyword_the_client_passes_to_litellm() -> None:
-    from workbench.prompts import RESERVED_PARAMS
+    from workbench.records import RESERVED_PARAMS
 
     # Read from the client's source, so a keyword it starts passing is refused in params too.
     source = (Path(__file__).parents[2] / "workbench" / "providers" / "client.py").read_text(encoding="utf-8")
@@ -182,6 +182,62 @@ def test_a_credential_in_any_url_inside_params_is_refused_at_load(tmp_path: Path
     assert "sk-secret-123" not in str(caught.value)
     # An address without credentials, and text that is no address, are still fine.
     parse_prompt("---\nparams: {stop: ['//[', 'a@b'], extra_body: {url: 'http://h/v1?x=1'}}\n---\nQ\n", "p.prompt")
+
+
+@pytest.mark.parametrize(("params", "fragment", "hint"), [
+    ("{timeout = 3}", "[models.fake] params must not set 'timeout'", "[defaults]"),
+    ("{temperature = 0, api_key = \"sk-secret-123\"}", "[models.fake] params must not hold a secret ('api_key')",
+     "api_key_env"),
+    ("{extra_body = {proxy = \"http://u:sk-secret-123@proxy.example\"}}",
+     "[models.fake] params: 'extra_body' holds credentials in a URL (user:password@)", "api_base"),
+    ("{api_base = \"http://127.0.0.1:9/v1\"}", "[models.fake] params must not set 'api_base'",
+     "use the alias's own api_base key"),
+    ("{model = \"gpt-4o\"}", "[models.fake] params must not set 'model'", "its own 'model' key"),
+])
+def test_a_model_alias_params_are_checked_like_a_prompts_when_workbench_toml_is_loaded(
+        tmp_path: Path, server: FakeOpenAIServer, params: str, fragment: str, hint: str) -> None:
+    # Merged under every call's params of the alias (registry.resolve_model): timeout made each call fail with
+    # "got multiple values for keyword argument", and a key would have been sent and stored.
+    toml = TOML + "params = " + params.replace("{", "{{").replace("}", "}}") + "\n"
+    root = project(tmp_path, server.base_url, toml=toml)
+    out, err = refused_before_any_call(root, server)
+    assert err.startswith("error: ") and "workbench.toml: " in err and fragment in err, err
+    assert hint in err.rsplit(" (", 1)[1]  # what to do, in the hint
+    assert "sk-secret-123" not in out + err and "multiple values" not in err
+    assert not (root / ".workbench" / "workbench.db").exists() or not rows(root, "SELECT id FROM runs")
+
+
+def test_every_reserved_param_and_a_non_table_is_refused_in_an_alias(tmp_path: Path) -> None:
+    from workbench.errors import ConfigError
+    from workbench.project import load_settings
+    from workbench.records import RESERVED_PARAMS
+
+    for value in [*(f"{{{key} = 1}}" for key in RESERVED_PARAMS), "3", "{authorization = 'Bearer x'}"]:
+        (tmp_path / "workbench.toml").write_text(f"[models.m]\nmodel = \"openai/m\"\nparams = {value}\n",
+                                                 encoding="utf-8")
+        with pytest.raises(ConfigError) as caught:
+            load_settings(tmp_path, env={})
+        assert str(caught.value).startswith(f"{tmp_path / 'workbench.toml'}: [models.m] params "), value
+    (tmp_path / "workbench.toml").write_text("[models.m]\nmodel = \"openai/m\"\nparams = {temperature = 0, "
+                                             "max_tokens = 5, stop = ['a@b']}\n", encoding="utf-8")
+    assert load_settings(tmp_path, env={}).models["m"]["params"]["max_tokens"] == 5
+
+
+def test_a_stored_address_is_restored_only_from_one_configured_that_redacts_the_same() -> None:
+    from workbench.errors import ConfigError
+    from workbench.records import redact_url, restore_url
+
+    url = "http://user:sk-secret-123@127.0.0.1:9/v1"
+    stored = redact_url(url)
+    assert restore_url(stored, [None, "http://other:sk-x@127.0.0.1:9/v1x", url], what="w", hint="h") == url
+    assert restore_url("http://127.0.0.1:9/v1", [], what="w", hint="h") == "http://127.0.0.1:9/v1"
+    assert restore_url(None, [url], what="w", hint="h") is None
+    with pytest.raises(ConfigError) as caught:
+        restore_url(stored, ["http://127.0.0.1:9/v1"], what="batch 1", hint="define it again")
+    assert str(caught.value) == ("batch 1 was sent to http://***@127.0.0.1:9/v1, whose credentials were never "
+                                 "stored (define it again)")
+    query = "https://h.example/v1?api-key=sk-secret-123&v=2"
+    assert restore_url(redact_url(query), [query], what="w", hint="h") == query
 
 
 def test_workbench_models_redacts_an_aliases_api_base_and_deployment_label(tmp_path: Path) -> None:
@@ -262,3 +318,24 @@ def test_finetune_json_prints_a_model_json_api_base_redacted() -> None:
     info = {"name": "m", "api_base": "http://u:sk-secret-123@127.0.0.1:9/v1", "status": "succeeded"}
     assert _shown(info) == {**info, "api_base": "http://***@127.0.0.1:9/v1"}
     assert _shown({"name": "m"}) == {"name": "m"}
+
+
+def test_a_provider_error_quoting_an_address_with_credentials_is_stored_and_shown_redacted(
+        tmp_path: Path, server: FakeOpenAIServer) -> None:
+    # A proxy's error that quotes the upstream address it failed to reach, credentials and all.
+    def reply(messages: list[dict], body: dict) -> str:
+        raise RuntimeError("upstream http://user:sk-secret-123@10.0.0.1/v1 refused; see https://h.example/s?key=sk-secret-456")
+
+    server.reply = reply
+    toml = TOML + ("[models.closed]\nmodel = \"openai/fake-model\"\napi_base = \"http://user:sk-secret-789@127.0.0.1:9/v1\"\n"
+                   "api_key_env = \"FAKE_KEY\"\n")
+    root = project(tmp_path, server.base_url, toml=toml)
+    outputs = [invoke(root, "run", "p"), invoke(root, "run", "p", "--model", "closed", "--no-cache"),
+               invoke(root, "show", "last", "--json")]
+    errors = [row["error"] for row in rows(root, "SELECT error FROM results")]
+    assert errors and all(errors)
+    assert any("http://***@10.0.0.1/v1" in error for error in errors)
+    shown = " ".join(out + err for _, out, err in outputs) + " ".join(errors)
+    assert "sk-secret" not in shown
+    db = b"".join(path.read_bytes() for path in (root / ".workbench").glob("workbench.db*"))
+    assert b"sk-secret" not in db

@@ -216,7 +216,7 @@ async def test_cached_answers_are_not_sent_and_a_known_price_is_estimated(
     assert all(request["path"] != "/v1/chat/completions" for request in server.requests)
 
 
-async def test_an_unsupported_model_is_refused_before_any_request(tmp_path: Path,
+async def test_the_tui_refuses_a_batch_of_an_unsupported_model_before_any_request(tmp_path: Path,
                                                                   server: FakeOpenAIServer) -> None:
     root = make_project(tmp_path / "project", server.base_url)
     app = WorkbenchApp(open_project(root), warm_up=False)

@@ -99,7 +99,8 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
             raise click.UsageError("--resume NAME continues a job: give no EXPORT_DIR with it")
         _check_resumable(resume)
         folder = models_dir / check_name(resume)
-        info = _follow_hosted(folder, lambda say: _resume(folder, api_base, poll_interval, say), as_json,
+        models = project.settings.models
+        info = _follow_hosted(folder, lambda say: _resume(folder, api_base, poll_interval, say, models), as_json,
                               fresh=False)
         if as_json:
             echo_json({"folder": str(folder), **_shown(info)})
@@ -255,13 +256,14 @@ def _shown(info: dict[str, Any]) -> dict[str, Any]:
     return {**info, "api_base": redact_url(api_base)} if isinstance(api_base, str) else info
 
 
-def _resume(folder: Path, api_base: str | None, poll_interval: float, say: Callable[[str], None]) -> Any:
+def _resume(folder: Path, api_base: str | None, poll_interval: float, say: Callable[[str], None],
+            models: dict[str, dict[str, Any]]) -> Any:
     from workbench.finetune.hosted import resume_hosted
 
     if not (folder / "model.json").is_file():
         raise FinetuneError(f"no model called {folder.name!r}", path=folder.parent,
                             hint="'workbench models' lists the registered models")
-    return resume_hosted(folder, api_base=api_base, poll_interval=poll_interval, status=say)
+    return resume_hosted(folder, api_base=api_base, poll_interval=poll_interval, status=say, models=models)
 
 
 def _follow_hosted(folder: Path, job: Callable[[Callable[[str], None]], Any], as_json: bool, *,

@@ -22,7 +22,7 @@ from workbench.errors import FinetuneError
 from workbench.finetune.data import ExportData
 from workbench.finetune.models import write_model_json
 from workbench.providers.tuned import HOSTED_BACKEND
-from workbench.records import field_of
+from workbench.records import field_of, redact_url, restore_url
 
 PROVIDERS = {"openai": "OPENAI_API_KEY", "azure": "AZURE_API_KEY"}
 """Providers litellm can fine-tune through with a plain JSONL upload, and their key variables.
@@ -135,7 +135,9 @@ async def run_hosted(export: ExportData, folder: Path, settings: HostedSettings,
         "name": folder.name, "backend": HOSTED_BACKEND, "provider": provider, "base": settings.base,
         **export.origin(),
         "train_examples": len(export.train), "validation_examples": len(export.validation),
-        "hyperparameters": settings.hyperparameters(), "api_base": settings.api_base, "status": "uploading",
+        "hyperparameters": settings.hyperparameters(), "status": "uploading",
+        # Never a key written into the address: resume_hosted and the tuned alias restore it from workbench.toml.
+        "api_base": redact_url(settings.api_base) if settings.api_base else None,
         **({"provider_base": settings.provider_base} if settings.provider_base else {}),
         **({"key_env": settings.key_env} if settings.key_env else {}),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"), "workbench_version": __version__,
@@ -222,10 +224,15 @@ def _since(created_utc: Any, fallback_s: float) -> float:
 
 
 async def resume_hosted(folder: Path, *, api_base: str | None = None, poll_interval: float = 15.0,
-                        status: Callable[[str], None] | None = None) -> dict[str, Any]:
+                        status: Callable[[str], None] | None = None,
+                        models: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Poll again the job a hosted fine-tune in ``folder`` started (after Ctrl+C, a timeout or a lost
     connection) and register its model; returns the ``model.json``. A ``FinetuneError`` when the folder
-    holds no hosted job, or the job ended without a model."""
+    holds no hosted job, or the job ended without a model.
+
+    The job is followed at ``api_base`` (--api-base), else at the address model.json keeps; when that one's
+    credentials were redacted, at the api_base of the alias it was tuned through (``models``: workbench.toml's
+    aliases) if it is the same address, else a ``ConfigError`` (``records.restore_url``)."""
     from workbench.providers.tuned import read_model
 
     tuned = read_model(folder)
@@ -240,8 +247,16 @@ async def resume_hosted(folder: Path, *, api_base: str | None = None, poll_inter
     if info.get("provider_model"):
         (status or (lambda message: None))(f"job {job_id} already succeeded: {info['provider_model']}")
         return info
-    settings = HostedSettings(provider=str(info.get("provider") or "openai"), base=str(info.get("base") or ""),
-                              api_base=api_base or info.get("api_base"), poll_interval=poll_interval,
+    base, stored = str(info.get("base") or ""), info.get("api_base")
+    if api_base is None:
+        alias = (models or {}).get(base) or {}
+        api_base = restore_url(stored, [alias.get("api_base")], what=f"the fine-tuning job of {folder.name}",
+                               hint=f"define [models.{base or 'NAME'}] again with that api_base, credentials "
+                                    "included, or pass --api-base")
+    if isinstance(stored, str):
+        info["api_base"] = redact_url(stored)  # one written before addresses were redacted: rewritten redacted
+    settings = HostedSettings(provider=str(info.get("provider") or "openai"), base=base,
+                              api_base=api_base, poll_interval=poll_interval,
                               key_env=info.get("key_env") or None, provider_base=info.get("provider_base") or None)
     if settings.provider not in PROVIDERS:
         raise FinetuneError(f"{folder.name} names an unknown provider {settings.provider!r}", path=folder)

@@ -21,12 +21,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from workbench.errors import ProviderError
+from workbench.errors import ConfigError, ProviderError
 from workbench.providers.local import COMPUTE_MS
 from workbench.providers.pacing import AdaptiveLimit, response_headers, retry_after_seconds
 from workbench.providers.registry import CUSTOM_PROVIDERS, ResolvedModel, hosted_key_env, resolve_model
 from workbench.providers.routing import make_router, served_by
-from workbench.records import Completion, CompletionRequest, canonical_json, field_of, public_params, redact_url
+from workbench.records import (
+    Completion,
+    CompletionRequest,
+    canonical_json,
+    field_of,
+    public_params,
+    redact_text,
+    redact_url,
+)
 from workbench.text import shorten
 
 
@@ -52,7 +60,8 @@ def classify(error: BaseException) -> tuple[str, str]:
     """(kind, one-line message) for an exception raised by litellm or the transport under it."""
     name = type(error).__name__
     status = getattr(error, "status_code", None)
-    text = shorten(str(error), 200)
+    # Redacted before it is shortened, stored or shown: the message may quote an address with its credentials.
+    text = shorten(redact_text(str(error)), 200)
     if "LLM Provider NOT provided" in text or (name == "UnsupportedParamsError" and "provider" in text.lower()):
         return "unknown_model", text
     if isinstance(error, asyncio.TimeoutError) or name in ("Timeout", "APITimeoutError", "TimeoutError"):
@@ -95,7 +104,7 @@ class ModelClient:
         self.use_cache = use_cache
         self.models_dir = models_dir
         """Where the project's tuned models live (``.workbench/models``): ``local/NAME`` and hosted aliases."""
-        self.models = {**tuned_aliases(models_dir), **(models or {})}
+        self.models = {**tuned_aliases(models_dir, models), **(models or {})}
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.on_notice = on_notice
@@ -216,6 +225,13 @@ class ModelClient:
             return
         if _identity(model) in self._checked:
             return
+        from workbench.records import restore_url
+
+        try:  # an address whose credentials were redacted (a hosted fine-tune's, see tuned_aliases): no call
+            restore_url(model.api_base, (), what=f"model {model.name!r}",
+                        hint="define the alias it was tuned through again with that api_base, credentials included")
+        except ConfigError as error:
+            raise ProviderError(error.message, kind="auth", hint=error.hint) from None
         ensure_litellm()
         import litellm
 
@@ -429,16 +445,27 @@ def _refuse_pending(models_dir: Path | None, name: str) -> None:
                             hint=f"follow it with: workbench finetune --resume {name}")
 
 
-def tuned_aliases(models_dir: Path | None) -> dict[str, dict[str, Any]]:
-    """Model aliases of the hosted fine-tunes registered under ``models_dir``: NAME -> its provider model."""
+def tuned_aliases(models_dir: Path | None,
+                  configured: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Model aliases of the hosted fine-tunes registered under ``models_dir``: NAME -> its provider model.
+
+    An api_base model.json keeps redacted is called at the api_base of the alias it was tuned through
+    (``configured``: workbench.toml's aliases) when that is the same address (``records.restore_url``); when
+    it is not, the redacted one is kept and ``ModelClient`` refuses the model before any call."""
     from workbench.providers.tuned import HOSTED_BACKEND, list_tuned
+    from workbench.records import restore_url
 
     aliases = {}
     for tuned in list_tuned(models_dir):
         if tuned.backend == HOSTED_BACKEND and tuned.usable:
             table = {"model": str(tuned.info.get("litellm_model") or tuned.info["provider_model"])}
             if tuned.info.get("api_base"):
-                table["api_base"] = str(tuned.info["api_base"])
+                stored = str(tuned.info["api_base"])
+                alias = (configured or {}).get(str(tuned.info.get("base"))) or {}
+                try:
+                    table["api_base"] = str(restore_url(stored, [alias.get("api_base")], what="", hint=""))
+                except ConfigError:
+                    table["api_base"] = stored  # refused by _preflight, naming the model
             if tuned.info.get("key_env"):
                 # Tuned through an alias with its own key variable: called with that key, like its base.
                 table["api_key_env"] = str(tuned.info["key_env"])
