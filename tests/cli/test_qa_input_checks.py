@@ -6,6 +6,7 @@ is refused with one line and exit 2."""
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import math
 import sqlite3
@@ -337,5 +338,25 @@ def test_a_provider_error_quoting_an_address_with_credentials_is_stored_and_show
     assert any("http://***@10.0.0.1/v1" in error for error in errors)
     shown = " ".join(out + err for _, out, err in outputs) + " ".join(errors)
     assert "sk-secret" not in shown
+    db = b"".join(path.read_bytes() for path in (root / ".workbench").glob("workbench.db*"))
+    assert b"sk-secret" not in db
+
+
+def test_an_alias_whose_api_base_carries_credentials_is_called_and_never_stored(
+        tmp_path: Path, server: FakeOpenAIServer) -> None:
+    # A proxy that wants user:password@ in the address: the call goes through the wire transport, which sends
+    # the credentials as the HTTP client made them (an Authorization header), never in the request line.
+    address = server.base_url.replace("http://", "http://user:sk-secret-123@")
+    toml = TOML.replace('api_base = "{base}"', f'api_base = "{address}"')
+    root = project(tmp_path, server.base_url, toml=toml)
+    code, out, err = invoke(root, "run", "p", "--json")
+    assert code == 0, err
+    assert [row["error"] for row in rows(root, "SELECT error FROM results")] == [None] * len(QUESTIONS)
+    assert chat_calls(server) == len(QUESTIONS)
+    # As httpx's own transport: the client turns user:password@ into Basic auth (which replaces the key's).
+    basic = "Basic " + base64.b64encode(b"user:sk-secret-123").decode()
+    assert {r["headers"].get("Authorization") for r in server.requests} == {basic}
+    assert "sk-secret" not in out + err
+    assert all("sk-secret" not in request["path"] for request in server.requests)
     db = b"".join(path.read_bytes() for path in (root / ".workbench").glob("workbench.db*"))
     assert b"sk-secret" not in db

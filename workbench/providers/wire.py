@@ -67,12 +67,15 @@ class WireTransport(httpx.AsyncBaseTransport):
         body = await request.aread()
         headers = [(name, value) for name, value in request.headers.multi_items() if name.lower() not in HOP_HEADERS]
         timeout = request.extensions.get("timeout") or {}
+        # An address's user:password@ is the client's to turn into an Authorization header (httpx makes it
+        # Basic auth), never sent in the URL: as httpx's own transport, and aiohttp refuses both at once.
+        url = str(request.url.copy_with(userinfo=b"")) if request.url.userinfo else str(request.url)
         with self._lock:
             loop = self._wire_loop()
             self._in_flight += 1
         try:
             future = asyncio.run_coroutine_threadsafe(
-                self._exchange(request.method, str(request.url), headers, body, limits=timeout), loop)
+                self._exchange(request.method, url, headers, body, limits=timeout), loop)
             try:
                 status, answer_headers, content, elapsed_ms = await asyncio.wrap_future(future)
             except asyncio.CancelledError:
