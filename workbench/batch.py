@@ -28,7 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.errors import ProviderError, WorkbenchError
 from workbench.project import Project
-from workbench.records import Case, Completion, CompletionRequest, field_of, public_params, redact_url, restore_url
+from workbench.records import (
+    Case,
+    Completion,
+    CompletionRequest,
+    field_of,
+    public_params,
+    redact_text,
+    redact_url,
+    restore_url,
+)
 from workbench.store import Batch, Run, Store
 
 if TYPE_CHECKING:
@@ -418,6 +427,7 @@ async def cancel(store: Store, batch: Batch, client: ModelClient) -> Batch:
         raise BatchError(f"batch {batch.id} has already ended ({batch.status})",
                          hint=f"collect it with 'workbench batch collect {batch.id}'" if batch.pending else None)
     resolved = _batch_model_with_key(batch, client)
+    credentials = _credentials(resolved, _address(batch, resolved))  # refused as it is, not as a provider error
     from workbench.providers.client import ensure_litellm
 
     ensure_litellm()
@@ -425,7 +435,7 @@ async def cancel(store: Store, batch: Batch, client: ModelClient) -> Batch:
 
     try:
         remote = await _sync(litellm.cancel_batch, batch_id=batch.provider_batch_id, custom_llm_provider="openai",
-                             **_credentials(resolved, _address(batch, resolved)))
+                             **credentials)
     except Exception as error:
         raise _failure(f"cancelling batch {batch.id} ({batch.provider_batch_id})", error) from None
     return store.update_batch(batch.id, status=str(field_of(remote, "status") or "cancelling"),
@@ -510,15 +520,15 @@ def _cache(store: Store, client: ModelClient, plan: RunPlan, case: Case, complet
 
 
 def _line_error(response: dict[str, Any] | None, error: dict[str, Any] | None) -> str:
-    """One line saying why a batch request failed."""
+    """One line saying why a batch request failed, the provider's words redacted (``records.redact_text``)."""
     if error is not None:
-        return f"{error.get('code') or 'error'}: {error.get('message') or ''}".strip().rstrip(":")
+        return redact_text(f"{error.get('code') or 'error'}: {error.get('message') or ''}".strip().rstrip(":"))
     if response is None:
         return "no response"
     body = response.get("body")
     detail = body.get("error") if isinstance(body, dict) else None
     message = detail.get("message") if isinstance(detail, dict) else None
-    return f"HTTP {response.get('status_code')}" + (f": {message}" if message else "")
+    return f"HTTP {response.get('status_code')}" + (f": {redact_text(str(message))}" if message else "")
 
 
 def _report(store: Store, batch: Batch, action: str, written: int) -> BatchReport:

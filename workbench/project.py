@@ -17,7 +17,8 @@ from workbench.costs import CostSettings
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.names import nfc, on_disk, prompt_name
 from workbench.providers.registry import parse_deployments
-from workbench.records import CREDENTIAL_URL, SECRET_PARAM, params_fault
+from workbench.records import CREDENTIAL_URL, SECRET_PARAM, params_fault, secret_name
+from workbench.text import kind_of
 
 DEFAULT_MODEL = "local/smollm2"
 CONFIG_NAME = "workbench.toml"
@@ -70,6 +71,12 @@ _ALIAS_PARAM_HINTS = {
     CREDENTIAL_URL: "an address goes in the alias's own api_base key, its key in the variable api_key_env names",
 }
 """What to do about a fault of a ``[models.NAME]`` alias's params, where it differs from a prompt's."""
+_ALIAS_STRINGS = {
+    "model": "a litellm model name, such as model = \"openai/gpt-4o-mini\"",
+    "api_base": "the server's address, such as api_base = \"http://127.0.0.1:8080/v1\"",
+    "api_key_env": "the name of the variable that holds the key, such as api_key_env = \"MY_KEY\"",
+}
+"""The keys of a ``[models.NAME]`` alias that must be strings -> what to write."""
 _ENV_KEYS = {"MODEL": "model", "CONCURRENCY": "concurrency", "TIMEOUT": "timeout", "RETRIES": "retries",
              "JUDGE_MODEL": "judge_model", "PROPOSER_MODEL": "proposer_model", "THEME": "theme"}
 
@@ -130,11 +137,18 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides:
         plateau = replace(plateau, **{key: _coerce(value, kind, f"[plateau] {key}", path)})
     models = data.get("models", {})
     for name, table in models.items():
+        # Any secret-named key (records.secret_name: API_KEY, Api-Key, token...), not only api_key: an alias
+        # reads none of them, so a key written there would be ignored and left in a file that may be shared.
+        secrets = sorted(str(key) for key in table if secret_name(key)) if isinstance(table, dict) else []
+        if secrets:
+            raise ConfigError(f"[models.{name}] must not hold an API key ({secrets[0]!r})", path=path,
+                              hint="name the environment variable instead: api_key_env = \"MY_KEY\"")
         if not isinstance(table, dict) or not (isinstance(table.get("model"), str) or "deployments" in table):
             raise ConfigError(f"[models.{name}] needs a 'model' string (a litellm model name)", path=path)
-        if "api_key" in table:
-            raise ConfigError(f"[models.{name}] must not hold an API key", path=path,
-                              hint="name the environment variable instead: api_key_env = \"MY_KEY\"")
+        for key in _ALIAS_STRINGS:
+            if key in table and not isinstance(table[key], str):
+                raise ConfigError(f"[models.{name}] {key} must be a string, not {kind_of(table[key])}", path=path,
+                                  hint=_ALIAS_STRINGS[key])
         try:
             parse_deployments(name, table)
         except ConfigError as error:

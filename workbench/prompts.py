@@ -22,7 +22,7 @@ from workbench.cases import RUN_SPLITS, or_list
 from workbench.errors import PromptError, ScorerError
 from workbench.names import nfc
 from workbench.records import Case, Message, params_fault, sha256_hex
-from workbench.text import visible
+from workbench.text import kind_of, visible
 
 if TYPE_CHECKING:
     from workbench.store import Version
@@ -202,7 +202,8 @@ def _validate(header: dict[str, Any], key_lines: dict[str, int], path: Path) -> 
         if value is None and key in ("params", "scorers", "defaults"):
             value = [] if key == "scorers" else {}
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise PromptError(f"{key} must be {expected}, not {value!r}", path=path, line=line)
+            # The type found, never the value: params, defaults or a system text may hold a key.
+            raise PromptError(f"{key} must be {expected}, not {kind_of(value)}", path=path, line=line)
         values[key] = value
     if values.get("split") not in (None, *RUN_SPLITS):
         raise PromptError(f"split must be one of {', '.join(RUN_SPLITS)}, not {values['split']!r}", path=path,

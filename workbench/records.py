@@ -38,9 +38,24 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-_SECRET_QUERY = re.compile(r"(^|[_-])(api[_-]?key|key|secret|password|passwd|pwd|token|auth|authorization|"
+_SECRET_QUERY = re.compile(r"(^|[_;-])(api[_-]?key|key|secret|password|passwd|pwd|token|auth|authorization|"
                            r"credentials?|sig|signature)$", re.IGNORECASE)
 """A URL query parameter whose value is a credential (``?key=``, ``?api-key=``, ``?access_token=``, ``?sig=``)."""
+
+
+def _userinfo(url: str) -> str | None:
+    """The ``user:password`` of ``url`` (what comes before the last ``@`` of its authority), or None. Read by
+    hand, not by ``urlsplit``: a password holding ``#``, ``/`` or ``?`` (which a user may write unescaped)
+    ends urlsplit's authority early and would hide it. An ``@`` after a ``/`` that no ``:`` precedes is in
+    the path (``http://h/v1/x@y``), not after a userinfo."""
+    rest = url.split("://", 1)[1] if "://" in url else ""
+    if "@" not in rest:
+        return None
+    candidate = rest.rsplit("@", 1)[0]
+    colon, slash = candidate.find(":"), candidate.find("/")
+    if slash != -1 and (colon == -1 or slash < colon):
+        return None
+    return candidate
 
 
 def url_secrets(url: str) -> list[str]:
@@ -50,16 +65,34 @@ def url_secrets(url: str) -> list[str]:
 
     if "://" not in url:
         return []  # not an address: a stop sequence, a text
+    found = ["user:password@"] if _userinfo(url) is not None else []
     try:
-        parts = urlsplit(url)
-        userinfo = "@" in parts.netloc
+        query = urlsplit(url).query
     except ValueError:  # not a URL at all (an unbalanced IPv6 bracket): treat the whole as suspect
         return ["the address"]
-    found = ["user:password@"] if userinfo else []
-    for item in parts.query.split("&"):
+    for item in query.split("&"):
         name = item.split("=", 1)[0]
         if name and _SECRET_QUERY.search(name):
             found.append(f"?{name}=")
+    return found
+
+
+def _url_credentials(url: str) -> list[str]:
+    """The credentials written in ``url``: its userinfo, its password, its secret query parameters' values."""
+    from urllib.parse import urlsplit
+
+    found: list[str] = []
+    userinfo = _userinfo(url)
+    if userinfo:
+        found += [userinfo, userinfo.partition(":")[2]]
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return found
+    for item in query.split("&"):
+        name, _, value = item.partition("=")
+        if name and value and _SECRET_QUERY.search(name):
+            found.append(value)
     return found
 
 
@@ -70,27 +103,55 @@ def redact_url(url: str) -> str:
 
     if not url_secrets(url):
         return url  # as written
+    userinfo = _userinfo(url)
+    if userinfo is not None:
+        scheme, rest = url.split("://", 1)
+        url = f"{scheme}://***@{rest[len(userinfo) + 1:]}"
     try:
         parts = urlsplit(url)
     except ValueError:
         return "***"
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
     query = "&".join(f"{item.split('=', 1)[0]}=***" if _SECRET_QUERY.search(item.split("=", 1)[0]) else item
                      for item in parts.query.split("&")) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]{}]+")
-"""An address inside free text (an error message): a scheme, ``://`` and what follows up to a space, a quote
-or a bracket."""
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(?://|\\/\\/)[^\s'\"<>]+")
+"""An address inside free text (an error message): a scheme, ``://`` (or JSON's escaped ``:\\/\\/``) and what
+follows up to a space, a quote or an angle bracket."""
+_KNOWN_SECRETS: set[str] = set()
+"""Credentials this process has handed to a provider (``remember_credentials``): scrubbed by ``redact_text``
+wherever they appear, however a message quotes them."""
+MIN_SECRET_LENGTH = 6
+"""Shorter values are not scrubbed as text (a 2-letter password would blank every word holding it)."""
+_SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
+"""An environment variable whose value is a credential (``OPENAI_API_KEY``, ``HF_TOKEN``...)."""
+
+
+def remember_credentials(*, address: str | None = None, key: str | None = None) -> None:
+    """Note the credentials of an ``address`` about to be called and a ``key`` about to be sent, so that
+    ``redact_text`` scrubs them from any message that quotes them."""
+    values = _url_credentials(address) if address else []
+    if key:
+        values.append(key)
+    _KNOWN_SECRETS.update(value for value in values if len(value) >= MIN_SECRET_LENGTH)
 
 
 def redact_text(text: str) -> str:
-    """``text`` with every address in it that holds credentials replaced by its ``redact_url``: how a provider's
-    error message (which may quote the address it failed to reach) is stored, printed or reported."""
-    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text) if "://" in text else text
+    """``text`` with every address in it that holds credentials replaced by its ``redact_url``, then every
+    known credential (``remember_credentials``, and the value of any environment variable named like a key:
+    ``*_KEY``, ``*_TOKEN``, ``*_SECRET``...) replaced by ``***``: how a provider's message (which may quote
+    the address it failed to reach, or the key it refused) is stored, printed or reported."""
+    import os
+
+    if "://" in text or ":\\/\\/" in text:
+        text = _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0).replace("\\/", "/")), text)
+    secrets = _KNOWN_SECRETS | {value for name, value in os.environ.items()
+                                if _SECRET_ENV.search(name) and len(value) >= MIN_SECRET_LENGTH}
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
 
 
 def restore_url(stored: str | None, configured: Iterable[str | None], *, what: str, hint: str) -> str | None:
@@ -108,15 +169,75 @@ def restore_url(stored: str | None, configured: Iterable[str | None], *, what: s
     raise ConfigError(f"{what} was sent to {stored}, whose credentials were never stored", hint=hint)
 
 
-SECRET_NAME = re.compile(r"(^|_)(api_key|key|secret|password|token|authorization|credentials?)$|headers$",
-                         re.IGNORECASE)
-NOT_SECRET = {"max_tokens", "max_completion_tokens", "top_k"}
+SECRET_NAME = re.compile(
+    r"(^|_)(key|token|o?auth|pwd|cookies?)$"  # a word of its own: ``api_key``, ``Api-Key``, ``apiKey``, ``token``
+    r"|(secret|password|passwd|passphrase|authorization|credentials?|bearer|headers"  # ending any name
+    r"|(api|access|secret|private)_?key|(access|auth|refresh|session|bearer|api|id)_?token)$")
+"""A secret-named key, matched against its ``key_words`` (so case, ``-``, spaces and camelCase do not matter):
+one whose last word is a key, token, auth, password, ..., or that ends with a joined form (``apikey``,
+``accesstoken``, ``clientsecret``). ``max_tokens`` (tokens, plural) is no secret."""
+NOT_SECRET = {"max_tokens", "max_completion_tokens", "top_k", "prompt_cache_key"}
+"""Keys ``SECRET_NAME`` would match that name no secret (as ``key_words``): OpenAI's ``prompt_cache_key`` is a
+routing hint."""
+SCHEMA_NAMES = {"properties", "patternProperties", "$defs", "definitions"}
+"""The JSON Schema keywords (in ``response_format``, ``tools``) whose keys name fields or types, not
+credentials: a property ``password`` whose value is a schema (a mapping) is not a secret."""
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_WORD_SEPARATORS = re.compile(r"[\s_.-]+")
 
 
-def public_params(params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` without anything that could hold a secret: what may reach the store or an export."""
-    return {key: value for key, value in params.items()
-            if key in NOT_SECRET or not SECRET_NAME.search(str(key))}
+def key_words(key: Any) -> str:
+    """``key`` as lower-case words joined by ``_``: surrounding spaces dropped, and ``-``, ``.``, spaces and
+    camelCase boundaries read as ``_`` (``"Api-Key "``, ``apiKey`` and ``API_KEY`` are all ``api_key``)."""
+    text = _CAMEL_BOUNDARY.sub("_", str(key).strip())
+    return "_".join(word for word in _WORD_SEPARATORS.split(text.lower()) if word)
+
+
+def secret_name(key: Any) -> bool:
+    """Whether ``key`` names something that could hold a secret (``SECRET_NAME``, less ``NOT_SECRET``): the
+    one rule for params, a model alias's keys and a deployment's."""
+    words = key_words(key)
+    return words not in NOT_SECRET and SECRET_NAME.search(words) is not None
+
+
+def _secret_key(key: Any, value: Any, parent: Any) -> bool:
+    # A JSON Schema's property and definition names name fields, not credentials.
+    return secret_name(key) and not (str(parent) in SCHEMA_NAMES and isinstance(value, Mapping))
+
+
+def secret_paths(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every secret-named key in ``params`` at any depth (mappings inside mappings or lists), as (its top-level
+    key, its path such as ``extra_body.api_key`` or ``tools[0].headers``), sorted by path."""
+    found: list[tuple[str, str]] = []
+
+    def walk(value: Any, top: str, path: str, parent: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                here = f"{path}.{key}" if path else str(key)
+                if _secret_key(key, item, parent):
+                    found.append((top or str(key), here))
+                walk(item, top or str(key), here, key)
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                walk(item, top, f"{path}[{index}]", None)
+
+    walk(params, "", "", None)
+    return sorted(found, key=lambda pair: pair[1])
+
+
+def public_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` without anything that could hold a secret: every secret-named key (``secret_name``) at any
+    depth dropped. What may reach the store or an export."""
+
+    def public(value: Any, parent: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {key: public(item, key) for key, item in value.items() if not _secret_key(key, item, parent)}
+        if isinstance(value, list | tuple):
+            return [public(item, None) for item in value]
+        return value
+
+    return {key: public(value, key) for key, value in params.items() if not secret_name(key)}
 
 
 # Keywords the workbench gives litellm.acompletion itself (providers.client: ModelClient.complete and
@@ -156,11 +277,13 @@ def params_fault(params: Mapping[str, Any], what: str = "params",
     ``what`` names the params in the message; ``hints`` replaces ``PARAM_HINTS`` by key (``SECRET_PARAM``,
     ``CREDENTIAL_URL`` or a reserved key). The message never repeats a value: it may hold a key."""
     hint = {**PARAM_HINTS, **(hints or {})}
-    secrets = sorted(str(key) for key in params.keys() - public_params(dict(params)).keys())
+    secrets = secret_paths(params)
     if secrets:
-        return secrets[0], f"{what} must not hold a secret ({secrets[0]!r})", hint[SECRET_PARAM]
+        key, path = secrets[0]
+        return key, f"{what} must not hold a secret ({path!r})", hint[SECRET_PARAM]
     for key, value in params.items():
-        found = sorted({part for text in _strings(value) for part in url_secrets(text)})
+        found = sorted({part for text in _strings({key: value}) for address in _addresses_in(text)
+                        for part in url_secrets(address)})
         if found:
             return (key, f"{what}: {str(key)!r} holds credentials in a URL ({', '.join(found)}), which would be "
                          "stored with every run", hint[CREDENTIAL_URL])
@@ -170,15 +293,33 @@ def params_fault(params: Mapping[str, Any], what: str = "params",
 
 
 def _strings(value: Any) -> Iterable[str]:
-    """Every string inside a param's value, at any depth."""
+    """Every string inside a param's value, at any depth (a mapping's keys too: they are stored as well)."""
     if isinstance(value, str):
         yield value
-    elif isinstance(value, dict):
-        for item in value.values():
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield key
             yield from _strings(item)
     elif isinstance(value, list | tuple):
         for item in value:
             yield from _strings(item)
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_ADDRESS_BREAKS = re.compile(r"[\s'\"`]+")
+
+
+def _addresses_in(text: str) -> Iterable[str]:
+    """Every candidate address in ``text``, for ``url_secrets``: each piece of it between spaces and quotes, from
+    each scheme (``xxx://``) in the piece to the piece's end, so that ``see http://u:pw@h/ now`` and
+    ``http://h/?next=http://u:pw@h`` are both found. (Checking only, unlike ``redact_text``'s pattern: it
+    never rewrites text.)"""
+    if "://" not in text:
+        return
+    for piece in _ADDRESS_BREAKS.split(text):
+        for match in _SCHEME.finditer(piece):
+            yield piece[match.start():]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Provides the one way the workbench shortens text for a line of output: ``shorten`` (whitespace
 collapsed, cut with an ellipsis) and ``clip`` (cut only). The CLI, the TUI and the scorers' reasons all
-use these, each with its own width.
+use these, each with its own width; and ``kind_of``, how a type error names a value without repeating it.
 """
 
 from __future__ import annotations
@@ -33,3 +33,25 @@ def visible(text: str) -> bool:
 def one_line(error: BaseException) -> str:
     """An unexpected exception as one short line: its type and the first line of its message, clipped."""
     return clip(f"{type(error).__name__}: {error}".splitlines()[0], 300)
+
+
+def kind_of(value: Any) -> str:
+    """What ``value`` is, in words (``a string``, ``a list``, ``a mapping``, ``a number``, ...): how a type error
+    names a wrong value without repeating it, since it may hold a key or an address with one."""
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    import datetime
+
+    if isinstance(value, datetime.date | datetime.time):
+        return "a date or time"
+    return f"a {type(value).__name__}"

@@ -431,7 +431,7 @@ def test_score_context_is_frozen() -> None:
 
 BAD_SPECS = [
     ("nope", ["unknown scorer 'nope'", "known scorers: contains, exact_match"]),
-    (42, ["a scorer must be a name or a one-key mapping, not 42"]),
+    (42, ["a scorer must be a name or a one-key mapping, not a number"]),
     ({"exact_match": None, "normalize": True}, ["one-key mapping", "indent the options"]),
     ({"exact_match": ["normalize"]}, ["options of scorer 'exact_match' must be a mapping"]),
     ({"exact_match": {"normalise": True}}, ["scorer 'exact_match' has no option 'normalise'", "normalize"]),

@@ -22,7 +22,7 @@ from workbench.errors import FinetuneError
 from workbench.finetune.data import ExportData
 from workbench.finetune.models import write_model_json
 from workbench.providers.tuned import HOSTED_BACKEND
-from workbench.records import field_of, redact_url, restore_url
+from workbench.records import field_of, redact_text, redact_url, remember_credentials, restore_url
 
 PROVIDERS = {"openai": "OPENAI_API_KEY", "azure": "AZURE_API_KEY"}
 """Providers litellm can fine-tune through with a plain JSONL upload, and their key variables.
@@ -97,6 +97,7 @@ def _credentials(settings: HostedSettings) -> dict[str, Any]:
     if settings.api_base:
         kwargs["api_base"] = settings.api_base
     key = os.environ.get(key_env)
+    remember_credentials(address=settings.api_base, key=key)
     if key:
         kwargs["api_key"] = key
     elif settings.api_base and not settings.key_env:
@@ -194,7 +195,7 @@ async def _follow(folder: Path, info: dict[str, Any], job: Any, settings: Hosted
         failure = field_of(job, "error")
         reason = field_of(failure, "message") if failure else None
         write_model_json(folder, info)
-        because = f": {reason}" if reason else ""
+        because = f": {redact_text(str(reason))}" if reason else ""
         raise FinetuneError(f"{provider} fine-tuning job {job_id} {state}{because}")
     model_id = str(field_of(job, "fine_tuned_model"))
     info.update(provider_model=model_id, litellm_model=f"{provider}/{model_id}",

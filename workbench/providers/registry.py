@@ -76,17 +76,22 @@ def parse_deployments(name: str, table: dict[str, Any]) -> tuple[Deployment, ...
     where = f"[[models.{name}.deployments]]"
     if not isinstance(raw, list) or not raw or not all(isinstance(item, dict) for item in raw):
         raise ConfigError(f"{where} must be one or more tables", hint="write each as [[models.NAME.deployments]]")
-    from workbench.records import redact_url
+    from workbench.records import redact_url, secret_name
+    from workbench.text import kind_of
 
     deployments: list[Deployment] = []
     for index, item in enumerate(raw, 1):
-        if "api_key" in item:
-            raise ConfigError(f"{where} {index} must not hold an API key",
+        secrets = sorted(str(key) for key in item if secret_name(key))  # API_KEY, Api-Key, token...
+        if secrets:
+            raise ConfigError(f"{where} {index} must not hold an API key ({secrets[0]!r})",
                               hint="name the environment variable instead: api_key_env = \"MY_KEY\"")
         unknown = sorted(set(item) - set(DEPLOYMENT_KEYS))
         if unknown:
             raise ConfigError(f"{where} {index}: unknown key {unknown[0]!r}",
                               hint="known: " + ", ".join(DEPLOYMENT_KEYS))
+        for key in ("name", "model", "api_base", "api_key_env"):
+            if key in item and not isinstance(item[key], str):
+                raise ConfigError(f"{where} {index}: {key} must be a string, not {kind_of(item[key])}")
         model = item.get("model", table.get("model"))
         if not isinstance(model, str) or not model:
             raise ConfigError(f"{where} {index} needs a 'model' (its own or the alias's)")
@@ -94,7 +99,8 @@ def parse_deployments(name: str, table: dict[str, Any]) -> tuple[Deployment, ...
         for key in ("rpm", "tpm"):
             value = item.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"{where} {index}: {key} must be a whole number of at least 1, not {value!r}")
+                found = repr(value) if isinstance(value, int) and not isinstance(value, bool) else kind_of(value)
+                raise ConfigError(f"{where} {index}: {key} must be a whole number of at least 1, not {found}")
             if value is not None:
                 limits[key] = value
         api_base = item.get("api_base", table.get("api_base"))
@@ -138,6 +144,8 @@ class ResolvedModel:
 
     def call_kwargs(self) -> dict[str, Any]:
         """Extra litellm arguments: api_base and, read from the environment now, the key."""
+        from workbench.records import remember_credentials
+
         kwargs: dict[str, Any] = {}
         if self.api_base:
             kwargs["api_base"] = self.api_base
@@ -146,6 +154,7 @@ class ResolvedModel:
         elif self.api_base and self.provider == "openai" and not os.environ.get("OPENAI_API_KEY"):
             # A local OpenAI-compatible server usually wants no key, but the client insists on one.
             kwargs["api_key"] = "no-key"
+        remember_credentials(address=self.api_base, key=kwargs.get("api_key") if self.key_env else None)
         return kwargs
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from workbench.cases import is_missing
 from workbench.errors import ScorerError, WorkbenchError
 from workbench.records import Case, Completion, CompletionRequest, Score
-from workbench.text import clip, shorten
+from workbench.text import clip, kind_of, shorten
 
 Judge = Callable[[CompletionRequest], Awaitable[Completion]]
 """Calls the judge model; the caller's client caches and retries."""
@@ -112,7 +112,13 @@ class Option:
         description, test = _KINDS[self.kind]
         subject = f"option {self.name!r} of scorer {scorer_name!r}"
         if not test(value):
-            raise ScorerError(f"{subject} must be {description}, not {_short_repr(value)}")
+            # The type found, never the value: a judge's params or rubric may hold a key.
+            found = kind_of(value)
+            if isinstance(value, dict) and found in description:
+                found = "a mapping with a key that is not a string"
+            elif isinstance(value, list) and found in description:
+                found = "a list holding " + kind_of(next(item for item in value if not isinstance(item, str)))
+            raise ScorerError(f"{subject} must be {description}, not {found}")
         if self.minimum is not None and value < self.minimum:
             raise ScorerError(f"{subject} must be at least {self.minimum:g}, not {value!r}")
         if self.maximum is not None and value > self.maximum:
@@ -206,14 +212,15 @@ def _resolve(spec: Any) -> tuple[ScorerType, dict[str, Any]]:
             given = {}
     elif isinstance(spec, dict) and len(spec) > 1:
         # Usually options written beside the name instead of indented under it.
-        raise ScorerError(f"a scorer must be a one-key mapping, not {_short_repr(spec)}",
+        raise ScorerError(f"a scorer must be a one-key mapping, not one with {len(spec)} keys "
+                          f"({', '.join(map(repr, map(str, spec)))})",
                           hint="indent the options under the name: {exact_match: {normalize: true}}")
     else:
-        raise ScorerError(f"a scorer must be a name or a one-key mapping, not {_short_repr(spec)}",
+        raise ScorerError(f"a scorer must be a name or a one-key mapping, not {kind_of(spec)}",
                           hint="e.g. exact_match or {exact_match: {normalize: true}}")
     kind = scorer_type(name)
     if not isinstance(given, dict):
-        raise ScorerError(f"the options of scorer {name!r} must be a mapping, not {_short_repr(given)}",
+        raise ScorerError(f"the options of scorer {name!r} must be a mapping, not {kind_of(given)}",
                           hint=f"e.g. {{{name}: {{weight: 1}}}}")
     options: dict[str, Any] = {}
     for key in given:

@@ -1,0 +1,58 @@
+"""What a provider says is stored and shown without the credentials it may quote (``records.redact_text``,
+used by ``providers.client.classify`` for every provider error, and by batch and hosted fine-tuning for the
+provider's own words): addresses with a userinfo or a secret query parameter, however written, and any
+credential the process handed to a provider or holds in a key-named environment variable (QA's examples)."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.batch import _line_error
+from workbench.providers.client import classify
+from workbench.records import redact_text, redact_url, remember_credentials, url_secrets
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("upstream http://user:ab)SECRETE4@10.9.9.9/v1 refused", "http://***@10.9.9.9/v1 refused"),
+    ('{"message": "see http:\\/\\/u:SECRETE6@h\\/v1 now"}', "http://***@h/v1 now"),
+    ("see https://h/s?x=1&amp;key=SECRETE5 ok", "key=*** ok"),
+    ("at http://u:SEC#RETE7@127.0.0.1:1/v1", "http://***@127.0.0.1:1/v1"),
+    ("at http://u:SEC/RETE8@127.0.0.1:1/v1?api-key=SECRETE9&v=2", "http://***@127.0.0.1:1/v1?api-key=***&v=2"),
+])
+def test_an_address_with_credentials_is_redacted_however_a_message_writes_it(text: str, kept: str) -> None:
+    redacted = redact_text(text)
+    assert "SECRET" not in redacted and "RETE" not in redacted
+    assert kept in redacted
+
+
+def test_text_without_credentials_is_left_as_it_is() -> None:
+    for text in ("http://h/v1/mail@example.com is an address without a userinfo",
+                 "Cannot connect to host 127.0.0.1:9 ssl:default [Connection refused]", "no address at all"):
+        assert redact_text(text) == text
+    assert url_secrets("http://h/v1/mail@example.com") == []
+    assert redact_url("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
+
+
+def test_a_password_with_a_hash_or_slash_counts_as_a_credential_of_the_address() -> None:
+    assert url_secrets("http://u:SEC#RETX@127.0.0.1:1/v1") == ["user:password@"]
+    assert redact_url("http://u:SEC#RETX@127.0.0.1:1/v1") == "http://***@127.0.0.1:1/v1"
+
+
+def test_credentials_handed_to_a_provider_are_scrubbed_wherever_they_appear() -> None:
+    remember_credentials(address="http://proxyuser:pw-SECRETK1@h/v1?key=SECRETK2", key="sk-SECRETK3")
+    text = "bare proxyuser:pw-SECRETK1@host, key sk-SECRETK3 refused, query value SECRETK2 quoted"
+    redacted = redact_text(text)
+    assert "SECRETK" not in redacted and redacted.count("***") == 3
+
+
+def test_a_key_named_environment_variable_is_never_repeated_by_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOME_PROVIDER_API_KEY", "sk-env-SECRETK4")
+    _, message = classify(RuntimeError("Incorrect API key provided: sk-env-SECRETK4. Check it."))
+    assert "SECRETK4" not in message and "Incorrect API key provided: ***" in message
+
+
+def test_a_batch_lines_error_is_redacted() -> None:
+    body = {"error": {"message": "upstream http://user:sk-SECRETE7@10.9.9.9/v1 refused"}}
+    line = _line_error({"status_code": 500, "body": body}, None)
+    assert line == "HTTP 500: upstream http://***@10.9.9.9/v1 refused"
+    assert "SECRETE7" not in _line_error(None, {"code": "x", "message": "at https://h/v1?key=sk-SECRETE8"})
