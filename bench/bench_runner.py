@@ -38,6 +38,12 @@ Targets (issue 15):
 ``workbench.providers.wire`` (the transport that times each exchange on its own thread): the figures of
 both, side by side, show what the wire costs and what it corrects.
 
+Before each ``bench_latency`` run, a bare aiohttp client (no litellm, no workbench) makes the same number of
+calls to the same server at the same concurrency: its recorded p50 is the floor any client records on this
+machine, which the server's own CPU share and the load push above the configured latency.
+``--switch-interval S`` runs with the interpreter's switch interval at S instead of the wire's 1 ms
+(``workbench.providers.wire.SWITCH_INTERVAL_S``; Python's default is 5 ms), to compare.
+
 ``import litellm`` is timed once up front and printed on its own; the run figures exclude it.
 """
 
@@ -168,6 +174,36 @@ def time_litellm_import() -> float:
     return time.perf_counter() - started
 
 
+def floor_latency(base_url: str, n_calls: int, concurrency: int) -> tuple[float, float]:
+    """The floor of what any client can record on this machine: a bare aiohttp client (no litellm, no
+    workbench) making ``n_calls`` chat requests to the same server, ``concurrency`` in flight, each timed from
+    send to the end of its body on an otherwise idle event loop. Returns (p50 in ms, wall in s)."""
+    import aiohttp
+
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "floor"}], "temperature": 0}
+    headers = {"Authorization": "Bearer sk-bench-loopback"}
+    times: list[float] = []
+
+    async def calls() -> None:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(n_calls):
+            queue.put_nowait(i)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+            async def worker() -> None:
+                while not queue.empty():
+                    queue.get_nowait()
+                    sent = time.perf_counter()
+                    async with session.post(f"{base_url}/chat/completions", json=body, headers=headers) as answer:
+                        await answer.read()
+                    times.append((time.perf_counter() - sent) * 1000)
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    started = time.perf_counter()
+    asyncio.run(calls())
+    return statistics.median(times), time.perf_counter() - started
+
+
 def make_project(root: Path, base_url: str, n_cases: int, concurrency: int) -> None:
     """Write a project with one prompt, ``n_cases`` cases and a ``fake`` model alias for the server."""
     (root / "prompts").mkdir(parents=True)
@@ -259,6 +295,9 @@ def bench_latency(n_cases: int, concurrency: int, latency: float, workers: int |
             root = Path(folder) / "project"
             os.environ["WORKBENCH_HOME"] = str(Path(folder) / "home")
             make_project(root, server.base_url, n_cases, concurrency)
+            floor_p50, floor_wall = floor_latency(server.base_url, n_cases, concurrency)
+            print(f"  floor: a bare aiohttp client records p50 {floor_p50:.1f} ms "
+                  f"({floor_p50 / (latency * 1000):.2f}x the server's latency), wall {floor_wall:.2f} s", flush=True)
             first = timed_run("first run", root, server, concurrency, latency, workers=workers)
             cached = timed_run("cached re-run", root, server, concurrency, None, workers=workers)
             return [first, cached]
@@ -457,7 +496,14 @@ def main(argv: list[str] | None = None) -> int:
                              "whole processes side by side")
     parser.add_argument("--no-wire", action="store_true",
                         help="litellm's own transport and timing, not workbench.providers.wire (to compare)")
+    parser.add_argument("--switch-interval", type=float, default=None, metavar="S",
+                        help="the run's switch interval instead of the wire's 0.001 s (Python's default: 0.005)")
     args = parser.parse_args(argv)
+    if args.switch_interval is not None:
+        from workbench.providers import wire
+
+        wire.SWITCH_INTERVAL_S = args.switch_interval  # what the wire's install sets, instead of its own
+        sys.setswitchinterval(args.switch_interval)
     if args.no_wire:
         from workbench.providers import wire
 
