@@ -7,6 +7,7 @@ Settings resolve in this order: command-line flag > environment (``WORKBENCH_*``
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -71,6 +72,10 @@ _ALIAS_PARAM_HINTS = {
     CREDENTIAL_URL: "an address goes in the alias's own api_base key, its key in the variable api_key_env names",
 }
 """What to do about a fault of a ``[models.NAME]`` alias's params, where it differs from a prompt's."""
+ALIAS_KEYS = ("model", "api_base", "api_key_env", "params", "deployments")
+"""What a ``[models.NAME]`` alias may set (its deployments: ``registry.DEPLOYMENT_KEYS``)."""
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""An environment variable's name, as a POSIX shell can export it."""
 _ALIAS_STRINGS = {
     "model": "a litellm model name, such as model = \"openai/gpt-4o-mini\"",
     "api_base": "the server's address, such as api_base = \"http://127.0.0.1:8080/v1\"",
@@ -145,6 +150,19 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides:
                               hint="name the environment variable instead: api_key_env = \"MY_KEY\"")
         if not isinstance(table, dict) or not (isinstance(table.get("model"), str) or "deployments" in table):
             raise ConfigError(f"[models.{name}] needs a 'model' string (a litellm model name)", path=path)
+        unknown_keys = sorted(str(key) for key in table if key not in ALIAS_KEYS)
+        if unknown_keys:
+            # A misspelt key (api_bse) would be ignored: the alias would call the provider's default address.
+            raise ConfigError(f"[models.{name}] has an unknown key {unknown_keys[0]!r}", path=path,
+                              hint="known: " + ", ".join(ALIAS_KEYS))
+        deployments = table.get("deployments")
+        places = [table, *(item for item in deployments if isinstance(item, dict))] \
+            if isinstance(deployments, list) else [table]
+        if any(isinstance(place.get("api_key_env"), str) and not _ENV_NAME.fullmatch(place["api_key_env"])
+               for place in places):
+            # Never repeated: what is written there is likely the key itself.
+            raise ConfigError(f"[models.{name}] api_key_env must be the name of an environment variable", path=path,
+                              hint="such as api_key_env = \"MY_KEY\" (letters, digits and _), with the key in it")
         for key in _ALIAS_STRINGS:
             if key in table and not isinstance(table[key], str):
                 raise ConfigError(f"[models.{name}] {key} must be a string, not {kind_of(table[key])}", path=path,

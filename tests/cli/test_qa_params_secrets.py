@@ -208,6 +208,11 @@ def test_an_alias_refuses_every_secret_named_key(tmp_path: Path, server: FakeOpe
     (f"[[models.m.deployments]]\nApi_Key = \"{SECRET}\"", "[[models.m.deployments]] 1 must not hold an API key"),
     ("[[models.m.deployments]]\napi_base = 5", "[[models.m.deployments]] 1: api_base must be a string, not a number"),
     (f"[[models.m.deployments]]\nrpm = \"{SECRET}\"", "rpm must be a whole number of at least 1, not a string"),
+    ("api_bse = \"http://h/v1\"", "[models.m] has an unknown key 'api_bse'"),
+    ("price = 3", "[models.m] has an unknown key 'price'"),
+    (f"api_key_env = \"{SECRET}\"", "[models.m] api_key_env must be the name of an environment variable"),
+    (f"[[models.m.deployments]]\napi_key_env = \"{SECRET}\"",
+     "[models.m] api_key_env must be the name of an environment variable"),
 ])
 def test_an_alias_with_a_wrong_key_or_type_is_refused_when_settings_load(tmp_path: Path, line: str,
                                                                          message: str) -> None:
@@ -221,3 +226,12 @@ def test_a_non_string_api_base_is_one_line_through_the_cli(tmp_path: Path, serve
     root = project(tmp_path, server.base_url, toml=TOML.replace("api_base = \"{base}\"", "api_base = 5"))
     _, err = refused_before_any_call(root, server)
     assert "workbench.toml: [models.fake] api_base must be a string, not a number" in err
+
+
+def test_every_key_an_alias_may_set_loads(tmp_path: Path) -> None:
+    (tmp_path / "workbench.toml").write_text(
+        "[models.m]\nmodel = \"openai/m\"\napi_base = \"http://h/v1\"\napi_key_env = \"M_KEY_2\"\n"
+        "params = {temperature = 0}\n[[models.m.deployments]]\nname = \"a\"\napi_key_env = \"_OTHER\"\n",
+        encoding="utf-8")
+    assert set(load_settings(tmp_path, env={}).models["m"]) == {"model", "api_base", "api_key_env", "params",
+                                                              "deployments"}
