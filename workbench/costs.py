@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.errors import ConfigError
+from workbench.text import kind_of
 
 LOCAL_USD_PER_HOUR = 0.09
 PAYBACK_MONTHS = 6
@@ -81,7 +82,8 @@ class CostSettings:
 
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or math.isnan(value):
-        raise ConfigError(f"{where} must be a number of US dollars, 0 or more, not {value!r}")
+        shown = repr(value) if isinstance(value, int | float) and not isinstance(value, bool) else kind_of(value)
+        raise ConfigError(f"{where} must be a number of US dollars, 0 or more, not {shown}")
     return float(value)
 
 

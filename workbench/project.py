@@ -18,7 +18,7 @@ from workbench.costs import CostSettings
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.names import nfc, on_disk, prompt_name
 from workbench.providers.registry import parse_deployments
-from workbench.records import CREDENTIAL_URL, SECRET_PARAM, params_fault, secret_name
+from workbench.records import CREDENTIAL_URL, SECRET_PARAM, address_fault, params_fault, secret_name
 from workbench.text import kind_of
 
 DEFAULT_MODEL = "local/smollm2"
@@ -93,10 +93,14 @@ def _coerce(value: Any, kind: type, where: str, path: Path | None) -> Any:
         try:
             return kind(value)
         except ValueError:
-            raise ConfigError(f"{where} must be a {kind.__name__}, not {value!r}", path=path) from None
+            raise ConfigError(f"{where} must be {_KIND_WORDS[kind]}, not {kind_of(value)}", path=path) from None
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise ConfigError(f"{where} must be a {kind.__name__}, not {value!r}", path=path)
+        raise ConfigError(f"{where} must be {_KIND_WORDS[kind]}, not {kind_of(value)}", path=path)
     return value
+
+
+_KIND_WORDS = {int: "a whole number", float: "a number", str: "a string"}
+"""How ``_coerce`` names the type a setting must have (its value is never repeated: it may hold a key)."""
 
 
 def _check_alias_params(name: str, params: Any, path: Path) -> None:
@@ -126,6 +130,10 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides:
     if unknown:
         raise ConfigError(f"unknown section {sorted(unknown)[0]!r}", path=path,
                           hint="sections: [defaults], [plateau], [models.NAME], [costs], [ui]")
+    for section in ("defaults", "plateau", "models", "ui", "costs"):
+        if not isinstance(data.get(section, {}), dict):
+            raise ConfigError(f"[{section}] must be a table, not {kind_of(data[section])}", path=path,
+                              hint=f"write it as a section: [{section}] on a line of its own, its settings below")
     for key, value in data.get("defaults", {}).items():
         if key not in _DEFAULTS_KEYS:
             raise ConfigError(f"unknown setting [defaults] {key}", path=path,
@@ -167,6 +175,10 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides:
             if key in table and not isinstance(table[key], str):
                 raise ConfigError(f"[models.{name}] {key} must be a string, not {kind_of(table[key])}", path=path,
                                   hint=_ALIAS_STRINGS[key])
+        for place in places:
+            fault = address_fault(place["api_base"]) if isinstance(place.get("api_base"), str) else None
+            if fault:  # the address itself is never repeated: it holds a password
+                raise ConfigError(f"[models.{name}] api_base: {fault}", path=path)
         try:
             parse_deployments(name, table)
         except ConfigError as error:

@@ -44,18 +44,32 @@ _SECRET_QUERY = re.compile(r"(^|[_;-])(api[_-]?key|key|secret|password|passwd|pw
 
 
 def _userinfo(url: str) -> str | None:
-    """The ``user:password`` of ``url`` (what comes before the last ``@`` of its authority), or None. Read by
-    hand, not by ``urlsplit``: a password holding ``#``, ``/`` or ``?`` (which a user may write unescaped)
-    ends urlsplit's authority early and would hide it. An ``@`` after a ``/`` that no ``:`` precedes is in
-    the path (``http://h/v1/x@y``), not after a userinfo."""
+    """The ``user:password`` of ``url`` (RFC 3986: before the ``@`` of its authority, which ends at the first
+    ``/``, ``?`` or ``#``), or None. A password holding one of those unescaped is no valid address
+    (``address_fault``); an ``@`` later in the path or query (``https://h:443/@user``) is no userinfo."""
+    from urllib.parse import urlsplit
+
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return None
+    return netloc.rpartition("@")[0] if "@" in netloc else None
+
+
+def address_fault(url: str) -> str | None:
+    """Why ``url``, a configured server address, cannot be called as written, or None: a ``user:password@``
+    whose password holds ``#``, ``/`` or ``?`` unescaped ends the address inside the password, so the HTTP
+    client would read part of it as the host and port (and quote it in its error)."""
     rest = url.split("://", 1)[1] if "://" in url else ""
-    if "@" not in rest:
-        return None
-    candidate = rest.rsplit("@", 1)[0]
-    colon, slash = candidate.find(":"), candidate.find("/")
-    if slash != -1 and (colon == -1 or slash < colon):
-        return None
-    return candidate
+    head = rest.split("@", 1)[0] if "@" in rest else ""
+    ends = [head.find(char) for char in "/?#" if char in head]
+    colon = head.find(":")
+    # host:PORT/...@... is a port, then an @ in the path (https://h:443/@user), not a password
+    if _userinfo(url) is None and colon != -1 and ends and colon < min(ends) \
+            and not head[colon + 1:min(ends)].isdigit():
+        return ("its user:password@ holds '#', '/' or '?', which end an address: write them percent-encoded "
+                "(%23, %2F, %3F)")
+    return None
 
 
 def url_secrets(url: str) -> list[str]:
@@ -65,7 +79,7 @@ def url_secrets(url: str) -> list[str]:
 
     if "://" not in url:
         return []  # not an address: a stop sequence, a text
-    found = ["user:password@"] if _userinfo(url) is not None else []
+    found = ["user:password@"] if _userinfo(url) is not None or address_fault(url) else []
     try:
         query = urlsplit(url).query
     except ValueError:  # not a URL at all (an unbalanced IPv6 bracket): treat the whole as suspect
@@ -103,17 +117,17 @@ def redact_url(url: str) -> str:
 
     if not url_secrets(url):
         return url  # as written
-    userinfo = _userinfo(url)
-    if userinfo is not None:
+    if address_fault(url):  # a password holding '#', '/' or '?': all before its '@' goes
         scheme, rest = url.split("://", 1)
-        url = f"{scheme}://***@{rest[len(userinfo) + 1:]}"
+        url = f"{scheme}://***@{rest.split('@', 1)[1]}"
     try:
         parts = urlsplit(url)
     except ValueError:
         return "***"
+    netloc = "***@" + parts.netloc.rpartition("@")[2] if "@" in parts.netloc else parts.netloc
     query = "&".join(f"{item.split('=', 1)[0]}=***" if _SECRET_QUERY.search(item.split("=", 1)[0]) else item
                      for item in parts.query.split("&")) if parts.query else ""
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(?://|\\/\\/)[^\s'\"<>]+")
@@ -122,8 +136,10 @@ follows up to a space, a quote or an angle bracket."""
 _KNOWN_SECRETS: set[str] = set()
 """Credentials this process has handed to a provider (``remember_credentials``): scrubbed by ``redact_text``
 wherever they appear, however a message quotes them."""
-MIN_SECRET_LENGTH = 6
-"""Shorter values are not scrubbed as text (a 2-letter password would blank every word holding it)."""
+MIN_SECRET_LENGTH = 12
+"""Shorter values are not scrubbed as text: a key such as ``ollama`` or ``lm-studio`` (what local servers
+suggest) would blank every word holding it. Provider keys are longer; an address's credentials are
+redacted as part of the address whatever their length."""
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
 """An environment variable whose value is a credential (``OPENAI_API_KEY``, ``HF_TOKEN``...)."""
 
@@ -134,7 +150,13 @@ def remember_credentials(*, address: str | None = None, key: str | None = None) 
     values = _url_credentials(address) if address else []
     if key:
         values.append(key)
-    _KNOWN_SECRETS.update(value for value in values if len(value) >= MIN_SECRET_LENGTH)
+    _KNOWN_SECRETS.update(value for value in values if _scrubbable(value))
+
+
+def _scrubbable(value: str) -> bool:
+    """Whether ``value`` looks like a credential worth scrubbing from text: long enough, one word, no path
+    (``GOOGLE_APPLICATION_CREDENTIALS`` holds a file's path, which an error must be able to name)."""
+    return len(value) >= MIN_SECRET_LENGTH and not any(char in value for char in " /\\\t\n")
 
 
 def redact_text(text: str) -> str:
@@ -147,7 +169,7 @@ def redact_text(text: str) -> str:
     if "://" in text or ":\\/\\/" in text:
         text = _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0).replace("\\/", "/")), text)
     secrets = _KNOWN_SECRETS | {value for name, value in os.environ.items()
-                                if _SECRET_ENV.search(name) and len(value) >= MIN_SECRET_LENGTH}
+                                if _SECRET_ENV.search(name) and _scrubbable(value)}
     for secret in sorted(secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, "***")
@@ -179,7 +201,11 @@ one whose last word is a key, token, auth, password, ..., or that ends with a jo
 NOT_SECRET = {"max_tokens", "max_completion_tokens", "top_k", "prompt_cache_key"}
 """Keys ``SECRET_NAME`` would match that name no secret (as ``key_words``): OpenAI's ``prompt_cache_key`` is a
 routing hint."""
-SCHEMA_NAMES = {"properties", "patternProperties", "$defs", "definitions"}
+NOT_SECRET_NAME = re.compile(r"(^|_)(per_token|(bos|eos|pad|unk|sep|cls|mask|stop|start|end)_token)$")
+"""Names whose last word is ``token`` but that hold no secret: a price per token (litellm's
+``input_cost_per_token``) and a tokenizer's special tokens (``eos_token`` in vLLM's ``chat_template_kwargs``)."""
+SCHEMA_NAMES = {"properties", "patternProperties", "$defs", "definitions", "dependentRequired",
+                "dependentSchemas"}
 """The JSON Schema keywords (in ``response_format``, ``tools``) whose keys name fields or types, not
 credentials: a property ``password`` whose value is a schema (a mapping) is not a secret."""
 
@@ -198,12 +224,18 @@ def secret_name(key: Any) -> bool:
     """Whether ``key`` names something that could hold a secret (``SECRET_NAME``, less ``NOT_SECRET``): the
     one rule for params, a model alias's keys and a deployment's."""
     words = key_words(key)
-    return words not in NOT_SECRET and SECRET_NAME.search(words) is not None
+    return (words not in NOT_SECRET and NOT_SECRET_NAME.search(words) is None
+            and SECRET_NAME.search(words) is not None)
+
+
+SCHEMA_DATA = {"default", "examples", "const", "enum"}
+"""JSON Schema keywords whose value is an example of the data, not settings: nothing below them is checked."""
 
 
 def _secret_key(key: Any, value: Any, parent: Any) -> bool:
-    # A JSON Schema's property and definition names name fields, not credentials.
-    return secret_name(key) and not (str(parent) in SCHEMA_NAMES and isinstance(value, Mapping))
+    # A JSON Schema's property and definition names name fields, not credentials (their value is a schema:
+    # a mapping or true/false, or a list of names); a string there would be no schema.
+    return secret_name(key) and not (str(parent) in SCHEMA_NAMES and not isinstance(value, str))
 
 
 def secret_paths(params: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -217,7 +249,8 @@ def secret_paths(params: Mapping[str, Any]) -> list[tuple[str, str]]:
                 here = f"{path}.{key}" if path else str(key)
                 if _secret_key(key, item, parent):
                     found.append((top or str(key), here))
-                walk(item, top or str(key), here, key)
+                if not (top and str(key) in SCHEMA_DATA):
+                    walk(item, top or str(key), here, key)
         elif isinstance(value, list | tuple):
             for index, item in enumerate(value):
                 walk(item, top, f"{path}[{index}]", None)
@@ -232,7 +265,9 @@ def public_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
     def public(value: Any, parent: Any) -> Any:
         if isinstance(value, Mapping):
-            return {key: public(item, key) for key, item in value.items() if not _secret_key(key, item, parent)}
+            # Below a top-level key, as secret_paths: data examples of a JSON Schema are kept as they are.
+            return {key: item if str(key) in SCHEMA_DATA else public(item, key) for key, item in value.items()
+                    if not _secret_key(key, item, parent)}
         if isinstance(value, list | tuple):
             return [public(item, None) for item in value]
         return value

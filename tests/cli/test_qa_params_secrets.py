@@ -235,3 +235,53 @@ def test_every_key_an_alias_may_set_loads(tmp_path: Path) -> None:
         encoding="utf-8")
     assert set(load_settings(tmp_path, env={}).models["m"]) == {"model", "api_base", "api_key_env", "params",
                                                               "deployments"}
+
+
+# Second QA pass: what the rule must not refuse, and settings errors --------------------------------------
+
+@pytest.mark.parametrize("params", [
+    {"input_cost_per_token": 0.000001, "output_cost_per_token": 0.000002},
+    {"extra_body": {"chat_template_kwargs": {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}}},
+    {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {
+        "type": "object", "properties": {"token": True, "password": {"type": "string", "default": {"token": ""},
+                                                                     "examples": [{"token": "abc"}]}},
+        "dependentRequired": {"password": ["user"]}}}}},
+    {"stop": ["https://mastodon.social:443/@user", "http://localhost:8080/search?email=a@b.com"]},
+])
+def test_legitimate_params_that_look_like_secrets_are_kept(params: dict) -> None:
+    assert params_fault(params) is None
+    assert public_params(params) == params
+
+
+@pytest.mark.parametrize("address", ["http://alice:Xy9SuperSecretPart#Tail@127.0.0.1:9/v1",
+                                     "http://u:p#ss/w0rdSecretPart@127.0.0.1:9/v1"])
+def test_an_api_base_whose_password_ends_the_address_is_refused_without_a_piece_of_it(
+        tmp_path: Path, server: FakeOpenAIServer, address: str) -> None:
+    # The HTTP client would read part of the password as host:port, quote it in its error, and retry.
+    root = project(tmp_path, server.base_url, toml=TOML.replace("api_base = \"{base}\"", f"api_base = \"{address}\""))
+    _, err = refused_before_any_call(root, server)
+    assert "[models.fake] api_base: its user:password@ holds '#', '/' or '?'" in err
+    assert "SecretPart" not in err and "p#ss" not in err
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("defaults = 5", "[defaults] must be a table, not a number"),
+    ("plateau = \"x\"", "[plateau] must be a table, not a string"),
+    ("ui = 5", "[ui] must be a table, not a number"),
+    (f"[defaults]\nretries = \"{SECRET}\"", "[defaults] retries must be a whole number, not a string"),
+    ("[ui]\ntheme = 5", "[ui] theme must be a string, not a number"),
+    (f"[costs]\nlocal_usd_per_hour = \"{SECRET}\"", "must be a number of US dollars, 0 or more, not a string"),
+])
+def test_a_settings_section_or_value_of_the_wrong_type_is_named_without_its_value(tmp_path: Path, text: str,
+                                                                                   message: str) -> None:
+    (tmp_path / "workbench.toml").write_text(text + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, env={})
+    assert message in str(caught.value) and SECRET not in str(caught.value), str(caught.value)
+
+
+def test_an_environment_setting_of_the_wrong_type_is_named_without_its_value(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, env={"WORKBENCH_TIMEOUT": SECRET})
+    assert "WORKBENCH_TIMEOUT must be a number, not a string" in str(caught.value)
+    assert SECRET not in str(caught.value)

@@ -27,6 +27,9 @@ def test_an_address_with_credentials_is_redacted_however_a_message_writes_it(tex
 
 def test_text_without_credentials_is_left_as_it_is() -> None:
     for text in ("http://h/v1/mail@example.com is an address without a userinfo",
+                 "not found at http://localhost:4000/v1/models/claude-3-5-sonnet@20240620",
+                 "POST https://mastodon.social:443/@user failed",
+                 "GET http://proxy.internal:8080/search?email=bob@example.com returned 500",
                  "Cannot connect to host 127.0.0.1:9 ssl:default [Connection refused]", "no address at all"):
         assert redact_text(text) == text
     assert url_secrets("http://h/v1/mail@example.com") == []
@@ -39,8 +42,8 @@ def test_a_password_with_a_hash_or_slash_counts_as_a_credential_of_the_address()
 
 
 def test_credentials_handed_to_a_provider_are_scrubbed_wherever_they_appear() -> None:
-    remember_credentials(address="http://proxyuser:pw-SECRETK1@h/v1?key=SECRETK2", key="sk-SECRETK3")
-    text = "bare proxyuser:pw-SECRETK1@host, key sk-SECRETK3 refused, query value SECRETK2 quoted"
+    remember_credentials(address="http://proxyuser:pw-SECRETK1-long@h/v1?key=SECRETK2-long", key="sk-SECRETK3-long")
+    text = "bare proxyuser:pw-SECRETK1-long@host, key sk-SECRETK3-long refused, query value SECRETK2-long quoted"
     redacted = redact_text(text)
     assert "SECRETK" not in redacted and redacted.count("***") == 3
 
@@ -56,3 +59,14 @@ def test_a_batch_lines_error_is_redacted() -> None:
     line = _line_error({"status_code": 500, "body": body}, None)
     assert line == "HTTP 500: upstream http://***@10.9.9.9/v1 refused"
     assert "SECRETE7" not in _line_error(None, {"code": "x", "message": "at https://h/v1?key=sk-SECRETE8"})
+
+
+def test_short_or_path_like_key_values_are_not_scrubbed_from_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What local servers suggest as a key (Ollama: "ollama"), and a variable holding a file's path, are no
+    # secrets worth blanking every word that holds them.
+    monkeypatch.setenv("OLLAMA_API_KEY", "ollama")
+    monkeypatch.setenv("LM_KEY", "lm-studio")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/home/me/credentials-file.json")
+    remember_credentials(key="request")
+    text = "try: ollama pull llama3 at the lm-studio server; the request failed; /home/me/credentials-file.json"
+    assert redact_text(text) == text
