@@ -51,9 +51,10 @@ def parse_version_number(text: str | None) -> int | None:
 
 def resolve_run_ref(store: Store, ref: str, *, like: Run | None = None,
                     prefer: Callable[[Run], bool] | None = None) -> Run:
-    """The run named by ``ref``: an id, ``last``, or ``PROMPT@vN`` (that version's latest finished run,
-    preferring one on the same test set, split and model as ``like``, and one for which ``prefer``
-    holds). Raises ``RefError`` when the reference is malformed or names no run, ``StoreError`` for an
+    """The run named by ``ref``: an id, ``last``, or ``PROMPT@vN`` (that version's latest finished run that
+    measured something (at most half of its results errors, the search's rule), preferring one on the same
+    test set and split as ``like``, then on its model, and one for which ``prefer`` holds). Raises
+    ``RefError`` when the reference is malformed or names no run, ``StoreError`` for an
     unknown id or version."""
     text = ref.strip()
     if text.isascii() and text.isdigit():
@@ -78,6 +79,10 @@ def resolve_run_ref(store: Store, ref: str, *, like: Run | None = None,
         candidates = [r for r in candidates if r.id != like.id] or candidates
         same = [r for r in candidates if (r.testset_hash, r.split) == (like.testset_hash, like.split)]
         candidates = same or candidates
+        candidates = [r for r in candidates if r.model == like.model] or candidates
+    # A run whose cases mostly ended in an error measured the provider, not the version: never picked for it
+    # while another run of the version measured something.
+    candidates = [r for r in candidates if store.error_share(r.id) <= 0.5] or candidates
     if prefer is not None:
         candidates = [r for r in candidates if prefer(r)] or candidates
     finished = [r for r in candidates if r.status == "finished"]

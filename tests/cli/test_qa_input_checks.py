@@ -360,3 +360,32 @@ def test_an_alias_whose_api_base_carries_credentials_is_called_and_never_stored(
     assert all("sk-secret" not in request["path"] for request in server.requests)
     db = b"".join(path.read_bytes() for path in (root / ".workbench").glob("workbench.db*"))
     assert b"sk-secret" not in db
+
+
+# A version's run, as compare picks it: one that measured something, on the other side's model -----------------
+
+def test_compare_of_versions_skips_a_run_that_only_measured_errors_and_prefers_the_same_model(
+        tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = project(tmp_path, server.base_url)
+    assert invoke(root, "run", "p")[0] == 0  # v1: run 1
+    prompt = root / "prompts" / "p.prompt"
+    prompt.write_text(prompt.read_text(encoding="utf-8").replace("Q: ", "Question: "), encoding="utf-8")
+    assert invoke(root, "run", "p")[0] == 0  # v2: run 2, measured
+    assert invoke(root, "run", "p", "--model", "echo")[0] in (0, 1)  # v2: run 3, another model
+    server.failures = lambda index, body: "500"
+    assert invoke(root, "run", "p", "--no-cache")[0] == 2  # v2: run 4, every case an error
+    code, out, err = invoke(root, "compare", "p@v1", "p@v2", "--json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert (shown["a"]["label"], shown["b"]["label"]) == ("p@v1 (run 1, fake)", "p@v2 (run 2, fake)")
+    assert shown["b"]["errors"] == 0
+
+
+@pytest.mark.parametrize(("env", "message"), [("WORKBENCH_TIMEOUT", "timeout must be a number of seconds above 0"),
+                                              ("WORKBENCH_RETRIES", "retries must be 0 or more")])
+def test_a_timeout_or_retries_that_cannot_work_is_refused_before_any_call(
+        tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, env: str, message: str) -> None:
+    monkeypatch.setenv(env, "-5")
+    root = project(tmp_path, server.base_url)
+    _, err = refused_before_any_call(root, server)
+    assert message in err

@@ -394,6 +394,13 @@ class Store:
         """Ids of the cases that already have a result in ``run_id``."""
         return {row["case_id"] for row in self.db.query("SELECT case_id FROM results WHERE run_id = ?", [run_id])}
 
+    def error_share(self, run_id: int) -> float:
+        """The share of ``run_id``'s results that ended in an error (0.0 with no result yet)."""
+        row = next(iter(self.db.query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(error IS NOT NULL), 0) AS errors FROM results WHERE run_id = ?",
+            [run_id])))
+        return row["errors"] / row["n"] if row["n"] else 0.0
+
     def end_status(self, run_id: int, n_cases: int) -> str:
         """How ``run_id`` ends when it stops now: ``finished`` when each of its ``n_cases`` cases has a result,
         else ``partial`` (a later run resumes it)."""
