@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support.cli import invoke
+from support.cli import invoke, one_line_error, refused_before_any_call
 from support.openai_server import FakeOpenAIServer
 from workbench.cases import load_cases
 from workbench.errors import CasesError, PromptError
@@ -53,19 +53,6 @@ def rows(root: Path, sql: str) -> list[dict]:
         return [dict(row) for row in db.execute(sql)]
     finally:
         db.close()
-
-
-def one_line_error(code: int, err: str) -> None:
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
-
-
-def refused_before_any_call(root: Path, server: FakeOpenAIServer) -> tuple[str, str]:
-    """``workbench run p`` in ``root``: one line, exit 2, no model call; its (stdout, stderr)."""
-    code, out, err = invoke(root, "run", "p")
-    one_line_error(code, err)
-    assert chat_calls(server) == 0
-    return out, err
 
 
 # 1. A scorer that raises or returns no score is the case's error ------------------------------------------

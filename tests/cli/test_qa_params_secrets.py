@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support.cli import invoke
+from support.cli import refused_before_any_call
 from support.openai_server import FakeOpenAIServer
 from workbench.errors import ConfigError, PromptError
 from workbench.project import load_settings
@@ -37,16 +37,9 @@ def project(root: Path, base_url: str, *, scorers: str = "[exact_match]", params
     return root
 
 
-def one_line_error(code: int, err: str) -> None:
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
-
-
-def refused_before_any_call(root: Path, server: FakeOpenAIServer) -> tuple[str, str]:
-    """``workbench run p`` in ``root``: one line, exit 2, no model call, nothing stored; its (stdout, stderr)."""
-    code, out, err = invoke(root, "run", "p")
-    one_line_error(code, err)
-    assert not any(r["path"].endswith("/chat/completions") for r in server.requests)
+def refused_without_the_secret(root: Path, server: FakeOpenAIServer) -> tuple[str, str]:
+    """``support.cli.refused_before_any_call``, the secret never printed and no run stored."""
+    out, err = refused_before_any_call(root, server)
     assert SECRET not in out + err
     db = root / ".workbench" / "workbench.db"
     if db.exists():
@@ -92,7 +85,7 @@ def test_the_secret_name_rule_keeps_every_legitimate_param() -> None:
 def test_a_prompt_with_a_differently_spelled_key_never_calls_nor_stores_it(tmp_path: Path,
                                                                            server: FakeOpenAIServer) -> None:
     root = project(tmp_path, server.base_url, params=f"params: {{temperature: 0, Api-Key: {SECRET}}}\n")
-    _, err = refused_before_any_call(root, server)
+    _, err = refused_without_the_secret(root, server)
     assert "prompts/p.prompt:4:" in err and "must not hold a secret ('Api-Key')" in err and "api_key_env" in err
 
 
@@ -111,7 +104,7 @@ def test_a_secret_named_key_at_any_depth_is_refused_naming_its_path(params: str,
 def test_a_nested_secret_in_a_prompts_params_is_never_stored(tmp_path: Path, server: FakeOpenAIServer) -> None:
     params = f"params:\n  temperature: 0\n  extra_body:\n    api_key: {SECRET}\n"
     root = project(tmp_path, server.base_url, params=params)
-    _, err = refused_before_any_call(root, server)
+    _, err = refused_without_the_secret(root, server)
     assert "prompts/p.prompt:6:" in err and "('extra_body.api_key')" in err  # the line of extra_body
     # And what is stored of params drops a secret-named key at any depth, whatever reaches it.
     stored = public_params({"temperature": 0, "extra_body": {"api_key": SECRET, "tags": [{"Bearer": SECRET}]}})
@@ -121,14 +114,14 @@ def test_a_nested_secret_in_a_prompts_params_is_never_stored(tmp_path: Path, ser
 def test_a_nested_secret_in_an_alias_params_table_is_refused(tmp_path: Path, server: FakeOpenAIServer) -> None:
     toml = TOML + f"[models.fake.params.extra_body]\nAuthorization = \"Bearer {SECRET}\"\n"
     root = project(tmp_path, server.base_url, toml=toml)
-    _, err = refused_before_any_call(root, server)
+    _, err = refused_without_the_secret(root, server)
     assert "workbench.toml: [models.fake] params must not hold a secret ('extra_body.Authorization')" in err
 
 
 def test_a_judges_nested_secret_is_refused(tmp_path: Path, server: FakeOpenAIServer) -> None:
     scorers = f"\n  - llm_judge: {{rubric: r, model: fake, params: {{extra_body: {{apiKey: {SECRET}}}}}}}\n"
     root = project(tmp_path, server.base_url, scorers=scorers)
-    _, err = refused_before_any_call(root, server)
+    _, err = refused_without_the_secret(root, server)
     assert "prompts/p.prompt:4:" in err
     assert "the params of scorer 'llm_judge' must not hold a secret ('extra_body.apiKey')" in err
 
@@ -186,7 +179,7 @@ def test_a_wrong_type_is_named_without_repeating_the_value(front_matter: str, me
 def test_a_non_mapping_params_through_the_cli_is_one_line_without_the_value(tmp_path: Path,
                                                                            server: FakeOpenAIServer) -> None:
     root = project(tmp_path, server.base_url, params=f"params: \"http://u:{SECRET}@h/v1\"\n")
-    _, err = refused_before_any_call(root, server)
+    _, err = refused_without_the_secret(root, server)
     assert "prompts/p.prompt:4: params must be a mapping" in err and "not a string" in err
 
 
@@ -195,7 +188,7 @@ def test_a_non_mapping_params_through_the_cli_is_one_line_without_the_value(tmp_
 @pytest.mark.parametrize("key", ["API_KEY", "\"Api-Key\"", "token", "apiKey", "\"api_key \"", "bearer"])
 def test_an_alias_refuses_every_secret_named_key(tmp_path: Path, server: FakeOpenAIServer, key: str) -> None:
     root = project(tmp_path, server.base_url, toml=TOML + f"{key} = \"{SECRET}\"\n")
-    _, err = refused_before_any_call(root, server)
+    _, err = refused_without_the_secret(root, server)
     assert "workbench.toml: [models.fake] must not hold an API key (" in err and "api_key_env" in err
 
 
@@ -224,7 +217,7 @@ def test_an_alias_with_a_wrong_key_or_type_is_refused_when_settings_load(tmp_pat
 
 def test_a_non_string_api_base_is_one_line_through_the_cli(tmp_path: Path, server: FakeOpenAIServer) -> None:
     root = project(tmp_path, server.base_url, toml=TOML.replace("api_base = \"{base}\"", "api_base = 5"))
-    _, err = refused_before_any_call(root, server)
+    _, err = refused_without_the_secret(root, server)
     assert "workbench.toml: [models.fake] api_base must be a string, not a number" in err
 
 
@@ -259,7 +252,7 @@ def test_an_api_base_whose_password_ends_the_address_is_refused_without_a_piece_
         tmp_path: Path, server: FakeOpenAIServer, address: str) -> None:
     # The HTTP client would read part of the password as host:port, quote it in its error, and retry.
     root = project(tmp_path, server.base_url, toml=TOML.replace("api_base = \"{base}\"", f"api_base = \"{address}\""))
-    _, err = refused_before_any_call(root, server)
+    _, err = refused_without_the_secret(root, server)
     assert "[models.fake] api_base: its user:password@ holds '#', '/' or '?'" in err
     assert "SecretPart" not in err and "p#ss" not in err
 

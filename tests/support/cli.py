@@ -71,3 +71,17 @@ def wait_for_calls(server: FakeOpenAIServer, child: subprocess.Popen, calls: int
     while sum(1 for request in server.requests if request["path"].endswith("/chat/completions")) < calls:
         assert time.monotonic() < deadline and child.poll() is None
         time.sleep(0.02)
+
+
+def one_line_error(code: int, err: str) -> None:
+    """The CLI's refusal of bad input: exit 2 and one ``error: ...`` line, no traceback."""
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+
+
+def refused_before_any_call(root: Path, server: FakeOpenAIServer) -> tuple[str, str]:
+    """``workbench run p`` in ``root``: one line, exit 2, no model call; its (stdout, stderr)."""
+    code, out, err = invoke(root, "run", "p")
+    one_line_error(code, err)
+    assert not any(r["path"].endswith("/chat/completions") for r in server.requests)
+    return out, err
