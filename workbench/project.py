@@ -191,7 +191,7 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides:
     values.update({key: value for key, value in overrides.items() if value is not None})
     if values.get("concurrency", 1) < 1:
         raise ConfigError("concurrency must be at least 1")
-    if values.get("timeout", 1) <= 0 or values.get("timeout", 1) != values.get("timeout", 1):
+    if not values.get("timeout", 1) > 0:  # NaN too
         raise ConfigError("timeout must be a number of seconds above 0", path=path if "timeout" in
                           data.get("defaults", {}) else None, hint="set [defaults] timeout or WORKBENCH_TIMEOUT")
     if values.get("retries", 0) < 0:

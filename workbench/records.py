@@ -75,39 +75,35 @@ def address_fault(url: str) -> str | None:
 def url_secrets(url: str) -> list[str]:
     """What in ``url`` is a credential: its userinfo (``user:password@``) and its secret query parameters
     (by name, never their values); empty when it holds none."""
-    from urllib.parse import urlsplit
 
     if "://" not in url:
         return []  # not an address: a stop sequence, a text
     found = ["user:password@"] if _userinfo(url) is not None or address_fault(url) else []
+    query = _secret_query(url)
+    if query is None:  # not a URL at all (an unbalanced IPv6 bracket): treat the whole as suspect
+        return ["the address"]
+    return found + [f"?{name}=" for name, _ in query]
+
+
+def _secret_query(url: str) -> list[tuple[str, str]] | None:
+    """The (name, value) of each secret query parameter of ``url`` (``_SECRET_QUERY``); None when ``url`` is
+    no URL at all."""
+    from urllib.parse import urlsplit
+
     try:
         query = urlsplit(url).query
-    except ValueError:  # not a URL at all (an unbalanced IPv6 bracket): treat the whole as suspect
-        return ["the address"]
-    for item in query.split("&"):
-        name = item.split("=", 1)[0]
-        if name and _SECRET_QUERY.search(name):
-            found.append(f"?{name}=")
-    return found
+    except ValueError:
+        return None
+    pairs = [item.partition("=") for item in query.split("&")]
+    return [(name, value) for name, _, value in pairs if name and _SECRET_QUERY.search(name)]
 
 
 def _url_credentials(url: str) -> list[str]:
     """The credentials written in ``url``: its userinfo, its password, its secret query parameters' values."""
-    from urllib.parse import urlsplit
 
-    found: list[str] = []
     userinfo = _userinfo(url)
-    if userinfo:
-        found += [userinfo, userinfo.partition(":")[2]]
-    try:
-        query = urlsplit(url).query
-    except ValueError:
-        return found
-    for item in query.split("&"):
-        name, _, value = item.partition("=")
-        if name and value and _SECRET_QUERY.search(name):
-            found.append(value)
-    return found
+    found = [userinfo, userinfo.partition(":")[2]] if userinfo else []
+    return found + [value for _, value in _secret_query(url) or [] if value]
 
 
 def redact_url(url: str) -> str:
