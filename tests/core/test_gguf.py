@@ -167,18 +167,22 @@ def test_the_served_file_is_chosen_by_its_answers(tiny_files: dict[str, Path], t
     bundled_file = local.bundled_gguf()
     tokenizer = AutoTokenizer.from_pretrained(str(bundled_file.parent), gguf_file=bundled_file.name)
     examples = [[{"role": "user", "content": f"ticket {i}: my card never arrived"},
-                 {"role": "assistant", "content": "card_arrival"}] for i in range(4)]
+                 {"role": "assistant", "content": "card_arrival"}] for i in range(20)]
     model = tiny_model()
     chosen, record = choose_served(model, tokenizer, {"F16": tiny_files["F16"], "F32": tiny_files["F32"]},
                                    examples, ("F16",), "F32")
-    assert chosen == "F16" and record["prompts"] == 4 and record["same_answers"] == {"F16": 4}
+    assert chosen == "F16" and record["prompts"] == 20 and record["same_answers"] == {"F16": 20}
     # A file that answers otherwise (here: q/k rows left in transformers' order) is not served.
     undo = hf.LlamaTensorProcessor(config={"num_attention_heads": 4, "num_key_value_heads": 2})
     wrong = write_gguf([(name, undo.process(array, name).weights) for name, array in gguf_tensors(model, tiny_base)],
                        tiny_base, tmp_path / "wrong.gguf", name="wrong", qtype="F32").path
     chosen, record = choose_served(model, tokenizer, {"Q8_0": wrong, "F32": tiny_files["F32"]}, examples,
                                    ("Q8_0",), "F32")
-    assert chosen == "F32" and record["same_answers"]["Q8_0"] < 4 and record["same_answers"]["F32"] == 4
+    assert chosen == "F32" and record["same_answers"]["Q8_0"] < 20 and record["same_answers"]["F32"] == 20
+    # Agreement on too few prompts shows little: the faithful file is served, every file still measured.
+    chosen, record = choose_served(model, tokenizer, {"F16": tiny_files["F16"], "F32": tiny_files["F32"]},
+                                   examples[:8], ("F16",), "F32")
+    assert chosen == "F32" and record["same_answers"] == {"F16": 8, "F32": 8} and "fewer than 20" in record["note"]
     assert choose_served(model, tokenizer, {"F32": tiny_files["F32"]}, [], ("Q8_0",), "F32")[0] == "F32"
 
 
@@ -409,6 +413,8 @@ def test_the_tuned_gguf_answers_as_the_transformers_model_does(tmp_path: Path) -
     assert served == f"tuned.{info['gguf']['served_type']}.gguf" and set(info["gguf"]["files"]) == {"F16", "Q8_0"}
     check = info["gguf"]["check"]
     assert check["prompts"] == 8 and check["same_answers"][info["gguf"]["served_type"]] >= 0.95 * 8
+    # Eight check prompts are too few to show a quantised file's agreement: the faithful file is served.
+    assert info["gguf"]["served_type"] == "F16" and "fewer than 20" in check["note"] and check["note"] in err
     sizes = {qtype: (folder / entry["file"]).stat().st_size for qtype, entry in info["gguf"]["files"].items()}
     assert 250e6 < sizes["F16"] < 290e6 and 130e6 < sizes["Q8_0"] < 160e6
     assert (folder / "config.json").is_file()  # the transformers model: the fallback and the next training base

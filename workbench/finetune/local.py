@@ -202,7 +202,8 @@ def write_gguf(model: Any, folder: Path, name: str, source: Path | None,
     if say and check.get("prompts"):
         same = check["same_answers"].get(served)
         say(f"serving {paths[served].name}: {same}/{check['prompts']} answers as the trained model's"
-            + ("" if served not in PREFERRED_TYPES else f" (float16 kept in {paths[FAITHFUL_TYPE].name})"))
+            + (f" (float16 kept in {paths[FAITHFUL_TYPE].name})" if served in PREFERRED_TYPES
+               else f" ({check['note']})" if check.get("note") else ""))
     return {"backend": GGUF_BACKEND, "runtime": LLAMA_CPP_RUNTIME,
             "gguf": {"served": paths[served].name, "served_type": served, "files": files,
                      "metadata_from": source.name, "seconds": round(seconds, 2), "check": check,
