@@ -13,13 +13,13 @@ from typing import Any
 
 from workbench.costs import CaseCost
 from workbench.errors import WorkbenchError
+from workbench.latency import latency_of
 from workbench.records import Case, canonical_json, sha256_hex
 from workbench.stats import (
     BootstrapResult,
     mcnemar_exact,
     minimum_detectable_effect,
     paired_bootstrap,
-    percentile,
     wilson_interval,
 )
 
@@ -72,7 +72,8 @@ class Side:
     costs_usd: list[float] = field(default_factory=list)
     """The provider's price of each answer whose price is known (cached answers included)."""
     latencies_ms: list[float] = field(default_factory=list)
-    """Each answer's latency when it was made (cached answers keep their original one)."""
+    """The provider's latency of each answer (``latency.provider_latencies``: a cached answer keeps its
+    original call's)."""
     cost: CaseCost | None = None
     """What a case costs on this side (``workbench.costs``); None: the mean of ``costs_usd``."""
 
@@ -223,12 +224,13 @@ def _figures(side: Side, outcomes: list[CaseOutcome]) -> SideFigures:
     per_case_cost = sum(side.costs_usd) / len(side.costs_usd) if side.costs_usd else None
     if side.cost is not None:
         per_case_cost = side.cost.usd
+    latency = latency_of(side.latencies_ms)
     return SideFigures(
         label=side.label, model=side.model, n=n, passed=passed, errors=sum(1 for o in outcomes if o.error),
         pass_rate=passed / n, pass_rate_low=low, pass_rate_high=high,
         mean_score=sum(o.score for o in outcomes) / n,
         cost_per_1k_usd=None if per_case_cost is None else per_case_cost * 1000,
-        latency_p50_ms=percentile(side.latencies_ms, 50), latency_p95_ms=percentile(side.latencies_ms, 95),
+        latency_p50_ms=latency.p50_ms, latency_p95_ms=latency.p95_ms,
         cost_basis=side.cost.basis if side.cost is not None else "provider price",
         input_tokens_per_case=side.cost.input_tokens if side.cost is not None else None,
     )

@@ -9,6 +9,8 @@ costs once, and the volume at which it pays (the break-even).
   hourly rate.
 - Break-even: training cost / (prompt cost per case - tuned cost per case), in cases; never, when the
   tuned path is not cheaper per case.
+- What a run spent (``money_spent``, every report of a run's cost): the price of the answers it did not
+  take from the response cache; unknown (None, shown as ``-``, never $0) when no answer has a price.
 
 Defaults (all overridable in ``workbench.toml``):
 
@@ -23,9 +25,9 @@ Defaults (all overridable in ``workbench.toml``):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from workbench.errors import ConfigError
 from workbench.text import kind_of
@@ -129,6 +131,27 @@ def case_cost(*, local: bool, costs_usd: Sequence[float], latencies_ms: Sequence
     if not costs_usd:
         return CaseCost(None, "no price known for this model", tokens_in, tokens_out)
     return CaseCost(sum(costs_usd) / len(costs_usd), "provider price", tokens_in, tokens_out)
+
+
+class Priced(Protocol):
+    """What ``money_spent`` reads of a result (``store.Result``)."""
+
+    @property
+    def cached(self) -> bool: ...
+
+    @property
+    def cost_usd(self) -> float | None: ...
+
+
+def money_spent(results: Iterable[Priced]) -> float | None:
+    """What a run's calls cost: the provider's price of each answer not served from the cache (a cached
+    answer costs nothing this time, though it keeps its original price). None when no answer of the run has
+    a known price (a model litellm's cost map does not price): an unknown cost, even when every answer came
+    from the cache, where a sum of nothing would read as free."""
+    results = list(results)
+    if all(result.cost_usd is None for result in results):
+        return None
+    return sum((result.cost_usd for result in results if not result.cached and result.cost_usd is not None), 0.0)
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,14 @@ from workbench.costs import CostSettings
 from workbench.errors import WorkbenchError
 from workbench.evaluation import PromptTrack, prompt_tracks, run_side
 from workbench.finetune.verdict import TunedVerdict, tuned_verdicts
+from workbench.latency import latency_of
 from workbench.names import nfc
 from workbench.optimize.report import INCONCLUSIVE, SearchSummary, latest_search
 from workbench.project import Project
 from workbench.providers.tuned import HOSTED_BACKEND, find_model
 from workbench.reports import dollars, milliseconds, percent, size_text
 from workbench.selection import best_index, select_version
-from workbench.stats import percentile, wilson_interval
+from workbench.stats import wilson_interval
 from workbench.store import Run, Store
 
 
@@ -203,12 +204,13 @@ def decide(project: Project, store: Store, prompt: str, split: str = TEST) -> De
     outcomes = side.outcomes
     passed = sum(o.passed for o in outcomes)
     assert side.cost is not None  # run_side always sets it
+    latency = latency_of(side.latencies_ms)
     prompt_side = PromptSide(
         version=track.versions[index].number, model=model, run=best_run.id, n=len(outcomes),
         pass_rate=passed / len(outcomes) if outcomes else 0.0, interval=wilson_interval(passed, len(outcomes)),
         cost_per_1k_usd=side.cost.per_1k, cost_basis=side.cost.basis,
-        prompt_tokens_per_case=side.cost.input_tokens, latency_p50_ms=percentile(side.latencies_ms, 50),
-        latency_p95_ms=percentile(side.latencies_ms, 95))
+        prompt_tokens_per_case=side.cost.input_tokens, latency_p50_ms=latency.p50_ms,
+        latency_p95_ms=latency.p95_ms)
     models_dir = project.state_dir / "models"
     verdicts = tuned_verdicts(store, track, best_run, tracks, models_dir, costs)
     deployments = {model: deployment(project, model)}

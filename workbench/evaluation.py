@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from workbench.cases import is_held_out
 from workbench.compare import CaseOutcome, Comparison, Side, compare, content_hash
 from workbench.costs import CostSettings, case_cost, is_local_model
+from workbench.latency import provider_latencies
 from workbench.plateau import VersionOutcome
 from workbench.reports import TestsetHistory, history, run_label
 from workbench.reviews import review_applies, reviewed  # noqa: F401  (re-exported)
@@ -48,22 +49,24 @@ def selection_rate(outcomes: list[CaseOutcome]) -> float | None:
 
 
 def run_side(store: Store, run: Run, label: str, costs: CostSettings | None = None) -> Side:
-    """A run as one side of a comparison, with its template, model, cost per case and latencies.
+    """A run as one side of a comparison, with its template, model, cost per case and latencies
+    (``latency.provider_latencies``).
 
     The cost per case follows ``workbench.costs`` with ``costs`` (the project's ``[costs]``; defaults
     when None): the provider's price, or a local model's compute time at the hourly rate.
     """
     results = store.results(run.id, scores=False)
     answered = [result for result in results if not result.error]
+    # A case's price and latency are each answer's when it was made, a cached answer's included.
     costs_usd = [result.cost_usd for result in answered if result.cost_usd is not None]
-    latencies = [result.latency_ms for result in answered if result.latency_ms]
-    cost = case_cost(local=is_local_model(run.model), costs_usd=costs_usd, latencies_ms=latencies,
+    compute_ms = [result.latency_ms for result in answered if result.latency_ms]
+    cost = case_cost(local=is_local_model(run.model), costs_usd=costs_usd, latencies_ms=compute_ms,
                      input_tokens=[r.input_tokens for r in answered if r.input_tokens is not None],
                      output_tokens=[r.output_tokens for r in answered if r.output_tokens is not None],
                      settings=costs or CostSettings())
     return Side(label=label, outcomes=run_outcomes(store, run, results),
                 template_text=store.version_by_id(run.version_id).text, model=run.model,
-                costs_usd=costs_usd, latencies_ms=latencies, cost=cost)
+                costs_usd=costs_usd, latencies_ms=provider_latencies(results), cost=cost)
 
 
 @dataclass(frozen=True)

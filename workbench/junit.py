@@ -53,6 +53,11 @@ def _seconds(milliseconds: float | None) -> str:
     return f"{(milliseconds or 0.0) / 1000:.3f}"
 
 
+def _took_ms(row: CaseRow) -> float:
+    """What a case's call took in this run: none when its answer came from the cache."""
+    return 0.0 if row.cached else row.latency_ms or 0.0
+
+
 def _element(parent: ET.Element, tag: str, text: str | None = None, **attributes: object) -> ET.Element:
     child = ET.SubElement(parent, tag, {key: xml_text(value) for key, value in attributes.items()})
     if text is not None:
@@ -78,11 +83,12 @@ def run_suite(summary: RunSummary, rows: list[CaseRow]) -> ET.Element:
     """One run as a ``<testsuite>``: a testcase per row of ``rows`` (``reports.case_rows``), a ``failure``
     for a failing case (message: expected, output and the first reason on one line; text: all of them),
     an ``error`` for an errored one (type: its error kind); the run's figures as properties and in
-    ``system-out``. ``time`` is each call's latency in seconds (the suite's: their sum)."""
+    ``system-out``. ``time`` is the time in seconds each case's call took in this run (a case answered from
+    the cache took none; ``_took_ms``), the suite's their sum."""
     classname = f"{summary.prompt}@v{summary.version} on {summary.model}"
     failures = sum(1 for row in rows if not row.passed and not row.error)
     errors = sum(1 for row in rows if row.error)
-    total_ms = sum(row.latency_ms or 0.0 for row in rows)
+    total_ms = sum(_took_ms(row) for row in rows)
     suite = _suite(f"{classname} (run {summary.run_id}, {summary.dataset} [{summary.split}])", tests=len(rows),
                    failures=failures, errors=errors, seconds=total_ms / 1000, timestamp=summary.started_utc)
     _properties(suite, {"run": summary.run_id, "prompt": summary.prompt, "version": summary.version,
@@ -90,7 +96,8 @@ def run_suite(summary: RunSummary, rows: list[CaseRow]) -> ET.Element:
                         "status": summary.status, "pass_rate": f"{summary.pass_rate:.4f}",
                         "mean_score": f"{summary.mean_score:.4f}", "cost_usd": summary.cost_usd})
     for row in rows:
-        case = _element(suite, "testcase", classname=classname, name=row.case_id, time=_seconds(row.latency_ms))
+        case = _element(suite, "testcase", classname=classname, name=row.case_id,
+                        time=_seconds(_took_ms(row)))
         if row.error:
             _element(case, "error", f"{row.error_kind or 'error'}: {row.error}",
                      message=shorten(row.error, MESSAGE_WIDTH), type=row.error_kind or "error")

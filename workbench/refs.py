@@ -1,7 +1,8 @@
 """Provides the one parser for what users type to name a version or a run, shared by the CLI and the TUI.
 
 A version: ``vN`` or ``N`` (of a prompt given elsewhere), or ``PROMPT@vN``. A run: its id, ``last`` (the
-newest run), or ``PROMPT@vN`` (that version's latest run, see :func:`resolve_run_ref`).
+newest run), or ``PROMPT@vN`` (that version's latest run, see :func:`resolve_run_ref`). A provider batch: its
+number, the provider's batch id, or ``last`` (the newest batch, see :func:`resolve_batch_ref`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from dataclasses import dataclass
 
 from workbench.errors import WorkbenchError
 from workbench.names import nfc
-from workbench.store import Run, Store
+from workbench.store import Batch, Run, Store
 
 LAST = "last"
-"""The run reference naming the newest run."""
+"""The reference naming the newest run (or batch)."""
 
 
 class RefError(WorkbenchError):
@@ -98,3 +99,16 @@ def resolve_run_pair(store: Store, ref_a: str, ref_b: str) -> tuple[Run, Run]:
     if "@v" in ref_a:  # a version's run on the same cases as B, when it has one
         first = resolve_run_ref(store, ref_a, like=second)
     return first, second
+
+
+def resolve_batch_ref(store: Store, ref: str) -> Batch:
+    """The provider batch named by ``ref``: its number, the provider's batch id, or ``last`` (the newest batch),
+    for every ``workbench batch`` command alike. Raises ``RefError`` for ``last`` when there is no batch,
+    ``StoreError`` for an unknown batch or a provider id two servers both gave."""
+    text = ref.strip()
+    if text == LAST:
+        batches = store.batches()
+        if not batches:
+            raise RefError("no batch yet", hint="'workbench run PROMPT --batch' submits one")
+        return batches[-1]
+    return store.batch(text)

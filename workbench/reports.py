@@ -9,8 +9,9 @@ from typing import Any
 
 from workbench.cases import is_held_out_split
 from workbench.compare import content_hash
+from workbench.costs import money_spent
+from workbench.latency import run_latency
 from workbench.reviews import review_applies, reviewed, verdict_word
-from workbench.stats import percentile
 from workbench.store import Run, ScoreRow, Store, Version
 
 
@@ -34,7 +35,10 @@ class RunSummary:
     input_tokens: int
     output_tokens: int
     cost_usd: float | None
+    """Money spent on the run's calls (``costs.money_spent``); None when no price is known."""
     latency_p50_ms: float | None
+    """The provider's latency of the run's answers (``latency.run_latency``: a cached answer keeps its
+    original call's); None when no answer has one."""
     latency_p95_ms: float | None
     cached: int
     started_utc: str
@@ -69,10 +73,10 @@ def summarize(store: Store, run: Run | int) -> RunSummary:
     reviews = store.reviews(run.version_id)
     verdicts = [reviewed(result, reviews.get(result.case_id)) for result in results]
     passed = sum(1 for ok, _ in verdicts if ok)
-    # Money actually spent: cached answers cost nothing this time.
+    # Money actually spent (costs.money_spent) and the answers' latency (latency.run_latency), as every
+    # report of a run counts them.
     spent = [result for result in results if not result.cached]
-    costs = [result.cost_usd for result in spent if result.cost_usd is not None]
-    latencies = [result.latency_ms for result in spent if result.latency_ms is not None]
+    latency = run_latency(results)
     return RunSummary(
         run_id=run.id, prompt=run.prompt, version=version.number, model=run.model, split=run.split,
         dataset=run.dataset, status=run.status, n_cases=run.n_cases, completed=completed, passed=passed,
@@ -81,8 +85,7 @@ def summarize(store: Store, run: Run | int) -> RunSummary:
         mean_score=sum(score for _, score in verdicts) / completed if completed else 0.0,
         input_tokens=sum(result.input_tokens or 0 for result in results),
         output_tokens=sum(result.output_tokens or 0 for result in results),
-        cost_usd=sum(costs) if costs else (0.0 if results and not spent else None),
-        latency_p50_ms=percentile(latencies, 50), latency_p95_ms=percentile(latencies, 95),
+        cost_usd=money_spent(results), latency_p50_ms=latency.p50_ms, latency_p95_ms=latency.p95_ms,
         cached=completed - len(spent), started_utc=run.started_utc,
         truncated=sum(1 for result in results if result.finish_reason == "length"),
         filtered=sum(1 for result in results if result.finish_reason == "content_filter"),
@@ -307,7 +310,8 @@ class CaseRow:
     """``good`` or ``bad`` when a review judges this output, else None."""
     scores: tuple[ScoreRow, ...]
     latency_ms: float | None
-    """The call's latency in milliseconds (a cached answer keeps the original call's)."""
+    """The call's latency in milliseconds (a cached answer keeps the original call's); None when it had
+    none of its own (a provider batch's)."""
     cached: bool
 
     @property

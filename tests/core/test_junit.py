@@ -42,13 +42,15 @@ def test_a_run_is_one_suite_with_a_testcase_per_case(tmp_path: Path) -> None:
     (suite,) = root.findall("testsuite")
     assert suite.get("name") == "p@v1 on echo (run 1, datasets/d.jsonl [dev])"
     assert [suite.get(key) for key in ("tests", "failures", "errors", "skipped")] == ["5", "1", "1", "0"]
-    assert suite.get("time") == "1.000"  # 4 answers of 250 ms; the errored case took none
+    # 3 calls of 250 ms: the errored case made none and c5's answer came from the cache (it took none)
+    assert suite.get("time") == "0.750"
     properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert properties["run"] == "1" and properties["pass_rate"] == "0.6000" and properties["model"] == "echo"
     cases = {case.get("name"): case for case in suite.findall("testcase")}
     assert list(cases) == ["c1", "c2", "c3", "c4", "c5"]
     assert {case.get("classname") for case in cases.values()} == {"p@v1 on echo"}
     assert cases["c1"].get("time") == "0.250" and list(cases["c1"]) == []
+    assert cases["c5"].get("time") == "0.000"
     failure = cases["c2"].find("failure")
     assert failure is not None and failure.get("type") == "exact_match"
     # The untrusted output arrives as text (escaped in the file), the escape character made visible.

@@ -117,11 +117,12 @@ def list_batches(ctx: click.Context, as_json: bool) -> None:
 
 def _poll_each(ctx: click.Context, ref: str | None, as_json: bool) -> None:
     from workbench.batch import poll
+    from workbench.refs import resolve_batch_ref
     from workbench.runner import make_client
 
     project = _project(ctx)
     store = Store(project.db_path)
-    chosen = [store.batch(ref)] if ref is not None else [b for b in store.batches() if b.pending]
+    chosen = [resolve_batch_ref(store, ref)] if ref is not None else [b for b in store.batches() if b.pending]
     if not chosen:
         if as_json:
             echo_json([])
@@ -162,8 +163,8 @@ def _poll_each(ctx: click.Context, ref: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what was found as JSON.")
 @click.pass_context
 def status(ctx: click.Context, ref: str | None, as_json: bool) -> None:
-    """Ask the provider how BATCH (a batch number or provider id; default: every pending batch) stands, and
-    write its results once it has ended."""
+    """Ask the provider how BATCH (a batch number, provider id or 'last'; default: every pending batch) stands,
+    and write its results once it has ended."""
     _poll_each(ctx, ref, as_json)
 
 
@@ -172,8 +173,8 @@ def status(ctx: click.Context, ref: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @click.pass_context
 def collect(ctx: click.Context, ref: str | None, as_json: bool) -> None:
-    """Write the results of BATCH (default: every pending batch) once the provider has ended it; collecting
-    again writes nothing twice."""
+    """Write the results of BATCH (a batch number, provider id or 'last'; default: every pending batch) once the
+    provider has ended it; collecting again writes nothing twice."""
     _poll_each(ctx, ref, as_json)
 
 
@@ -182,14 +183,16 @@ def collect(ctx: click.Context, ref: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the batch as JSON.")
 @click.pass_context
 def cancel(ctx: click.Context, ref: str, as_json: bool) -> None:
-    """Cancel BATCH at the provider; what it answered before is still collected."""
+    """Cancel BATCH (a batch number, provider id or 'last') at the provider; what it answered before is still
+    collected."""
     from workbench.batch import batch_dict
     from workbench.batch import cancel as cancel_batch
+    from workbench.refs import resolve_batch_ref
     from workbench.runner import make_client
 
     project = _project(ctx)
     store = Store(project.db_path)
-    found = store.batch(ref)
+    found = resolve_batch_ref(store, ref)
     done = asyncio.run(cancel_batch(store, found, make_client(project, store)))
     if as_json:
         echo_json(batch_dict(done))
@@ -203,14 +206,15 @@ def cancel(ctx: click.Context, ref: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the batch as JSON.")
 @click.pass_context
 def forget(ctx: click.Context, ref: str, as_json: bool) -> None:
-    """Stop waiting for BATCH without asking its provider (gone for good, or its key lost): its run ends
-    partial and the next run sends the cases without a result. The provider may still run the batch and
-    charge for it: cancel it there if you can still reach it."""
+    """Stop waiting for BATCH (a batch number, provider id or 'last') without asking its provider (gone for
+    good, or its key lost): its run ends partial and the next run sends the cases without a result. The
+    provider may still run the batch and charge for it: cancel it there if you can still reach it."""
     from workbench.batch import batch_dict
     from workbench.batch import forget as forget_batch
+    from workbench.refs import resolve_batch_ref
 
     store = Store(_project(ctx).db_path)
-    done = forget_batch(store, store.batch(ref))
+    done = forget_batch(store, resolve_batch_ref(store, ref))
     if as_json:
         echo_json(batch_dict(done))
         return

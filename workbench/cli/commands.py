@@ -252,7 +252,8 @@ def show(ctx: click.Context, run_ref: str, failures: bool, as_json: bool) -> Non
     click.echo(format_summary(summarize(store, run.id)) + "\n")
     rows = [[result.case_id, verdict_word(result, review), f"{score:.2f}", shorten(result.error or result.output, 50)]
             for result, review, _, score in shown]
-    click.echo(table(["case", "verdict", "score", "output"], rows))
+    click.echo(table(["case", "verdict", "score", "output"], rows,
+                     empty="no failing cases" if failures else "no results yet"))
 
 
 @cli.command()

@@ -128,7 +128,7 @@ def format_plan(plan: Any, path: Path | None) -> str:
             errors += " (cases " + ", ".join(cases[:5]) + (", ..." if len(cases) > 5 else "") + ")"
         rows.append([name, "ok" if report.ok else "ERRORS", records, errors])
     lines += ["", table(["format", "valid", "records (train+validation)", "errors"], rows)]
-    warnings = [f"  {text}" for report in plan.reports.values() for text in report.warnings.values()]
+    warnings = [f"  {text}" for text in plan.warnings()]  # each once, however many formats it concerns
     if warnings:
         lines += ["", "warnings:", *warnings]
     return "\n".join(lines)

@@ -43,8 +43,11 @@ FAIL_UNDER = Number(0, 100, meaning="a pass rate from 0 to 1, or a percentage ab
 """``--fail-under``: 0.8 and 80 both mean 80%; NaN, a negative or a percentage above 100 could never fail."""
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Align ``rows`` under ``headers`` in columns separated by two spaces."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str | None = None) -> str:
+    """Align ``rows`` under ``headers`` in columns separated by two spaces; with no row, ``empty`` (one plain
+    line saying there is nothing, e.g. ``no failing cases``) when given, rather than headers over nothing."""
+    if not rows and empty is not None:
+        return empty
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

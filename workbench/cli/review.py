@@ -53,6 +53,10 @@ def review(ctx: click.Context, run_ref: str, failures: bool, unreviewed: bool) -
     expected = {case.id: case.expected for case in store.testset_cases(run.testset_hash)}
     done = set(store.reviews(run.version_id)) if unreviewed else set()
     rows = [result for result in store.results(run.id, failures_only=failures) if result.case_id not in done]
+    if not rows:
+        what = "failing " if failures else ""
+        click.echo(f"no {'unreviewed ' if unreviewed else ''}{what}cases to review")
+        return
     counts = {"good": 0, "bad": 0, "corrected": 0}
     for position, result in enumerate(rows, 1):
         _show_case(result, expected.get(result.case_id), position, len(rows))

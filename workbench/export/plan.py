@@ -16,7 +16,7 @@ from workbench.examples import SOURCES, UNJUDGED, Example, collect_examples
 from workbench.export.formats import DEFAULT_FORMAT, get_format
 from workbench.export.hygiene import SAME_INPUT_AS_TEST, Redactor, drop_test_inputs, split_of
 from workbench.export.rows import EXPORT_SPLITS, EXPORT_TRAIN, EXPORT_VALIDATION, Row
-from workbench.export.validate import FormatReport, check_format
+from workbench.export.validate import FormatReport, check_format, merged_warnings
 from workbench.project import Project
 from workbench.prompts import Prompt, version_prompt
 from workbench.selection import select_version
@@ -100,6 +100,10 @@ class ExportPlan:
     def ok(self) -> bool:
         """True when every format validated without errors."""
         return all(report.ok for report in self.reports.values())
+
+    def warnings(self) -> list[str]:
+        """The validation's warnings, each once however many formats it applies to (``merged_warnings``)."""
+        return merged_warnings(self.reports.values())
 
     @property
     def by_split(self) -> dict[str, list[Row]]:

@@ -12,6 +12,7 @@ and a few format-specific ones documented where they are raised.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,9 @@ class FormatReport:
     """Warning name -> one line explaining it."""
     samples: list[dict[str, str]] = field(default_factory=list)
     """The first failing records: case id, export split, shape and error name."""
+    subjects: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    """Warning name -> (what it is about: ``FORMAT`` or ``FORMAT/SHAPE``, what it says of it), for
+    ``merged_warnings``."""
 
     @property
     def ok(self) -> bool:
@@ -55,6 +59,13 @@ class FormatReport:
         self.errors[name] += 1
         if len(self.samples) < SAMPLES:
             self.samples.append({"error": name, "case_id": case_id, "split": split, "shape": shape})
+
+    def warn(self, name: str, text: str, about: str = "", *, named: bool = True) -> None:
+        """Record the warning ``name``: ``text`` of ``about`` (the target or one of its shapes; the format by
+        default), its line naming ``about`` unless ``named`` is False (the report is the format's own)."""
+        about = about or self.format
+        self.warnings[name] = f"{about}: {text}" if named else text
+        self.subjects[name] = (about, text)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -182,29 +193,41 @@ def check_format(exporter: Exporter, rows: list[Row]) -> FormatReport:
             if exporter.max_tokens is not None and row.tokens > exporter.max_tokens:
                 report.error("over_token_limit", row.case_id, row.split, shape.name)
         if not selected and shape.optional:
-            report.warnings[f"{prefix}empty_shape"] = (
-                f"{label}: no preference pairs (a correction or gold answer against a failing output): "
-                "not written")
+            report.warn(f"{prefix}empty_shape", "no preference pairs (a correction or gold answer against a "
+                                                "failing output): not written", label)
             continue
         if counts[EXPORT_TRAIN] < exporter.min_examples:
             report.error("too_few_examples", split=EXPORT_TRAIN, shape=shape.name)
-            report.warnings[f"{prefix}too_few_examples"] = (
-                f"{label}: {counts_of(counts[EXPORT_TRAIN], 'training record')}, the target needs at least "
-                f"{exporter.min_examples}")
+            report.warn(f"{prefix}too_few_examples", f"{counts_of(counts[EXPORT_TRAIN], 'training record')}, the "
+                                                     f"target needs at least {exporter.min_examples}", label)
         elif exporter.recommended_examples and counts[EXPORT_TRAIN] < exporter.recommended_examples:
-            report.warnings[f"{prefix}below_recommended_examples"] = (
-                f"{label}: {counts_of(counts[EXPORT_TRAIN], 'training record')}; "
-                f"{exporter.recommended_examples} or more are recommended for a visible gain")
+            report.warn(f"{prefix}below_recommended_examples",
+                        f"{counts_of(counts[EXPORT_TRAIN], 'training record')}; "
+                        f"{exporter.recommended_examples} or more are recommended for a visible gain", label)
         if exporter.max_validation is not None and counts[EXPORT_VALIDATION] > exporter.max_validation:
             report.error("too_many_validation_examples", split=EXPORT_VALIDATION, shape=shape.name)
         if selected and not counts[EXPORT_VALIDATION]:
-            report.warnings[f"{prefix}empty_validation_split"] = f"{label}: no validation records"
+            report.warn(f"{prefix}empty_validation_split", "no validation records", label)
     missing_system = sum(1 for row in rows if not any(m["role"] == "system" for m in row.prompt))
     if missing_system and exporter.name.startswith("openai"):
         # The cookbook's warning: examples without the system prompt train a model that needs none.
-        report.warnings["n_missing_system"] = (f"{counts_of(missing_system, 'example')} "
-                                               f"{'has' if missing_system == 1 else 'have'} no system message")
+        report.warn("n_missing_system", f"{counts_of(missing_system, 'example')} "
+                                        f"{'has' if missing_system == 1 else 'have'} no system message", named=False)
     return report
+
+
+def merged_warnings(reports: Iterable[FormatReport]) -> list[str]:
+    """Every report's warnings, each said once however many targets it applies to, naming them all
+    (``openai-chat, openai-completion: 8 examples have no system message``), in the order first seen: what
+    the front ends show of an export to several formats."""
+    about: dict[str, list[str]] = {}
+    for report in reports:
+        for name, line in report.warnings.items():
+            subject, text = report.subjects.get(name, ("", line))
+            subjects = about.setdefault(text, [])
+            if subject and subject not in subjects:
+                subjects.append(subject)
+    return [f"{', '.join(subjects)}: {text}" if subjects else text for text, subjects in about.items()]
 
 
 def counts_of(n: int, noun: str) -> str:

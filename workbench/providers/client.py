@@ -425,11 +425,12 @@ def _check_key_set(model: ResolvedModel, *, hosted: bool = True) -> None:
 def _from_cache(response: dict[str, Any]) -> Completion | None:
     """A cached response as the answer replayed, or None when it may not be (an empty or cut answer
     cached before they were refused)."""
-    # Cost and latency stay those of the original call (what this answer costs from the provider); run
-    # summaries count spend and latency of uncached calls only.
+    # Cost and latency stay those of the original call (what this answer costs from the provider; None when
+    # it had none, as a provider batch's answer, never 0 ms); a run's spend counts its uncached calls only
+    # (costs.money_spent).
     cached = Completion(text=response["text"], input_tokens=response.get("input_tokens"),
                         output_tokens=response.get("output_tokens"), cost_usd=response.get("cost_usd"),
-                        latency_ms=response.get("latency_ms") or 0.0, cached=True, attempts=0,
+                        latency_ms=response.get("latency_ms"), cached=True, attempts=0,
                         finish_reason=response.get("finish_reason"), tool_calls=response.get("tool_calls"))
     return cached if cached.cacheable else None
 

@@ -197,3 +197,20 @@ def m008_result_deployment(db: Database) -> None:
     label), so a run's summary shows how its calls spread; NULL for other models and cached answers."""
     db.table("results").add_column("deployment", str)
 
+
+SPENT_UNTIL_M009 = """CASE WHEN count(x.result_id) > 0 AND sum(x.cached = 0) = 0 THEN 0.0
+            ELSE sum(CASE WHEN x.cached = 0 THEN x.cost_usd END) END AS cost_usd"""
+# ``costs.money_spent``: the price of the answers not taken from the cache, unknown (NULL) when no answer of
+# the run has a price; m006's view read a run of an unpriced model answered from the cache as $0.
+SPENT = """CASE WHEN count(x.cost_usd) > 0 THEN coalesce(sum(CASE WHEN x.cached = 0 THEN x.cost_usd END), 0.0)
+            END AS cost_usd"""
+assert SPENT_UNTIL_M009 in RUNS_VIEW
+RUNS_VIEW_M009 = RUNS_VIEW.replace(SPENT_UNTIL_M009, SPENT)
+
+
+@migrations()
+def m009_runs_view_unknown_cost(db: Database) -> None:
+    """``runs_view.cost_usd`` as every report counts a run's spend (``costs.money_spent``): NULL, not 0, for a
+    run no answer of which has a known price, even when every answer came from the cache. Same columns."""
+    db.execute("DROP VIEW IF EXISTS runs_view")
+    db.create_view("runs_view", RUNS_VIEW_M009)
