@@ -32,13 +32,23 @@ def test_the_exit_status_names_the_signal_that_stopped_the_command() -> None:
     assert exit_status(0, [signal.SIGTERM]) == 0 and exit_status(2, [signal.SIGHUP]) == 2
 
 
-@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_signal_stops_a_cold_run_with_its_own_status_keeping_the_results(tmp_path: Path, number: int) -> None:
+def _ignore_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # kept across exec, as a shell starts `cmd &` in a script
+
+
+@pytest.mark.parametrize(("number", "background"), [(signal.SIGTERM, False), (signal.SIGHUP, False),
+                                                    (signal.SIGTERM, True), (signal.SIGHUP, True)],
+                         ids=["SIGTERM", "SIGHUP", "SIGTERM-background", "SIGHUP-background"])
+def test_a_signal_stops_a_cold_run_with_its_own_status_keeping_the_results(tmp_path: Path, number: int,
+                                                                            background: bool) -> None:
+    """Also when the run was started with Ctrl+C ignored (``cmd &`` in a script or CI step): the stop never
+    depends on SIGINT's disposition."""
     with FakeOpenAIServer(reply=answer_by_question, latency=0.2) as server:
         root = make_project(tmp_path, server.base_url, n_cases=200)
         env = {**os.environ, "FAKE_KEY": "sk-loopback-secret", "WORKBENCH_WARM": "0"}
         child = subprocess.Popen([sys.executable, "-m", "workbench", "--project", str(root), "run", "yesno"],
-                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 preexec_fn=_ignore_ctrl_c if background else None)
         try:
             wait_for_calls(server, child, 12)
             child.send_signal(number)

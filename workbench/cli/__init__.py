@@ -94,9 +94,15 @@ def stopping_as_ctrl_c(argv: list[str]) -> Iterator[list[int]]:
         yield received
         return
 
-    def stop(number: int, _frame: object) -> None:
+    def stop(number: int, frame: object) -> None:
         received.append(number)
-        signal.raise_signal(signal.SIGINT)
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):  # Python's or asyncio's: what Ctrl+C would do
+            handler(signal.SIGINT, frame)
+        else:
+            # Ctrl+C is ignored: a command started in the background by a script or a CI step (`cmd &`)
+            # inherits an ignored SIGINT. A stopping signal is meant for this process all the same.
+            raise KeyboardInterrupt
 
     previous = {number: signal.signal(number, stop) for number in STOPPING}
     try:
