@@ -155,15 +155,22 @@ def _scrubbable(value: str) -> bool:
     return len(value) >= MIN_SECRET_LENGTH and not any(char in value for char in " /\\\t\n")
 
 
+_AUTH_CREDENTIALS = re.compile(r"\b(Basic|Bearer|Digest|Token)\s+[A-Za-z0-9+/._~=-]{8,}", re.IGNORECASE)
+"""An ``Authorization`` header's credentials after their scheme (RFC 9110 section 11.4): a Basic header is a
+password in base64, which no list of known secrets holds."""
+
+
 def redact_text(text: str) -> str:
-    """``text`` with every address in it that holds credentials replaced by its ``redact_url``, then every
-    known credential (``remember_credentials``, and the value of any environment variable named like a key:
-    ``*_KEY``, ``*_TOKEN``, ``*_SECRET``...) replaced by ``***``: how a provider's message (which may quote
-    the address it failed to reach, or the key it refused) is stored, printed or reported."""
+    """``text`` with every address in it that holds credentials replaced by its ``redact_url``, the
+    credentials of any ``Authorization`` header it quotes (``Basic ***``), then every known credential
+    (``remember_credentials``, and the value of any environment variable named like a key: ``*_KEY``,
+    ``*_TOKEN``, ``*_SECRET``...) replaced by ``***``: how a provider's message (which may quote the address
+    it failed to reach, or the key it refused) is stored, printed or reported."""
     import os
 
     if "://" in text or ":\\/\\/" in text:
         text = _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0).replace("\\/", "/")), text)
+    text = _AUTH_CREDENTIALS.sub(lambda match: f"{match.group(1)} ***", text)
     secrets = _KNOWN_SECRETS | {value for name, value in os.environ.items()
                                 if _SECRET_ENV.search(name) and _scrubbable(value)}
     for secret in sorted(secrets, key=len, reverse=True):

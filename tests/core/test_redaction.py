@@ -70,3 +70,18 @@ def test_short_or_path_like_key_values_are_not_scrubbed_from_messages(monkeypatc
     remember_credentials(key="request")
     text = "try: ollama pull llama3 at the lm-studio server; the request failed; /home/me/credentials-file.json"
     assert redact_text(text) == text
+
+
+@pytest.mark.parametrize("text", [
+    "400 from proxy: auth=Basic dXNlcjpzM2NyZXRwdw== rejected",  # user:password in base64 (QA's example)
+    "headers: {'Authorization': 'Bearer sk-proj-abcdefgh12345678'}",
+    "authorization: token ghp_abcdefgh12345678 refused",
+])
+def test_an_authorization_headers_credentials_are_redacted(text: str) -> None:
+    redacted = redact_text(text)
+    assert "dXNlcjpz" not in redacted and "abcdefgh" not in redacted and " ***" in redacted
+
+
+def test_words_after_basic_or_bearer_that_are_no_credentials_are_kept() -> None:
+    for text in ("basic auth failed", "a Bearer token is required", "token expired"):
+        assert redact_text(text) == text
