@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 import click
 
@@ -94,7 +95,7 @@ def stopping_as_ctrl_c(argv: list[str]) -> Iterator[list[int]]:
         yield received
         return
 
-    def stop(number: int, frame: object) -> None:
+    def stop(number: int, frame: FrameType | None) -> None:
         received.append(number)
         handler = signal.getsignal(signal.SIGINT)
         if callable(handler):  # Python's or asyncio's: what Ctrl+C would do
