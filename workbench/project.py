@@ -6,6 +6,7 @@ Settings resolve in this order: command-line flag > environment (``WORKBENCH_*``
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -18,7 +19,8 @@ from workbench.costs import CostSettings
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.names import nfc, on_disk, prompt_name
 from workbench.providers.registry import parse_deployments
-from workbench.records import CREDENTIAL_URL, SECRET_PARAM, address_fault, params_fault, secret_name
+from workbench.records import CREDENTIAL_URL, SECRET_PARAM, params_fault, secret_name
+from workbench.setting_values import API_BASE_HINT, api_base_fault, setting_number
 from workbench.text import kind_of
 
 DEFAULT_MODEL = "local/smollm2"
@@ -30,11 +32,11 @@ class PlateauSettings:
     """The plateau rule (DESIGN.md §9)."""
 
     k: int = 3
-    """How many recent versions must fail to beat the best earlier one."""
+    """How many recent versions must fail to beat the best earlier one (at least 1)."""
     min_gain: float = 0.02
-    """The smallest gain in pass rate (a fraction) that counts as progress."""
+    """The smallest gain in pass rate that counts as progress, a fraction: 0.02 is 2 points (from 0, below 1)."""
     alpha: float = 0.05
-    """Significance level for the gain."""
+    """Significance level for the gain (above 0, below 1): the CI is at 1 - alpha."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,31 @@ class Settings:
 
 _DEFAULTS_KEYS = {"model": str, "concurrency": int, "timeout": float, "retries": int, "judge_model": str,
                   "proposer_model": str}
+MAX_TIMEOUT = 86_400.0
+"""The longest timeout of a call, in seconds (a day): far longer and the HTTP client's socket timeout
+overflows (a time_t), so every call would fail."""
+MAX_RETRIES = 100
+"""The most retries of a call: beyond, the backoff's 2 ** attempt would overflow before anything useful."""
+_NUMBERS: dict[str, dict[str, Any]] = {
+    "concurrency": {"whole": True, "low": 1, "meaning": "a whole number of calls in flight, at least 1"},
+    "timeout": {"low": 0, "low_open": True, "high": MAX_TIMEOUT,
+                "meaning": f"a number of seconds above 0 and at most {MAX_TIMEOUT:g} (a day)"},
+    "retries": {"whole": True, "low": 0, "high": MAX_RETRIES,
+                "meaning": f"0 or more (a whole number, at most {MAX_RETRIES})"},
+}
+"""Every number of ``[defaults]`` (and its ``WORKBENCH_*`` variable and flag): ``setting_number``'s range."""
+_PLATEAU_NUMBERS: dict[str, dict[str, Any]] = {
+    "k": {"whole": True, "low": 1, "meaning": "a whole number of versions, at least 1"},
+    "min_gain": {"low": 0, "high": 1, "high_open": True, "meaning": "a fraction from 0 up to (not including) 1",
+                 "hint": "a gain in pass rate as a fraction: 0.02 means 2 points"},
+    "alpha": {"low": 0, "high": 1, "low_open": True, "high_open": True,
+              "meaning": "a number between 0 and 1 (neither included)",
+              "hint": "the significance level: 0.05 for a 95% confidence interval"},
+}
+"""Every setting of ``[plateau]`` (``PlateauSettings``): ``setting_number``'s range."""
+_WARM_SWITCH = frozenset({"", "0", "off", "false", "no", "1", "on", "true", "yes"})
+"""What ``WORKBENCH_WARM`` may say, in any case (``cli.warm.warm_enabled``: empty, 0, off, false and no turn
+the warm start off)."""
 _ALIAS_PARAM_HINTS = {
     "model": "the alias's model is its own 'model' key",
     "api_base": "use the alias's own api_base key",
@@ -86,14 +113,40 @@ _ENV_KEYS = {"MODEL": "model", "CONCURRENCY": "concurrency", "TIMEOUT": "timeout
              "JUDGE_MODEL": "judge_model", "PROPOSER_MODEL": "proposer_model", "THEME": "theme"}
 
 
+def _value(key: str, value: Any, where: str, path: Path | None) -> Any:
+    """``value`` of setting ``key`` from ``where`` (a line of the file at ``path``, a variable, a flag): a
+    number in its range (``_NUMBERS``), or a string."""
+    if key in _NUMBERS:
+        return setting_number(value, where, path=path, **_NUMBERS[key])
+    return _coerce(value, str, where, path)  # a theme the TUI does not have is said by the TUI
+
+
+def _check_warm_variables(env: Mapping[str, str]) -> None:
+    """Refuse a ``WORKBENCH_WARM`` that is no switch (a typo would leave the warm start on) and a
+    ``WORKBENCH_WARM_IDLE`` that is no finite number of seconds above 0."""
+    if "WORKBENCH_WARM" in env and env["WORKBENCH_WARM"].strip().lower() not in _WARM_SWITCH:
+        raise ConfigError("WORKBENCH_WARM must be 1, on, true or yes, or 0, off, false or no",
+                          hint="WORKBENCH_WARM=0 runs each command in its own process")
+    if "WORKBENCH_WARM_IDLE" in env:
+        setting_number(env["WORKBENCH_WARM_IDLE"], "WORKBENCH_WARM_IDLE", low=0, low_open=True,
+                       meaning="a number of seconds above 0", hint="how long the warm process waits for a command")
+
+
+def _check_finite_params(value: Any, where: str, path: Path, at: str = "") -> None:
+    """Refuse a NaN or an infinity anywhere in an alias's params (``at``: the dotted name so far): no provider
+    takes one (JSON has none), so every call of the alias would fail."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} {at} must be a finite number, not {value!r}", path=path)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite_params(item, where, path, f"{at}.{key}" if at else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite_params(item, where, path, f"{at}[{index}]")
+
+
 def _coerce(value: Any, kind: type, where: str, path: Path | None) -> Any:
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str) and kind is not str:
-        try:
-            return kind(value)
-        except ValueError:
-            raise ConfigError(f"{where} must be {_KIND_WORDS[kind]}, not {kind_of(value)}", path=path) from None
+    """``value`` when it is a ``kind`` (a string: numbers go through ``setting_number``)."""
     if not isinstance(value, kind) or isinstance(value, bool):
         raise ConfigError(f"{where} must be {_KIND_WORDS[kind]}, not {kind_of(value)}", path=path)
     return value
@@ -113,6 +166,7 @@ def _check_alias_params(name: str, params: Any, path: Path) -> None:
     fault = params_fault(params, where, _ALIAS_PARAM_HINTS)
     if fault is not None:
         raise ConfigError(fault[1], path=path, hint=fault[2])
+    _check_finite_params(params, where, path)
 
 
 def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -138,16 +192,18 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides:
         if key not in _DEFAULTS_KEYS:
             raise ConfigError(f"unknown setting [defaults] {key}", path=path,
                               hint="known: " + ", ".join(_DEFAULTS_KEYS))
-        values[key] = _coerce(value, _DEFAULTS_KEYS[key], f"[defaults] {key}", path)
-    if "theme" in data.get("ui", {}):
-        values["theme"] = _coerce(data["ui"]["theme"], str, "[ui] theme", path)
+        values[key] = _value(key, value, f"[defaults] {key}", path)
+    for key, value in data.get("ui", {}).items():
+        if key != "theme":
+            raise ConfigError(f"unknown setting [ui] {key}", path=path, hint="known: theme")
+        values["theme"] = _value("theme", value, "[ui] theme", path)
     plateau = PlateauSettings()
     for key, value in data.get("plateau", {}).items():
-        known = {f.name: f.type for f in fields(PlateauSettings)}
-        if key not in known:
-            raise ConfigError(f"unknown setting [plateau] {key}", path=path, hint="known: k, min_gain, alpha")
-        kind: type = int if key == "k" else float
-        plateau = replace(plateau, **{key: _coerce(value, kind, f"[plateau] {key}", path)})
+        if key not in _PLATEAU_NUMBERS:
+            raise ConfigError(f"unknown setting [plateau] {key}", path=path,
+                              hint="known: " + ", ".join(item.name for item in fields(PlateauSettings)))
+        plateau = replace(plateau, **{key: setting_number(value, f"[plateau] {key}", path=path,
+                                                          **_PLATEAU_NUMBERS[key])})
     models = data.get("models", {})
     for name, table in models.items():
         # Any secret-named key (records.secret_name: API_KEY, Api-Key, token...), not only api_key: an alias
@@ -176,9 +232,9 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides:
                 raise ConfigError(f"[models.{name}] {key} must be a string, not {kind_of(table[key])}", path=path,
                                   hint=_ALIAS_STRINGS[key])
         for place in places:
-            fault = address_fault(place["api_base"]) if isinstance(place.get("api_base"), str) else None
-            if fault:  # the address itself is never repeated: it holds a password
-                raise ConfigError(f"[models.{name}] api_base: {fault}", path=path)
+            fault = api_base_fault(place["api_base"]) if isinstance(place.get("api_base"), str) else None
+            if fault:  # the address itself is never repeated: it may hold a password or a key
+                raise ConfigError(f"[models.{name}] api_base: {fault}", path=path, hint=API_BASE_HINT)
         try:
             parse_deployments(name, table)
         except ConfigError as error:
@@ -186,17 +242,11 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides:
         _check_alias_params(name, table.get("params", {}), path)
     for suffix, key in _ENV_KEYS.items():
         if f"WORKBENCH_{suffix}" in env:
-            kind = _DEFAULTS_KEYS.get(key, str)
-            values[key] = _coerce(env[f"WORKBENCH_{suffix}"], kind, f"WORKBENCH_{suffix}", None)
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    if values.get("concurrency", 1) < 1:
-        raise ConfigError("concurrency must be at least 1")
-    if not values.get("timeout", 1) > 0:  # NaN too
-        raise ConfigError("timeout must be a number of seconds above 0", path=path if "timeout" in
-                          data.get("defaults", {}) else None, hint="set [defaults] timeout or WORKBENCH_TIMEOUT")
-    if values.get("retries", 0) < 0:
-        raise ConfigError("retries must be 0 or more", path=path if "retries" in data.get("defaults", {}) else None,
-                          hint="set [defaults] retries or WORKBENCH_RETRIES")
+            values[key] = _value(key, env[f"WORKBENCH_{suffix}"], f"WORKBENCH_{suffix}", None)
+    _check_warm_variables(env)
+    # A flag's value is checked as the file's and the environment's are, naming the flag.
+    values.update({key: _value(key, value, f"--{key.replace('_', '-')}", None)
+                   for key, value in overrides.items() if value is not None})
     costs_table = data.get("costs", {})
     if not isinstance(costs_table, dict):
         raise ConfigError("[costs] must be a table", path=path)

@@ -12,15 +12,15 @@ CONFIG = """\
 # Prompt Workbench settings. Flags override the environment (WORKBENCH_*), which overrides this file.
 [defaults]
 model = "local/smollm2"      # any litellm model name, e.g. "gpt-4o-mini" or "ollama/llama3.2"
-concurrency = 4
-timeout = 60
-retries = 4
+concurrency = 4                # calls in flight at once, per model (1 or more)
+timeout = 60                   # seconds before a call is abandoned (above 0, at most 86400)
+retries = 4                    # retries after the first attempt (0 to 100)
 # judge_model = "gpt-4o-mini"  # used by the llm_judge scorer
 
 [plateau]
-k = 3            # versions that must fail to beat the best earlier one
-min_gain = 0.02  # smallest gain in pass rate that counts
-alpha = 0.05
+k = 3            # versions that must fail to beat the best earlier one (1 or more)
+min_gain = 0.02  # smallest gain in pass rate that counts, a fraction: 0.02 = 2 points (0 to below 1)
+alpha = 0.05     # significance level of the gain's CI (between 0 and 1): 0.05 = a 95% CI
 
 # An OpenAI-compatible server (llama.cpp, vLLM, LM Studio, ...):
 # [models.my-server]

@@ -115,7 +115,7 @@ def test_a_deployment_whose_key_is_not_set_stops_the_run_before_any_call(
 @pytest.mark.parametrize(("table", "message"), [
     ('api_base = "http://127.0.0.1:9/v1"\napi_key = "sk-secret"', "must not hold an API key"),
     ('api_base = "http://127.0.0.1:9/v1"\nrpm = 0', "rpm must be a whole number of at least 1"),
-    ('api_base = "http://127.0.0.1:9/v1"\ntpm = "lots"', "tpm must be a whole number of at least 1"),
+    ('api_base = "http://127.0.0.1:9/v1"\ntpm = "lots"', "tpm must be a whole number, not a string"),
     ('api_base = "http://127.0.0.1:9/v1"\nregion = "eu"', "unknown key 'region'"),
 ])
 def test_a_bad_deployment_table_is_one_line_naming_the_file(tmp_path: Path, table: str, message: str) -> None:

@@ -92,6 +92,7 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
     from workbench.finetune.data import load_export
     from workbench.finetune.models import check_name, reserve
 
+    _check_api_base(api_base)
     project = _project(ctx)
     models_dir = project.state_dir / "models"
     if resume is not None:
@@ -155,6 +156,17 @@ def finetune(ctx: click.Context, export_dir: str, base: str | None, method: str,
         info = _train_hosted(export, folder, settings_h, as_json)
     if as_json:
         echo_json({"folder": str(folder), **_shown(info)})
+
+
+def _check_api_base(api_base: str | None) -> None:
+    """Refuse an ``--api-base`` no call could reach, as workbench.toml's api_base is refused
+    (``setting_values.api_base_fault``), never repeating it: it may hold a key."""
+    from workbench.errors import ConfigError
+    from workbench.setting_values import API_BASE_HINT, api_base_fault
+
+    fault = api_base_fault(api_base) if api_base is not None else None
+    if fault:
+        raise ConfigError(f"--api-base: {fault}", hint=API_BASE_HINT)
 
 
 def _check_resumable(name: str) -> None:

@@ -77,6 +77,7 @@ def parse_deployments(name: str, table: dict[str, Any]) -> tuple[Deployment, ...
     if not isinstance(raw, list) or not raw or not all(isinstance(item, dict) for item in raw):
         raise ConfigError(f"{where} must be one or more tables", hint="write each as [[models.NAME.deployments]]")
     from workbench.records import redact_url, secret_name
+    from workbench.setting_values import setting_number
     from workbench.text import kind_of
 
     deployments: list[Deployment] = []
@@ -97,12 +98,9 @@ def parse_deployments(name: str, table: dict[str, Any]) -> tuple[Deployment, ...
             raise ConfigError(f"{where} {index} needs a 'model' (its own or the alias's)")
         limits: dict[str, int] = {}
         for key in ("rpm", "tpm"):
-            value = item.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                found = repr(value) if isinstance(value, int) and not isinstance(value, bool) else kind_of(value)
-                raise ConfigError(f"{where} {index}: {key} must be a whole number of at least 1, not {found}")
-            if value is not None:
-                limits[key] = value
+            if item.get(key) is not None:
+                limits[key] = setting_number(item[key], f"{where} {index}: {key}", whole=True, low=1,
+                                             meaning="a whole number of at least 1")
         api_base = item.get("api_base", table.get("api_base"))
         # The label is stored with each result and printed in summaries: never a key in the address.
         label = str(item.get("name") or (redact_url(str(api_base)) if api_base else None) or model)

@@ -71,6 +71,9 @@ class WorkbenchApp(App[None]):
         theme = load_ui_settings().get("theme") or self.project.settings.theme
         if theme in self.available_themes:
             self.theme = theme
+        else:  # a misspelt [ui] theme or WORKBENCH_THEME: said, not silently ignored
+            self.notify(f"theme {theme!r} is not a theme of the TUI: kept {self.theme} (themes: "
+                        f"{', '.join(sorted(self.available_themes))})", severity="warning", timeout=10)
         self.theme_changed_signal.subscribe(self, lambda theme: save_ui_setting("theme", theme.name))
         self.push_screen(PromptsScreen())
         if self._warm_up:
