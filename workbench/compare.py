@@ -11,9 +11,9 @@ import difflib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from workbench.costs import CaseCost
+from workbench.costs import PER, CaseCost, CostSettings, case_cost
 from workbench.errors import WorkbenchError
-from workbench.latency import latency_of
+from workbench.latency import run_latency
 from workbench.records import Case, canonical_json, sha256_hex
 from workbench.stats import (
     BootstrapResult,
@@ -47,6 +47,13 @@ class CaseOutcome:
     the same case only when it is the same."""
     held_out: bool = False
     """The case was held out when it ran (test split or held_out): never used to choose a version."""
+    latency_ms: float | None = None
+    """The provider's latency of the answer (a cached answer keeps its original call's); None when it has
+    none of its own. Read with ``error`` by ``latency.provider_latencies``."""
+    cost_usd: float | None = None
+    """The provider's price of the answer (a cached answer keeps its original price); None when unknown."""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 def content_hash(case: Case) -> str:
@@ -69,13 +76,16 @@ class Side:
     outcomes: list[CaseOutcome]
     template_text: str = ""
     model: str = ""
-    costs_usd: list[float] = field(default_factory=list)
-    """The provider's price of each answer whose price is known (cached answers included)."""
-    latencies_ms: list[float] = field(default_factory=list)
-    """The provider's latency of each answer (``latency.provider_latencies``: a cached answer keeps its
-    original call's)."""
-    cost: CaseCost | None = None
-    """What a case costs on this side (``workbench.costs``); None: the mean of ``costs_usd``."""
+    local: bool = False
+    """The model runs on this machine (``costs.is_local_model``): a case costs its compute time."""
+    cost_settings: CostSettings | None = None
+    """The project's ``[costs]`` (defaults when None), for a local model's hourly rate."""
+
+    def figures(self, outcomes: list[CaseOutcome] | None = None) -> SideFigures:
+        """This side's figures over ``outcomes`` (every one of its outcomes when None): the pass rate, the
+        latency (``latency.provider_latencies``) and the cost per case (``costs.case_cost``) all over the
+        same cases, whatever a comparison restricts it to."""
+        return _figures(self, self.outcomes if outcomes is None else outcomes)
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,12 @@ class SideFigures:
     """How the cost was computed: the provider's price, or local compute time at an hourly rate."""
     input_tokens_per_case: float | None = None
     """Mean prompt tokens per case: a long few-shot prompt shows here."""
+
+    @property
+    def cost(self) -> CaseCost:
+        """What a case costs on this side, on the same cases as every other figure (for ``costs.break_even``)."""
+        return CaseCost(None if self.cost_per_1k_usd is None else self.cost_per_1k_usd / PER, self.cost_basis,
+                        self.input_tokens_per_case)
 
 
 @dataclass(frozen=True)
@@ -218,21 +234,24 @@ def _ids(case_ids: list[str], limit: int = 5) -> str:
 
 
 def _figures(side: Side, outcomes: list[CaseOutcome]) -> SideFigures:
+    """Every figure of ``side`` over exactly ``outcomes``: its verdicts, and each answer's latency, price and
+    tokens (an errored case has no answer: no latency, no price)."""
     n = len(outcomes)
     passed = sum(1 for o in outcomes if o.passed)
     low, high = wilson_interval(passed, n)
-    per_case_cost = sum(side.costs_usd) / len(side.costs_usd) if side.costs_usd else None
-    if side.cost is not None:
-        per_case_cost = side.cost.usd
-    latency = latency_of(side.latencies_ms)
+    answered = [o for o in outcomes if not o.error]
+    cost = case_cost(local=side.local, costs_usd=[o.cost_usd for o in answered if o.cost_usd is not None],
+                     latencies_ms=[o.latency_ms for o in answered if o.latency_ms],
+                     input_tokens=[o.input_tokens for o in answered if o.input_tokens is not None],
+                     output_tokens=[o.output_tokens for o in answered if o.output_tokens is not None],
+                     settings=side.cost_settings or CostSettings())
+    latency = run_latency(outcomes)
     return SideFigures(
         label=side.label, model=side.model, n=n, passed=passed, errors=sum(1 for o in outcomes if o.error),
-        pass_rate=passed / n, pass_rate_low=low, pass_rate_high=high,
-        mean_score=sum(o.score for o in outcomes) / n,
-        cost_per_1k_usd=None if per_case_cost is None else per_case_cost * 1000,
-        latency_p50_ms=latency.p50_ms, latency_p95_ms=latency.p95_ms,
-        cost_basis=side.cost.basis if side.cost is not None else "provider price",
-        input_tokens_per_case=side.cost.input_tokens if side.cost is not None else None,
+        pass_rate=passed / n if n else 0.0, pass_rate_low=low, pass_rate_high=high,
+        mean_score=sum(o.score for o in outcomes) / n if n else 0.0,
+        cost_per_1k_usd=cost.per_1k, latency_p50_ms=latency.p50_ms, latency_p95_ms=latency.p95_ms,
+        cost_basis=cost.basis, input_tokens_per_case=cost.input_tokens,
     )
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from workbench.errors import ConfigError
-from workbench.text import kind_of
+from workbench.setting_values import setting_number
 
 LOCAL_USD_PER_HOUR = 0.09
 PAYBACK_MONTHS = 6
@@ -41,6 +41,25 @@ TRAINING_USD_PER_MILLION_TOKENS: Mapping[str, float] = {
 """OpenAI's training prices in US dollars per million trained tokens, by base model."""
 PER = 1000
 """Costs are shown per this many cases."""
+
+
+def dollars(value: float | None) -> str:
+    """Money as every report prints it, the one formatter: ``-`` when unknown (None), ``$0.00`` for a true
+    zero, cents from a dollar up (``$1.23``, ``$1,234.50``), four decimals below (``$0.0312``) and, for
+    smaller amounts, as many as show two significant digits (``$0.000022``, ``$0.0000036``): a small
+    amount never reads as zero."""
+    if value is None:
+        return "-"
+    if math.isnan(value):
+        return "-"
+    sign, amount = ("-" if value < 0 else ""), abs(value)
+    if amount == 0:
+        return "$0.00"
+    if math.isinf(amount) or round(amount, 2) >= 1:
+        return f"{sign}${amount:,.2f}"
+    # Decimals for two significant digits (0.0000216: the first at the 5th decimal, so 6), at least 4.
+    decimals = max(4, 1 - math.floor(math.log10(amount)))
+    return f"{sign}${amount:.{decimals}f}"
 
 
 @dataclass(frozen=True)
@@ -62,10 +81,8 @@ class CostSettings:
             raise ConfigError(f"unknown setting {where} {sorted(unknown)[0]}",
                               hint="known: local_usd_per_hour, payback_months, [costs.training]")
         rate = _number(table.get("local_usd_per_hour", LOCAL_USD_PER_HOUR), f"{where} local_usd_per_hour")
-        months = table.get("payback_months", PAYBACK_MONTHS)
-        if not isinstance(months, int) or isinstance(months, bool) or months < 1:
-            raise ConfigError(f"{where} payback_months must be a whole number of months, at least 1, "
-                              f"not {months!r}")
+        months = setting_number(table.get("payback_months", PAYBACK_MONTHS), f"{where} payback_months", whole=True,
+                                low=1, meaning="a whole number of months, at least 1")
         prices = table.get("training", {})
         if not isinstance(prices, Mapping):
             raise ConfigError(f"{where} training must be a table: MODEL = USD per million tokens")
@@ -83,10 +100,9 @@ class CostSettings:
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or math.isnan(value):
-        shown = repr(value) if isinstance(value, int | float) and not isinstance(value, bool) else kind_of(value)
-        raise ConfigError(f"{where} must be a number of US dollars, 0 or more, not {shown}")
-    return float(value)
+    """A price or a rate: a finite number of US dollars, 0 or more (an infinite one would make every cost and
+    break-even infinite)."""
+    return float(setting_number(value, where, low=0, meaning="a finite number of US dollars, 0 or more"))
 
 
 def is_local_model(model: str) -> bool:
@@ -220,7 +236,7 @@ class BreakEven:
         if self.saving_per_case is None:
             return "break-even unknown: a price is missing"
         if self.cases is None:
-            return (f"never pays on cost: the tuned path costs ${-self.saving_per_case * PER:.4f} more per "
+            return (f"never pays on cost: the tuned path costs {dollars(-self.saving_per_case * PER)} more per "
                     f"{PER:,} cases" if self.saving_per_case < 0 else "never pays on cost: no cheaper per case")
         if self.cases == 0:
             return "pays at once: it is cheaper per case and cost nothing to train"

@@ -25,14 +25,12 @@ from workbench.costs import CostSettings
 from workbench.errors import WorkbenchError
 from workbench.evaluation import PromptTrack, prompt_tracks, run_side
 from workbench.finetune.verdict import TunedVerdict, tuned_verdicts
-from workbench.latency import latency_of
 from workbench.names import nfc
 from workbench.optimize.report import INCONCLUSIVE, SearchSummary, latest_search
 from workbench.project import Project
 from workbench.providers.tuned import HOSTED_BACKEND, find_model
 from workbench.reports import dollars, milliseconds, percent, size_text
 from workbench.selection import best_index, select_version
-from workbench.stats import wilson_interval
 from workbench.store import Run, Store
 
 
@@ -200,17 +198,14 @@ def decide(project: Project, store: Store, prompt: str, split: str = TEST) -> De
         notes.append(f"v{selection.version.number} is the best on the cases that are not held out but has no "
                      f"{split} run; v{used}'s is used: run v{selection.version.number} with --split {split}")
     costs = project.settings.costs
-    side = run_side(store, best_run, f"v{track.versions[index].number}", costs)
-    outcomes = side.outcomes
-    passed = sum(o.passed for o in outcomes)
-    assert side.cost is not None  # run_side always sets it
-    latency = latency_of(side.latencies_ms)
+    # Every figure of the prompt's side over the same cases: the run's (``Side.figures``).
+    figures = run_side(store, best_run, f"v{track.versions[index].number}", costs).figures()
     prompt_side = PromptSide(
-        version=track.versions[index].number, model=model, run=best_run.id, n=len(outcomes),
-        pass_rate=passed / len(outcomes) if outcomes else 0.0, interval=wilson_interval(passed, len(outcomes)),
-        cost_per_1k_usd=side.cost.per_1k, cost_basis=side.cost.basis,
-        prompt_tokens_per_case=side.cost.input_tokens, latency_p50_ms=latency.p50_ms,
-        latency_p95_ms=latency.p95_ms)
+        version=track.versions[index].number, model=model, run=best_run.id, n=figures.n,
+        pass_rate=figures.pass_rate, interval=(figures.pass_rate_low, figures.pass_rate_high),
+        cost_per_1k_usd=figures.cost_per_1k_usd, cost_basis=figures.cost_basis,
+        prompt_tokens_per_case=figures.input_tokens_per_case, latency_p50_ms=figures.latency_p50_ms,
+        latency_p95_ms=figures.latency_p95_ms)
     models_dir = project.state_dir / "models"
     verdicts = tuned_verdicts(store, track, best_run, tracks, models_dir, costs)
     deployments = {model: deployment(project, model)}
@@ -395,7 +390,7 @@ def sections(decision: Decision) -> list[Section]:
                               f"{v.sentence}")
         cost.rows.append([v.tuned_model, dollars(v.tuned_cost_per_1k_usd), _tokens(v.tuned_tokens_per_case),
                           v.tuned_cost_basis + ("" if v.prompt_mode == "version" else f"; {v.prompt_mode} prompt")])
-        training = "unknown" if v.training_cost_usd is None else f"${v.training_cost_usd:.2f}"
+        training = "unknown" if v.training_cost_usd is None else dollars(v.training_cost_usd)
         cost.lines.append(f"{v.tuned_model}: training cost {training} ({v.training_cost_basis}); {v.break_even}")
         latency.rows.append([v.tuned_model, milliseconds(v.tuned_latency_p50_ms), milliseconds(v.tuned_latency_p95_ms)])
     deploy = Section("Deployment", ["", "runtime", "weights", "size", "how to serve"], [

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 
 from workbench.cases import is_held_out
 from workbench.compare import CaseOutcome, Comparison, Side, compare, content_hash
-from workbench.costs import CostSettings, case_cost, is_local_model
-from workbench.latency import provider_latencies
+from workbench.costs import CostSettings, is_local_model
 from workbench.plateau import VersionOutcome
 from workbench.reports import TestsetHistory, history, run_label
 from workbench.reviews import review_applies, reviewed  # noqa: F401  (re-exported)
@@ -21,7 +20,8 @@ from workbench.store import Result, Run, Store
 
 def run_outcomes(store: Store, run: Run, results: list[Result] | None = None) -> list[CaseOutcome]:
     """Per-case outcomes of a run (its ``results`` when already read), reviews applied; errored cases
-    are failures."""
+    are failures. Each keeps its answer's latency, price and tokens: a comparison restricted to some cases
+    computes every figure of a side over those cases only."""
     reviews = store.reviews(run.version_id)
     cases = store.result_cases(run.id)
     outcomes = []
@@ -31,7 +31,9 @@ def run_outcomes(store: Store, run: Run, results: list[Result] | None = None) ->
         outcomes.append(CaseOutcome(case_id=result.case_id, passed=passed, score=score, output=result.output,
                                     error=result.error, content=content_hash(case) if case else None,
                                     # a result whose case is not stored cannot be shown not to be held out
-                                    held_out=is_held_out(case) if case else True))
+                                    held_out=is_held_out(case) if case else True,
+                                    latency_ms=result.latency_ms, cost_usd=result.cost_usd,
+                                    input_tokens=result.input_tokens, output_tokens=result.output_tokens))
     return outcomes
 
 
@@ -49,24 +51,16 @@ def selection_rate(outcomes: list[CaseOutcome]) -> float | None:
 
 
 def run_side(store: Store, run: Run, label: str, costs: CostSettings | None = None) -> Side:
-    """A run as one side of a comparison, with its template, model, cost per case and latencies
-    (``latency.provider_latencies``).
+    """A run as one side of a comparison, with its template and model; its outcomes carry each answer's
+    latency, price and tokens, so its figures (``Side.figures``, ``compare.compare``) are over the cases
+    compared, never the whole run when a comparison keeps some of them.
 
     The cost per case follows ``workbench.costs`` with ``costs`` (the project's ``[costs]``; defaults
-    when None): the provider's price, or a local model's compute time at the hourly rate.
+    when None): the provider's price (a cached answer's included), or a local model's compute time at the
+    hourly rate.
     """
-    results = store.results(run.id, scores=False)
-    answered = [result for result in results if not result.error]
-    # A case's price and latency are each answer's when it was made, a cached answer's included.
-    costs_usd = [result.cost_usd for result in answered if result.cost_usd is not None]
-    compute_ms = [result.latency_ms for result in answered if result.latency_ms]
-    cost = case_cost(local=is_local_model(run.model), costs_usd=costs_usd, latencies_ms=compute_ms,
-                     input_tokens=[r.input_tokens for r in answered if r.input_tokens is not None],
-                     output_tokens=[r.output_tokens for r in answered if r.output_tokens is not None],
-                     settings=costs or CostSettings())
-    return Side(label=label, outcomes=run_outcomes(store, run, results),
-                template_text=store.version_by_id(run.version_id).text, model=run.model,
-                costs_usd=costs_usd, latencies_ms=provider_latencies(results), cost=cost)
+    return Side(label=label, outcomes=run_outcomes(store, run), template_text=store.version_by_id(run.version_id).text,
+                model=run.model, local=is_local_model(run.model), cost_settings=costs)
 
 
 @dataclass(frozen=True)
@@ -103,12 +97,14 @@ def prompt_tracks(store: Store, prompt: str, histories: list[TestsetHistory] | N
     return tracks
 
 
-def compare_runs(store: Store, first: Run, second: Run, *, shared_only: bool = False, seed: int = 0) -> Comparison:
+def compare_runs(store: Store, first: Run, second: Run, *, shared_only: bool = False, seed: int = 0,
+                 costs: CostSettings | None = None) -> Comparison:
     """``second`` (B) compared with ``first`` (A) case by case, each side labelled ``reports.run_label``, as
-    ``workbench compare`` shows it. Raises ``compare.CompareError`` when the case sets differ (or cases were
+    ``workbench compare`` shows it; a local model's cases priced with ``costs`` (the project's ``[costs]``,
+    as ``decide`` prices them). Raises ``compare.CompareError`` when the case sets differ (or cases were
     edited in between) and ``shared_only`` is False, or when a side has no result."""
-    return compare(run_side(store, first, run_label(store, first)),
-                   run_side(store, second, run_label(store, second)), shared_only=shared_only, seed=seed)
+    return compare(run_side(store, first, run_label(store, first), costs),
+                   run_side(store, second, run_label(store, second), costs), shared_only=shared_only, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -123,7 +119,7 @@ class AgainstBaseline:
 
 
 def compare_with_baseline(store: Store, pairs: list[tuple[Run, Run]], *, shared_only: bool = False,
-                          seed: int = 0) -> list[AgainstBaseline]:
+                          seed: int = 0, costs: CostSettings | None = None) -> list[AgainstBaseline]:
     """Each pair's second run compared with its first, the baseline, case by case (``compare_runs``; a
     baseline named ``PROMPT@vN`` may resolve to another run of that version for each test set), the exact
     McNemar p-values adjusted together by Holm's method (``stats.holm_adjusted``): comparing k runs with one
@@ -132,7 +128,8 @@ def compare_with_baseline(store: Store, pairs: list[tuple[Run, Run]], *, shared_
     from workbench.compare import ALPHA
     from workbench.stats import holm_adjusted
 
-    results = [compare_runs(store, baseline, other, shared_only=shared_only, seed=seed) for baseline, other in pairs]
+    results = [compare_runs(store, baseline, other, shared_only=shared_only, seed=seed, costs=costs)
+               for baseline, other in pairs]
     adjusted = holm_adjusted([result.mcnemar_p for result in results])
     out = []
     for result, p_value in zip(results, adjusted, strict=True):

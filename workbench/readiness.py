@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from workbench.costs import dollars
 from workbench.errors import WorkbenchError
 from workbench.evaluation import PromptTrack, prompt_tracks
 from workbench.examples import collect_examples
@@ -19,6 +20,7 @@ from workbench.optimize.report import INCONCLUSIVE, SearchSummary, latest_search
 from workbench.plateau import PlateauVerdict, plateau
 from workbench.project import Project
 from workbench.reports import TestsetHistory
+from workbench.reviews import failing_results
 from workbench.selection import Selection, best_index, select_version
 from workbench.store import Run, Store
 from workbench.tokens import TokenStats, token_lengths, token_stats
@@ -107,7 +109,7 @@ def _readiness(project: Project, store: Store, prompt: str, track: PromptTrack, 
         found.dropped[SAME_INPUT_AS_TEST] += overlap
     failures: Counter[str] = Counter()
     errors: Counter[str] = Counter()
-    for result in store.results(run.id, failures_only=True):
+    for result in failing_results(store, run):
         if result.error:
             errors[result.error_kind or "error"] += 1
         failures.update(score.scorer for score in result.scores if not score.passed)
@@ -184,7 +186,7 @@ def _recommend(prompt: str, verdict: PlateauVerdict, examples: int, errors: Coun
 
 def money_per_1k(usd: float | None) -> str:
     """``$0.0123/1k cases``, or ``cost unknown``."""
-    return "cost unknown" if usd is None else f"${usd:.4f}/1k cases"
+    return "cost unknown" if usd is None else f"{dollars(usd)}/1k cases"
 
 
 def tokens_text(tokens: float | None) -> str:
@@ -236,7 +238,7 @@ def describe(report: Readiness) -> str:
         lines.append(f"  cost      {money_per_1k(tuned.prompt_cost_per_1k_usd)} prompt ({tuned.prompt_cost_basis}"
                      f"{tokens_text(tuned.prompt_tokens_per_case)}), {money_per_1k(tuned.tuned_cost_per_1k_usd)} "
                      f"tuned ({tuned.tuned_cost_basis}{tokens_text(tuned.tuned_tokens_per_case)})")
-        training = "unknown" if tuned.training_cost_usd is None else f"${tuned.training_cost_usd:.2f}"
+        training = "unknown" if tuned.training_cost_usd is None else dollars(tuned.training_cost_usd)
         lines.append(f"  training  {training} ({tuned.training_cost_basis}); {tuned.break_even}")
     lines.append(f"  next      {report.recommendation}")
     return "\n".join(lines)

@@ -15,7 +15,13 @@ from workbench.names import nfc
 from workbench.store import Batch, Run, Store
 
 LAST = "last"
-"""The reference naming the newest run (or batch)."""
+"""The reference naming the newest run (or batch): ``last``, in any case, spaces around it ignored."""
+
+
+def is_last(text: str) -> bool:
+    """Whether ``text`` is the ``last`` reference (``LAST``, ``Last``, `` last ``: any case, spaces around it
+    ignored), the one test for it of every run, batch and search reference."""
+    return text.strip().casefold() == LAST
 
 
 class RefError(WorkbenchError):
@@ -60,7 +66,7 @@ def resolve_run_ref(store: Store, ref: str, *, like: Run | None = None,
     text = ref.strip()
     if text.isascii() and text.isdigit():
         return store.run(int(text))
-    if text == LAST:
+    if is_last(text):
         runs = store.runs()
         if not runs:
             raise RefError("no run yet", hint="run a prompt first: workbench run PROMPT")
@@ -96,9 +102,17 @@ def resolve_run_pair(store: Store, ref_a: str, ref_b: str) -> tuple[Run, Run]:
     a version's run on the same cases as B is taken when it has one. Raises as ``resolve_run_ref``."""
     first = resolve_run_ref(store, ref_a)
     second = resolve_run_ref(store, ref_b, like=first)
-    if "@v" in ref_a:  # a version's run on the same cases as B, when it has one
+    if _names_version(ref_a):  # a version's run on the same cases as B, when it has one
         first = resolve_run_ref(store, ref_a, like=second)
     return first, second
+
+
+def _names_version(ref: str) -> bool:
+    """Whether a run reference is ``PROMPT@vN`` (``V`` as ``v``), as ``resolve_run_ref`` reads it."""
+    try:
+        return parse_version_ref(ref).prompt is not None
+    except RefError:
+        return False
 
 
 def resolve_batch_ref(store: Store, ref: str) -> Batch:
@@ -106,7 +120,7 @@ def resolve_batch_ref(store: Store, ref: str) -> Batch:
     for every ``workbench batch`` command alike. Raises ``RefError`` for ``last`` when there is no batch,
     ``StoreError`` for an unknown batch or a provider id two servers both gave."""
     text = ref.strip()
-    if text == LAST:
+    if is_last(text):
         batches = store.batches()
         if not batches:
             raise RefError("no batch yet", hint="'workbench run PROMPT --batch' submits one")

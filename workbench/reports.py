@@ -9,6 +9,7 @@ from typing import Any
 
 from workbench.cases import is_held_out_split
 from workbench.compare import content_hash
+from workbench.costs import dollars as dollars  # the one money formatter, re-exported for the reports
 from workbench.costs import money_spent
 from workbench.latency import run_latency
 from workbench.reviews import review_applies, reviewed, verdict_word
@@ -252,11 +253,6 @@ def testset_drift(store: Store, run: Run, newest: Run,
 def percent(value: float | None) -> str:
     """``0.4567`` -> ``45.7%``; None -> ``-``."""
     return "-" if value is None else f"{value * 100:.1f}%"
-
-
-def dollars(value: float | None) -> str:
-    """``0.01234`` -> ``$0.0123``; None (no price known) -> ``-``."""
-    return "-" if value is None else f"${value:.4f}"
 
 
 def size_text(size_bytes: int | None) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from workbench.store import Result, Review
+    from workbench.store import Result, Review, Run, Store
 
 
 def review_applies(review: Review | None, result: Result) -> bool:
@@ -23,6 +23,21 @@ def reviewed(result: Result, review: Review | None) -> tuple[bool, float]:
     if review is not None and review_applies(review, result):
         return review.good, 1.0 if review.good else 0.0
     return result.passed, result.score
+
+
+def failing(result: Result, review: Review | None) -> bool:
+    """The one definition of a failing case, for every filter of failures (``show --failures``,
+    ``review --failures``, the worst cases after a run, the TUI, readiness): its verdict with a human review
+    applied (``reviewed``), as every pass rate counts it. A passing case a human marked bad fails; a failing
+    case marked good does not; an errored case fails."""
+    return not reviewed(result, review)[0]
+
+
+def failing_results(store: Store, run: Run, *, scores: bool = True) -> list[Result]:
+    """The results of ``run`` that fail (``failing``: its version's human reviews applied), in test-set
+    order."""
+    reviews = store.reviews(run.version_id)
+    return [result for result in store.results(run.id, scores=scores) if failing(result, reviews.get(result.case_id))]
 
 
 CUT_MARKS = {"length": " (cut)", "content_filter": " (filtered)"}

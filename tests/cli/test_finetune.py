@@ -340,8 +340,8 @@ def test_missing_extra_names_the_install_command(project: Path, monkeypatch: pyt
 
 
 def side(label: str, passed: list[bool], cost: float = 0.0) -> Side:
-    return Side(label, [CaseOutcome(f"c{i:02d}", ok, float(ok)) for i, ok in enumerate(passed)],
-                costs_usd=[cost] * len(passed), latencies_ms=[100.0] * len(passed))
+    return Side(label, [CaseOutcome(f"c{i:02d}", ok, float(ok), latency_ms=100.0, cost_usd=cost)
+                        for i, ok in enumerate(passed)])
 
 
 def test_verdict_sentence_from_constructed_runs() -> None:

@@ -80,7 +80,8 @@ def test_errored_cases_count_as_failures_and_are_reported() -> None:
 
 
 def test_cost_per_thousand_and_latency_percentiles() -> None:
-    a = side("A", [True] * 4, costs_usd=[0.001] * 4, latencies_ms=[100, 200, 300, 400])
+    a = Side("A", [CaseOutcome(f"c{i:03d}", True, 1.0, latency_ms=ms, cost_usd=0.001)
+                   for i, ms in enumerate([100.0, 200.0, 300.0, 400.0])])
     result = compare(a, side("B", [True] * 4))
     assert result.a.cost_per_1k_usd == pytest.approx(1.0) and result.b.cost_per_1k_usd is None
     assert result.a.latency_p50_ms == 250 and result.a.latency_p95_ms == pytest.approx(385)

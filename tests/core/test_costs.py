@@ -67,7 +67,7 @@ def test_break_even_is_training_cost_over_the_saving_per_case() -> None:
 def test_a_tuned_path_that_is_not_cheaper_never_pays() -> None:
     dearer = break_even(TrainingCost(5.0, ""), CaseCost(0.001, ""), CaseCost(0.003, ""))
     assert not dearer.pays and dearer.cases is None
-    assert dearer.text == "never pays on cost: the tuned path costs $2.0000 more per 1,000 cases"
+    assert dearer.text == "never pays on cost: the tuned path costs $2.00 more per 1,000 cases"
     same = break_even(TrainingCost(5.0, ""), CaseCost(0.001, ""), CaseCost(0.001, ""))
     assert not same.pays and "no cheaper" in same.text
     unknown = break_even(TrainingCost(None, ""), CaseCost(0.001, ""), CaseCost(0.0, ""))

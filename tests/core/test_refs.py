@@ -89,3 +89,24 @@ def test_the_main_track_has_the_most_versions_measured_then_the_newest_run() -> 
     dev_v1 = replace(tracks[0], rows=tracks[0].rows[:1])
     assert main_track([dev_v1, tracks[1]]).split == "test" and main_track([tracks[1], dev_v1]).split == "test"
     assert main_track([]) is None
+
+
+@pytest.mark.parametrize("text", ["last", "LAST", "Last", " last ", " LaSt\t"])
+def test_last_is_read_in_any_case_for_runs_and_batches(text: str) -> None:
+    from workbench.refs import is_last, resolve_batch_ref
+
+    store, (*_, test) = _store_with_runs()
+    assert is_last(text) and resolve_run_ref(store, text).id == test
+    for number in range(2):
+        store.add_batch(provider_batch_id=f"batch_{number}", run_id=test, model="echo", api_base=None,
+                        status="in_progress", input_file_id=None, case_ids=[], request_counts={}, estimate_usd=None)
+    assert resolve_batch_ref(store, text).provider_batch_id == "batch_1"
+
+
+def test_a_version_written_with_a_capital_v_is_resolved_beside_the_other_run() -> None:
+    from workbench.refs import resolve_run_pair
+
+    store, (_, _, dev, test) = _store_with_runs()
+    # A, a version, is resolved again beside B: never B itself, its run on the dev split; ``V`` as ``v``.
+    assert [run.id for run in resolve_run_pair(store, "p@V2", str(test))] == [
+        run.id for run in resolve_run_pair(store, "p@v2", str(test))] == [dev, test]

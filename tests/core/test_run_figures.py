@@ -47,7 +47,8 @@ def test_show_and_compare_count_a_runs_latency_over_the_same_answers() -> None:
     comparison = compare_runs(store, mixed, other)
     assert summary.latency_p50_ms == pytest.approx(350.0) == comparison.a.latency_p50_ms
     assert summary.latency_p95_ms == pytest.approx(5750.0) == comparison.a.latency_p95_ms
-    assert run_side(store, mixed, "A").latencies_ms == [100.0, 200.0, 300.0, 400.0, 5000.0, 6000.0]
+    assert [o.latency_ms for o in run_side(store, mixed, "A").outcomes] == [100.0, 200.0, 300.0, 400.0, 5000.0,
+                                                                           6000.0]
     assert run_latency(store.results(mixed.id)).p50_ms == summary.latency_p50_ms
 
 
@@ -94,7 +95,7 @@ def test_a_priced_run_answered_from_the_cache_spent_nothing() -> None:
     store = _store()
     priced = _run(store, 1, [(100.0, True, 0.002)] * 6)
     mixed = _run(store, 2, [(100.0, True, 0.002), (100.0, False, 0.003), (100.0, False, None)])
-    assert summarize(store, priced).cost_usd == 0.0 and dollars(0.0) == "$0.0000"
+    assert summarize(store, priced).cost_usd == 0.0 and dollars(0.0) == "$0.00"
     assert summarize(store, mixed).cost_usd == pytest.approx(0.003)
     views = {row["run_id"]: row["cost_usd"] for row in store.db["runs_view"].rows}
     assert views[priced.id] == 0.0 and views[mixed.id] == pytest.approx(0.003)

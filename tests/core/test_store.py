@@ -166,14 +166,13 @@ def test_recording_a_case_twice_replaces_it() -> None:
     assert [r.output for r in store.results(run.id)] == ["second"]
 
 
-def test_results_follow_test_set_order_and_filter_failures() -> None:
+def test_results_follow_test_set_order() -> None:
     store = Store.memory()
     run, _ = open_run(store)
     for case, passed in ((CASES[2], False), (CASES[0], True), (CASES[1], False)):
         store.record_result(run.id, case, messages=[], completion=Completion("x"), scores=[], passed=passed,
                             score=float(passed))
     assert [r.case_id for r in store.results(run.id)] == ["c1", "c2", "c3"]
-    assert [r.case_id for r in store.results(run.id, failures_only=True)] == ["c2", "c3"]
 
 
 def test_testset_snapshot_round_trips_cases() -> None:

@@ -17,6 +17,7 @@ from workbench.text import shorten
 
 if TYPE_CHECKING:
     from workbench.compare import Comparison
+    from workbench.costs import CostSettings
 
 
 @cli.command()
@@ -45,12 +46,13 @@ def compare(ctx: click.Context, runs: tuple[str, ...], shared: bool, fail_on_reg
         raise click.UsageError("give at least two runs: A B")
     if len(runs) > 2 and junit_file is not None:
         raise click.UsageError("--junit takes exactly two runs")
-    store = Store(_project(ctx).db_path)
+    project = _project(ctx)
+    store = Store(project.db_path)
     if len(runs) > 2:
-        _compare_many(store, runs, shared, seed, as_json, fail_on_regression)
+        _compare_many(store, runs, shared, seed, as_json, fail_on_regression, project.settings.costs)
         return
     first, second = resolve_run_pair(store, *runs)
-    result = compare_runs(store, first, second, shared_only=shared, seed=seed)
+    result = compare_runs(store, first, second, shared_only=shared, seed=seed, costs=project.settings.costs)
     if junit_file is not None:
         from workbench.junit import write_comparison_junit
 
@@ -64,13 +66,13 @@ def compare(ctx: click.Context, runs: tuple[str, ...], shared: bool, fail_on_reg
 
 
 def _compare_many(store: Store, refs: tuple[str, ...], shared: bool, seed: int, as_json: bool,
-                  fail_on_regression: bool) -> None:
+                  fail_on_regression: bool, costs: CostSettings) -> None:
     """Each run of ``refs[1:]`` against ``refs[0]``, as a table (or JSON), with Holm-adjusted p-values."""
     from workbench.evaluation import compare_with_baseline
     from workbench.refs import resolve_run_pair
 
     items = compare_with_baseline(store, [resolve_run_pair(store, refs[0], ref) for ref in refs[1:]],
-                                  shared_only=shared, seed=seed)
+                                  shared_only=shared, seed=seed, costs=costs)
     baseline = items[0].comparison.a.label
     if as_json:
         echo_json({"baseline": baseline, "correction": f"Holm over {len(items)} comparisons",

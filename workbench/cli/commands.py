@@ -106,6 +106,7 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
     its model.json), so it is measured as it will be served.
     """
     from workbench.reports import summarize
+    from workbench.reviews import failing_results
     from workbench.runner import default_params, plan_run
 
     if batch and ((model and "," in model) or junit_file is not None or fail_under is not None):
@@ -158,7 +159,7 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
         echo_json(summary.to_dict())
     else:
         click.echo(format_summary(summary))
-        failures = store.results(run_id, failures_only=True)
+        failures = failing_results(store, store.run(run_id))
         if failures:
             click.echo(f"\n{len(failures)} of {summary.completed} cases failed; the worst {min(5, len(failures))}:")
             click.echo(failure_table(sorted(failures, key=lambda result: result.score)[:5]))
@@ -232,7 +233,7 @@ def show(ctx: click.Context, run_ref: str, failures: bool, as_json: bool) -> Non
     project = _project(ctx)
     store = Store(project.db_path)
     from workbench.refs import resolve_run_ref
-    from workbench.reviews import review_applies, reviewed, verdict_word
+    from workbench.reviews import failing, review_applies, reviewed, verdict_word
 
     run = resolve_run_ref(store, run_ref)
     reviews = store.reviews(run.version_id)
@@ -240,7 +241,7 @@ def show(ctx: click.Context, run_ref: str, failures: bool, as_json: bool) -> Non
     for result in store.results(run.id):
         review = reviews.get(result.case_id)
         passed, score = reviewed(result, review)
-        if not (failures and passed):
+        if not failures or failing(result, review):
             shown.append((result, review, passed, score))
     if as_json:
         echo_json({"summary": summarize(store, run.id).to_dict(), "results": [

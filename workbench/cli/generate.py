@@ -12,6 +12,7 @@ import click
 from workbench.cli import cli
 from workbench.cli.commands import _project
 from workbench.cli.output import echo_json, table
+from workbench.costs import dollars
 
 
 @cli.command()
@@ -69,7 +70,7 @@ def format_generation(found: Any, dataset: str, dry_run: bool) -> str:
         lines += [table(["id", "split", *found.columns], rows), ""]
     budget = f"{found.calls} of {found.budget_calls} calls" + (" (budget spent)" if found.budget_spent else "")
     lines.append(f"generated {len(found.rows)} of {found.asked} cases in {budget}"
-                 + (f", ${found.cost_usd:.4f}" if found.cost_usd is not None else ""))
+                 + (f", {dollars(found.cost_usd)}" if found.cost_usd is not None else ""))
     if found.dropped:
         lines.append("dropped   " + ", ".join(f"{n} {why}" for why, n in sorted(found.dropped.items())))
     if dry_run:

@@ -10,6 +10,7 @@ import click
 from workbench.cli import cli
 from workbench.cli.commands import _load_prompt, _project
 from workbench.cli.output import echo_json, percent, table
+from workbench.costs import dollars
 from workbench.store import Store
 
 if TYPE_CHECKING:
@@ -108,9 +109,10 @@ def _apply_search(store: Store, prompt: Prompt, ref: str, as_json: bool) -> None
     """``--apply-search ID|last``: the winner of a stored search of ``prompt`` written to its file."""
     from workbench.errors import StoreError, WorkbenchError
     from workbench.optimize import apply_stored
+    from workbench.refs import is_last
 
     searches = store.searches(prompt.name)
-    if ref == "last":
+    if is_last(ref):
         if not searches:
             raise WorkbenchError(f"no search of {prompt.name} yet", hint=f"run 'workbench optimize {prompt.name}'")
         chosen = searches[-1]
@@ -224,7 +226,7 @@ def format_report(report: SearchReport, apply_refused: str | None = None) -> str
         lines.append(f"round {r.round}: {r.scored} scored, best v{r.best} vs v{r.incumbent}: {gain}: "
                      f"{'supported gain' if r.supported else 'no supported gain'}")
     lines.append(f"stopped: {report.stop_reason}")
-    spent = f"{report.calls} calls" + (f", ${report.usd:.4f}" if report.usd else "")
+    spent = f"{report.calls} calls" + (f", {dollars(report.usd)}" if report.usd else "")
     lines.append(f"spent: {spent} in {report.seconds:.1f} s")
     confirmed = report.confirmation_text()
     if confirmed is not None and report.confirmation is not None:

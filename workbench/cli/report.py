@@ -37,6 +37,7 @@ def report(ctx: click.Context, runs: tuple[str, ...], html_file: str | None, sha
 
         first, second = resolve_run_pair(store, runs[0], runs[1])
         chosen = [first, second]
-        page = comparison_report(store, first, second, compare_runs(store, first, second, shared_only=shared))
+        page = comparison_report(store, first, second, compare_runs(store, first, second, shared_only=shared,
+                                                                            costs=project.settings.costs))
     path = Path(html_file) if html_file is not None else default_report_path(project.state_dir, chosen)
     click.echo(f"wrote {write_report(path, page)}")

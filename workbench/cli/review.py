@@ -9,7 +9,7 @@ import click
 
 from workbench.cli import cli
 from workbench.cli.commands import _project
-from workbench.reviews import verdict_word
+from workbench.reviews import failing_results, verdict_word
 from workbench.store import Result, Store
 
 KEYS = "[g]ood  [b]ad  [c]orrect  [s]kip  [q]uit"
@@ -52,7 +52,9 @@ def review(ctx: click.Context, run_ref: str, failures: bool, unreviewed: bool) -
     run = resolve_run_ref(store, run_ref)
     expected = {case.id: case.expected for case in store.testset_cases(run.testset_hash)}
     done = set(store.reviews(run.version_id)) if unreviewed else set()
-    rows = [result for result in store.results(run.id, failures_only=failures) if result.case_id not in done]
+    # Failing as everywhere (reviews.failing): the verdict with this version's human reviews applied.
+    results = failing_results(store, run) if failures else store.results(run.id)
+    rows = [result for result in results if result.case_id not in done]
     if not rows:
         what = "failing " if failures else ""
         click.echo(f"no {'unreviewed ' if unreviewed else ''}{what}cases to review")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from workbench.costs import CostSettings, hosted_training_cost, local_training_cost
+from workbench.costs import CostSettings, dollars, hosted_training_cost, local_training_cost
 from workbench.finetune.data import Conversation
 from workbench.tokens import count_many
 
@@ -49,7 +49,7 @@ class TrainingEstimate:
         parts.append(f"{self.tokens:,} tokens")
         if self.seconds is not None:
             parts.append(f"about {duration(self.seconds)} of training")
-        parts.append("cost unknown" if self.usd is None else f"${self.usd:.4f}")
+        parts.append("cost unknown" if self.usd is None else dollars(self.usd))
         return "expected: " + ", ".join(parts) + f" ({self.basis})"
 
 

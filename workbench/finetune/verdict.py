@@ -12,7 +12,7 @@ from typing import Any
 
 from workbench.cases import is_held_out_split
 from workbench.compare import CompareError, Comparison, compare
-from workbench.costs import CostSettings, break_even, training_cost
+from workbench.costs import CostSettings, break_even, dollars, training_cost
 from workbench.evaluation import PromptTrack, run_side
 from workbench.prompts import version_prompt
 from workbench.providers.tuned import TunedModel, list_tuned
@@ -92,17 +92,13 @@ def p_text(p_value: float) -> str:
 
 def cost_text(prompt_cost: float | None, tuned_cost: float | None) -> str:
     """How the two costs per 1,000 cases relate, in words: the same when they differ by at most 5% of the
-    larger (or both are 0), else both figures, to the cent, or to a hundredth of a cent under $1."""
+    larger (or both are 0), else both figures (``costs.dollars``)."""
     if prompt_cost is None or tuned_cost is None:
         return "cost unknown for " + ("both" if prompt_cost is None and tuned_cost is None
                                       else "the prompt" if prompt_cost is None else "the tuned model")
     if abs(prompt_cost - tuned_cost) <= 0.05 * max(prompt_cost, tuned_cost):
         return "at the same cost"
-
-    def money(usd: float) -> str:
-        return f"${usd:.2f}" if usd >= 1 or usd == 0 else f"${usd:.4f}"
-
-    return f"at {money(tuned_cost)} vs {money(prompt_cost)} per 1,000 cases"
+    return f"at {dollars(tuned_cost)} vs {dollars(prompt_cost)} per 1,000 cases"
 
 
 def sentence(name: str, base: str, prompt_version: int, result: Comparison, split: str,
@@ -182,8 +178,8 @@ def tuned_verdicts(store: Store, track: PromptTrack, best_run: Run, tracks: list
         trained_on_test = bool(tuned.info.get("includes_test_cases"))
         form_note = _form_note(store, tuned, tuned_run)
         training = training_cost(tuned.info, costs)
-        assert prompt_side.cost is not None and tuned_side.cost is not None  # run_side always sets it
-        pays = break_even(training, prompt_side.cost, tuned_side.cost, costs.payback_months)
+        # The cost of each path on the cases compared, as every other figure of the verdict.
+        pays = break_even(training, result.a.cost, result.b.cost, costs.payback_months)
         verdicts.append(TunedVerdict(
             tuned_model=other.model, tuned_name=tuned.name, base=tuned.base, prompt_version=prompt_version,
             tuned_version=numbers[index],
@@ -199,8 +195,8 @@ def tuned_verdicts(store: Store, track: PromptTrack, best_run: Run, tracks: list
             prompt_latency_p95_ms=result.a.latency_p95_ms, tuned_latency_p95_ms=result.b.latency_p95_ms,
             trained_on_test=trained_on_test,
             sentence=sentence(tuned.name, tuned.base, prompt_version, result, track.split, trained_on_test),
-            prompt_cost_basis=prompt_side.cost.basis, tuned_cost_basis=tuned_side.cost.basis,
-            prompt_tokens_per_case=prompt_side.cost.input_tokens, tuned_tokens_per_case=tuned_side.cost.input_tokens,
+            prompt_cost_basis=result.a.cost_basis, tuned_cost_basis=result.b.cost_basis,
+            prompt_tokens_per_case=result.a.input_tokens_per_case, tuned_tokens_per_case=result.b.input_tokens_per_case,
             training_cost_usd=training.usd, training_cost_basis=training.basis, break_even_cases=pays.cases,
             break_even=pays.text, prompt_mode=tuned_run.prompt_mode, form_note=form_note))
     return verdicts

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from workbench.cases import DEV, is_held_out, load_cases, select_split
 from workbench.compare import CaseOutcome, Side, compare
+from workbench.costs import dollars
 from workbench.errors import ProviderError, WorkbenchError
 from workbench.evaluation import run_outcomes
 from workbench.optimize.budget import DEFAULT_CALLS, Budget, BudgetError, price_batch, price_per_token
@@ -297,7 +298,7 @@ class _SearchRun:
         first = self._price(start, self.folds.search)
         if not self.budget.allows(len(self.folds.search), first, self._reserve()):
             usd = first + self._reserve()[1]
-            cost = f"{need} calls" + (f" and up to ${usd:.4g}" if self.budget.usd is not None else "")
+            cost = f"{need} calls" + (f" and up to {dollars(usd)}" if self.budget.usd is not None else "")
             raise BudgetError(
                 f"the budget is too small to search: scoring the start on the {len(self.folds.search)}-case search "
                 f"fold and confirming on the {len(self.folds.confirmation)}-case confirmation fold take up to {cost}",

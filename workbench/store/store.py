@@ -450,13 +450,13 @@ class Store:
               canonical_json(s.detail) if s.detail is not None else None) for s in scores])
         return int(result_id)
 
-    def results(self, run_id: int, *, failures_only: bool = False, scores: bool = True) -> list[Result]:
+    def results(self, run_id: int, *, scores: bool = True) -> list[Result]:
         """The per-case results of a run, in test-set order, each with its scores (none read when
-        ``scores`` is False: a summary does not need them)."""
+        ``scores`` is False: a summary does not need them). Its failing ones are
+        ``reviews.failing_results``': the scorers' verdict with human reviews applied."""
         sql = ("SELECT r.* FROM results r JOIN runs u ON u.id = r.run_id "
                "LEFT JOIN testset_cases t ON t.testset_hash = u.testset_hash AND t.case_key = r.case_key "
-               "WHERE r.run_id = ?" + (" AND r.passed = 0" if failures_only else "") +
-               " ORDER BY t.position, r.id")
+               "WHERE r.run_id = ? ORDER BY t.position, r.id")
         by_result: dict[int, list[ScoreRow]] = {}
         if scores:
             for row in self.db.query("SELECT s.* FROM scores s JOIN results r ON r.id = s.result_id "

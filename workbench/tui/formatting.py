@@ -9,7 +9,7 @@ from typing import Any
 from textual.content import Content
 
 from workbench.records import Case
-from workbench.reports import milliseconds
+from workbench.reports import dollars, milliseconds
 from workbench.reviews import verdict_word
 from workbench.store import Result, Review
 from workbench.text import shorten
@@ -90,7 +90,7 @@ def case_detail(case: Case, row: Result | None, review: Review | None,
     if review is not None:
         parts.append(markup("[b]review[/b] $verdict", verdict=review.verdict) +
                      (markup("; correction:\n$text", text=review.correction) if review.correction else plain("")))
-    cost = "-" if row.cost_usd is None else f"${row.cost_usd:.5f}"
+    cost = dollars(row.cost_usd)
     # A batch answer has no latency of its own: '-', never 0 ms.
     parts.append(plain(f"latency {milliseconds(row.latency_ms)} · tokens {row.input_tokens or 0} in / "
                        f"{row.output_tokens or 0} out · cost {cost}" + (" · cached" if row.cached else "")

@@ -14,8 +14,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from workbench.reports import percent
+from workbench.reports import dollars, percent
 from workbench.store import Store
+from workbench.tui.access import workbench_app
 from workbench.tui.loading import load_in_thread
 from workbench.tui.messages import ComparisonLoaded, LoadFailed
 from workbench.tui.screens.dialogs import FlipScreen, FlipSide
@@ -67,9 +68,11 @@ class CompareScreen(Screen[None]):
         from workbench.evaluation import run_side
         from workbench.reports import run_label
 
+        costs = workbench_app(self).project.settings.costs  # a local model priced as decide prices it
+
         def comparison(store: Store) -> ComparisonLoaded:
             runs = [store.run(run_id) for run_id in (self.run_a, self.run_b)]
-            sides = [run_side(store, run, run_label(store, run)) for run in runs]
+            sides = [run_side(store, run, run_label(store, run), costs) for run in runs]
             result = compare(sides[0], sides[1], shared_only=True)
             flipped = {flip.case_id for flip in result.flips}
             # A flipped case has the same inputs and expected answer in both runs (or it is not paired):
@@ -94,7 +97,7 @@ class CompareScreen(Screen[None]):
         result = message.comparison
         lines = []
         for name, side in (("A", result.a), ("B", result.b)):
-            cost = "-" if side.cost_per_1k_usd is None else f"${side.cost_per_1k_usd:.4f}/1k"
+            cost = "-" if side.cost_per_1k_usd is None else f"{dollars(side.cost_per_1k_usd)}/1k"
             lines.append(markup(f"[b]{name}[/b] $label: $figures", label=side.label, figures=(
                 f"{percent(side.pass_rate)} [{percent(side.pass_rate_low)}, {percent(side.pass_rate_high)}] "
                 f"· score {side.mean_score:.3f} · errors {side.errors} · {cost}")))

@@ -24,6 +24,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
+from workbench.costs import dollars
 from workbench.errors import WorkbenchError
 from workbench.text import one_line
 from workbench.tui.access import workbench_app
@@ -259,7 +260,7 @@ class GenerateScreen(ModalScreen[int | None]):
 
     def _summary(self, found: Generation) -> Content:
         budget = f"{found.calls} of {found.budget_calls} calls" + (" (budget spent)" if found.budget_spent else "")
-        cost = f", ${found.cost_usd:.4f}" if found.cost_usd is not None else ""
+        cost = f", {dollars(found.cost_usd)}" if found.cost_usd is not None else ""
         line = plain(f"generated {len(found.rows)} of {found.asked} cases in {budget}{cost}")
         if not found.dropped:
             return join([line, plain("dropped nothing")], " · ")

@@ -26,7 +26,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, S
 
 from workbench.errors import WorkbenchError
 from workbench.prompts import Prompt
-from workbench.reports import percent
+from workbench.reports import dollars, percent
 from workbench.store import Version
 from workbench.text import one_line
 from workbench.tui.access import workbench_app
@@ -471,8 +471,8 @@ def spent(report: SearchReport) -> str:
     calls = f"{report.calls} of {budget['calls']} calls" if budget.get("calls") is not None else \
         f"{report.calls} calls"
     if budget.get("usd") is not None:
-        return f"{calls}, ${report.usd:.4f} of ${budget['usd']:g}"
-    return calls + (f", ${report.usd:.4f}" if report.usd else "")
+        return f"{calls}, {dollars(report.usd)} of ${budget['usd']:g}"
+    return calls + (f", {dollars(report.usd)}" if report.usd else "")
 
 
 def scored(report: SearchReport) -> str:

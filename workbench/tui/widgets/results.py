@@ -13,7 +13,7 @@ from textual.message import Message
 from workbench.cases import ALL
 from workbench.prompts import Prompt
 from workbench.records import Case
-from workbench.reviews import reviewed
+from workbench.reviews import failing, reviewed
 from workbench.store import Result, Review
 from workbench.tui.access import workbench_app
 from workbench.tui.cases_state import read_cases_state
@@ -126,7 +126,7 @@ class ResultsTable(Table):
     def failing(self) -> set[str]:
         """The listed cases whose result fails (a human review applied)."""
         return {case.id for case in self.cases
-                if case.id in self.results and not reviewed(self.results[case.id], self.reviews.get(case.id))[0]}
+                if case.id in self.results and failing(self.results[case.id], self.reviews.get(case.id))}
 
     def summary(self) -> str:
         """``12 cases · 9/12 pass (75%)`` (or ``· not run yet``), reviews applied."""
@@ -218,7 +218,7 @@ class ResultsTable(Table):
             index = (self.cursor_row + step) % count
             case_id = listed[index]
             result = self.results.get(case_id)
-            if result is not None and not reviewed(result, self.reviews.get(case_id))[0]:
+            if result is not None and failing(result, self.reviews.get(case_id)):
                 self.move_cursor(row=index)
                 return
         self.notify("No unreviewed failure left")
