@@ -9,18 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from support.cli import N_CASES, invoke, make_project
+from support.cli import N_CASES, batch_project, invoke, make_project
 from support.openai_server import FakeOpenAIServer
 
 KEY = "sk-loopback-secret"
 
 
-def _project(tmp_path: Path, server: FakeOpenAIServer) -> Path:
-    root = make_project(tmp_path / "project", server.base_url)
-    with (root / "workbench.toml").open("a", encoding="utf-8") as toml:
-        toml.write(f'[models.mini]\nmodel = "openai/gpt-4o-mini"\napi_base = "{server.base_url}"\n'
-                   'api_key_env = "FAKE_KEY"\n')
-    return root
+_project = batch_project
 
 
 def _one_line(err: str) -> None:

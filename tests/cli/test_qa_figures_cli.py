@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from support.cli import N_CASES, invoke, make_project
+from support.cli import N_CASES, batch_project, invoke, make_project
 from support.openai_server import FakeOpenAIServer
 
 
@@ -57,16 +57,8 @@ def test_an_export_warning_shared_by_several_formats_is_said_once(tmp_path: Path
     assert len(warnings) == len(set(warnings))
 
 
-def _batch_project(tmp_path: Path, server: FakeOpenAIServer) -> Path:
-    root = make_project(tmp_path / "project", server.base_url)
-    with (root / "workbench.toml").open("a", encoding="utf-8") as toml:
-        toml.write(f'[models.mini]\nmodel = "openai/gpt-4o-mini"\napi_base = "{server.base_url}"\n'
-                   'api_key_env = "FAKE_KEY"\n')
-    return root
-
-
 def test_every_batch_command_takes_last_for_the_newest_batch(tmp_path: Path, server: FakeOpenAIServer) -> None:
-    root = _batch_project(tmp_path, server)
+    root = batch_project(tmp_path, server)
     code, _, err = invoke(root, "batch", "forget", "last")
     assert code == 2 and "no batch yet" in err
     server.batch_hold = True

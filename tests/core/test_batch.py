@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from support.cli import N_CASES, make_project
+from support.cli import N_CASES, batch_project
 from support.openai_server import FakeOpenAIServer
 from workbench import batch as batches
 from workbench.errors import StoreError
@@ -26,13 +26,7 @@ FAILING = {1, 5, 9}
 """Cases q01, q05, q09 are answered "no" (fail); q03, q07, q11 mention "odd" in support.cli's cases."""
 
 
-def _project(tmp_path: Path, server: FakeOpenAIServer) -> Path:
-    root = make_project(tmp_path / "project", server.base_url)
-    # An alias of a model litellm has batch prices for, served by the loopback server.
-    with (root / "workbench.toml").open("a", encoding="utf-8") as toml:
-        toml.write(f'[models.mini]\nmodel = "openai/gpt-4o-mini"\napi_base = "{server.base_url}"\n'
-                   'api_key_env = "FAKE_KEY"\n')
-    return root
+_project = batch_project
 
 
 def _setup(root: Path, model: str = "mini") -> tuple[Any, Store, Any, Any]:

@@ -41,6 +41,16 @@ def make_project(root: Path, base_url: str, n_cases: int = N_CASES, prompt_extra
     return root
 
 
+def batch_project(tmp_path: Path, server: FakeOpenAIServer) -> Path:
+    """``make_project`` in ``tmp_path/project`` with ``mini``: an alias of a model litellm has batch prices for
+    (``openai/gpt-4o-mini``), served by the loopback ``server`` (a ``FakeOpenAIServer``), key in ``FAKE_KEY``."""
+    root = make_project(tmp_path / "project", server.base_url)
+    with (root / "workbench.toml").open("a", encoding="utf-8") as toml:
+        toml.write(f'[models.mini]\nmodel = "openai/gpt-4o-mini"\napi_base = "{server.base_url}"\n'
+                   'api_key_env = "FAKE_KEY"\n')
+    return root
+
+
 def write_cases(root: Path, n_cases: int) -> None:
     lines = [json.dumps({"id": f"q{i:02d}", "question": f"case {i} {'odd' if i % 4 == 3 else 'even'}",
                          "expected": "yes"}) for i in range(n_cases)]

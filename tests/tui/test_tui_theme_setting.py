@@ -10,11 +10,15 @@ from workbench.project import open_project
 from workbench.tui.app import WorkbenchApp
 
 
-async def test_an_unknown_theme_is_said_and_the_default_kept(tmp_path: Path) -> None:
+def _app(tmp_path: Path, theme: str) -> WorkbenchApp:
     root = make_project(tmp_path, "http://127.0.0.1:9/v1")
     with (root / "workbench.toml").open("a", encoding="utf-8") as toml:
-        toml.write('\n[ui]\ntheme = "nrod"\n')
-    app = WorkbenchApp(open_project(root), warm_up=False)
+        toml.write(f'\n[ui]\ntheme = "{theme}"\n')
+    return WorkbenchApp(open_project(root), warm_up=False)
+
+
+async def test_an_unknown_theme_is_said_and_the_default_kept(tmp_path: Path) -> None:
+    app = _app(tmp_path, "nrod")
     async with app.run_test() as pilot:
         await pilot.pause()
         said = [str(notice.message) for notice in app._notifications]
@@ -23,10 +27,7 @@ async def test_an_unknown_theme_is_said_and_the_default_kept(tmp_path: Path) -> 
 
 
 async def test_a_known_theme_is_applied(tmp_path: Path) -> None:
-    root = make_project(tmp_path, "http://127.0.0.1:9/v1")
-    with (root / "workbench.toml").open("a", encoding="utf-8") as toml:
-        toml.write('\n[ui]\ntheme = "nord"\n')
-    app = WorkbenchApp(open_project(root), warm_up=False)
+    app = _app(tmp_path, "nord")
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.theme == "nord" and not list(app._notifications)
