@@ -185,13 +185,13 @@ def test_testset_snapshot_round_trips_cases() -> None:
 def test_reviews_are_kept_per_version_and_case() -> None:
     store = Store.memory()
     run, _ = open_run(store)
-    store.set_review(run.version_id, "c1", "bad", correction="A!")
-    store.set_review(run.version_id, "c1", "good")
+    store.set_review(run.version_id, "c1", "bad", correction="A!", output="a")
+    store.set_review(run.version_id, "c1", "good", output="A")
     reviews = store.reviews(run.version_id)
     assert [(r.case_id, r.verdict, r.correction) for r in reviews.values()] == [("c1", "good", None)]
     assert [r.case_id for r in store.prompt_reviews(run.prompt)] == ["c1"]
     with pytest.raises(StoreError):
-        store.set_review(run.version_id, "c1", "maybe")
+        store.set_review(run.version_id, "c1", "maybe", output="A")
 
 
 def test_the_cache_round_trips() -> None:

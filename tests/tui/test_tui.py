@@ -123,6 +123,24 @@ async def test_review_keys_store_verdicts_and_corrections(tmp_path: Path, server
     assert rows == [("q03", "good", None, "no"), ("q07", "bad", "yes, it is", "no")]
 
 
+
+async def test_a_case_that_ended_in_an_error_is_not_reviewed(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = make_project(tmp_path, server.base_url)
+    server.failures = lambda index, body: "400"  # every case an error: there is no output to judge
+    await asyncio.to_thread(invoke, root, "run", "yesno")
+    app = WorkbenchApp(open_project(root), warm_up=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_workspace(app, pilot)
+        table = screen.query_one("#results", DataTable)
+        table.focus()
+        for key in ("g", "b", "c"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, WorkspaceScreen)  # no correction dialog either
+        said = [str(notice.message) for notice in app._notifications]
+        assert any("there is no output to review" in text for text in said), said
+    assert db(root).execute("SELECT count(*) FROM reviews").fetchone() == (0,)
+
 async def test_a_bad_template_is_an_inline_error_and_the_app_stays_alive(tmp_path: Path,
                                                                          server: FakeOpenAIServer) -> None:
     root = make_project(tmp_path, server.base_url)

@@ -106,7 +106,7 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
     its model.json), so it is measured as it will be served.
     """
     from workbench.reports import summarize
-    from workbench.reviews import failing_results
+    from workbench.reviews import failing_results, reviewed
     from workbench.runner import default_params, plan_run
 
     if batch and ((model and "," in model) or junit_file is not None or fail_under is not None):
@@ -159,10 +159,13 @@ def run(ctx: click.Context, prompt: str, model: str | None, dataset: str | None,
         echo_json(summary.to_dict())
     else:
         click.echo(format_summary(summary))
-        failures = failing_results(store, store.run(run_id))
+        run = store.run(run_id)
+        failures = failing_results(store, run)
         if failures:
+            reviews = store.reviews(run.version_id)  # the worst by the score the workbench counts
+            failures.sort(key=lambda result: reviewed(result, reviews.get(result.case_id))[1])
             click.echo(f"\n{len(failures)} of {summary.completed} cases failed; the worst {min(5, len(failures))}:")
-            click.echo(failure_table(sorted(failures, key=lambda result: result.score)[:5]))
+            click.echo(failure_table(failures[:5]))
     # Written before the threshold check: a failing CI job still has its report.
     if junit_file is not None:
         from workbench.junit import write_run_junit
@@ -245,7 +248,9 @@ def show(ctx: click.Context, run_ref: str, failures: bool, as_json: bool) -> Non
             shown.append((result, review, passed, score))
     if as_json:
         echo_json({"summary": summarize(store, run.id).to_dict(), "results": [
-            {**asdict(result), "verdict": "error" if result.error else ("pass" if passed else "fail"),
+            # passed and score as the workbench counts them, the scorers' own beside them (as results_view)
+            {**asdict(result), "passed": passed, "score": score, "scorer_passed": result.passed,
+             "scorer_score": result.score, "verdict": "error" if result.error else ("pass" if passed else "fail"),
              "reviewed_score": score,
              "human_review": review.verdict if review is not None and review_applies(review, result) else None}
             for result, review, passed, score in shown]})

@@ -10,7 +10,7 @@ import click
 from workbench.cli import cli
 from workbench.cli.commands import _project
 from workbench.reviews import failing_results, verdict_word
-from workbench.store import Result, Store
+from workbench.store import NO_OUTPUT, Result, Store
 
 KEYS = "[g]ood  [b]ad  [c]orrect  [s]kip  [q]uit"
 
@@ -62,6 +62,9 @@ def review(ctx: click.Context, run_ref: str, failures: bool, unreviewed: bool) -
     counts = {"good": 0, "bad": 0, "corrected": 0}
     for position, result in enumerate(rows, 1):
         _show_case(result, expected.get(result.case_id), position, len(rows))
+        if result.error:  # a review of no output would judge the case's next answers unseen
+            click.echo(f"  ({NO_OUTPUT}; run the case again to review its answer)")
+            continue
         choice = click.prompt(KEYS, type=click.Choice(list("gbcsq")), show_choices=False, default="s")
         if choice == "q":
             break

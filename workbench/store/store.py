@@ -24,6 +24,9 @@ from workbench.records import Case, Completion, Score, canonical_json, sha256_he
 from workbench.store.locks import RunLock, RunLocks
 from workbench.store.rows import Batch, Result, Review, Run, ScoreRow, Search, Version
 
+NO_OUTPUT = "it ended in an error: there is no output to review"
+"""Why a case that ended in an error cannot be reviewed (``Store.set_review``, the CLI and the TUI)."""
+
 if TYPE_CHECKING:
     from workbench.prompts import Prompt
 
@@ -531,10 +534,13 @@ class Store:
         """Store a human verdict (good/bad) and an optional corrected output for (version, case).
 
         ``output`` is the output that was judged: the verdict then applies only where a run of the
-        version produced that same output.
+        version produced that same output. A case that ended in an error has none (``NO_OUTPUT``): its
+        review is refused, since one without an output would judge every later answer of the case unseen.
         """
         if verdict not in ("good", "bad"):
             raise StoreError(f"a review verdict is 'good' or 'bad', not {verdict!r}")
+        if output is None:
+            raise StoreError(f"case {case_id!r}: {NO_OUTPUT}", hint="run the case again, then review its answer")
         version = self.version_by_id(version_id)
         self.db.table("reviews").upsert({"version_id": version_id, "case_id": case_id, "prompt": version.prompt,
                                          "verdict": verdict, "correction": correction, "note": note,

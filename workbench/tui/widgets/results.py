@@ -14,7 +14,7 @@ from workbench.cases import ALL
 from workbench.prompts import Prompt
 from workbench.records import Case
 from workbench.reviews import failing, reviewed
-from workbench.store import Result, Review
+from workbench.store import NO_OUTPUT, Result, Review
 from workbench.tui.access import workbench_app
 from workbench.tui.cases_state import read_cases_state
 from workbench.tui.formatting import expected_text, verdict
@@ -175,6 +175,9 @@ class ResultsTable(Table):
         row = self.results.get(case.id) if case else None
         if case is None or row is None or self.version_id is None:
             self.notify("Run this case first: reviews judge an output", severity="warning")
+            return None
+        if row.error:  # a review of no output would judge the case's next answers unseen
+            self.notify(f"This case {NO_OUTPUT}: run it again to review its answer", severity="warning")
             return None
         return case, row, self.version_id
 
