@@ -45,7 +45,8 @@ PER = 1000
 
 def dollars(value: float | None) -> str:
     """Money as every report prints it, the one formatter: ``-`` when unknown (None), ``$0.00`` for a true
-    zero, cents from a dollar up (``$1.23``, ``$1,234.50``), four decimals below (``$0.0312``) and, for
+    zero, cents from a dollar up (``$1.23``, ``$1,234.50``), four decimals below (``$0.0312``, ``$0.9951``: the
+    choice is made on the amount as it prints, so only what rounds to 1.0000 reads as ``$1.00``) and, for
     smaller amounts, as many as show two significant digits (``$0.000022``, ``$0.0000036``): a small
     amount never reads as zero."""
     if value is None:
@@ -55,11 +56,16 @@ def dollars(value: float | None) -> str:
     sign, amount = ("-" if value < 0 else ""), abs(value)
     if amount == 0:
         return "$0.00"
-    if math.isinf(amount) or round(amount, 2) >= 1:
+    if math.isinf(amount):
         return f"{sign}${amount:,.2f}"
     # Decimals for two significant digits (0.0000216: the first at the 5th decimal, so 6), at least 4.
     decimals = max(4, 1 - math.floor(math.log10(amount)))
-    return f"{sign}${amount:.{decimals}f}"
+    small = f"{amount:.{decimals}f}"
+    # The format is chosen on the amount as it would print: one that prints below $1 keeps its four decimals
+    # ($0.9950, $0.9951), one that would print as 1.0000 or more reads in cents ($1.00, $1,234.50).
+    if float(small) >= 1:
+        return f"{sign}${amount:,.2f}"
+    return f"{sign}${small}"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from workbench.errors import ConfigError, WorkbenchError
 from workbench.names import nfc, on_disk, prompt_name
 from workbench.providers.registry import parse_deployments
 from workbench.records import CREDENTIAL_URL, SECRET_PARAM, params_fault, secret_name
-from workbench.setting_values import API_BASE_HINT, api_base_fault, setting_number
+from workbench.setting_values import API_BASE_HINT, api_base_fault, env_setting, setting_number
 from workbench.text import kind_of
 
 DEFAULT_MODEL = "local/smollm2"
@@ -88,9 +88,9 @@ _PLATEAU_NUMBERS: dict[str, dict[str, Any]] = {
               "hint": "the significance level: 0.05 for a 95% confidence interval"},
 }
 """Every setting of ``[plateau]`` (``PlateauSettings``): ``setting_number``'s range."""
-_WARM_SWITCH = frozenset({"", "0", "off", "false", "no", "1", "on", "true", "yes"})
-"""What ``WORKBENCH_WARM`` may say, in any case (``cli.warm.warm_enabled``: empty, 0, off, false and no turn
-the warm start off)."""
+_WARM_SWITCH = frozenset({"0", "off", "false", "no", "1", "on", "true", "yes"})
+"""What ``WORKBENCH_WARM`` may say, in any case (``cli.warm.enabled``: 0, off, false and no turn the warm start
+off; empty, as every blank ``WORKBENCH_*`` variable, counts as not set: ``env_setting``)."""
 _ALIAS_PARAM_HINTS = {
     "model": "the alias's model is its own 'model' key",
     "api_base": "use the alias's own api_base key",
@@ -123,12 +123,14 @@ def _value(key: str, value: Any, where: str, path: Path | None) -> Any:
 
 def _check_warm_variables(env: Mapping[str, str]) -> None:
     """Refuse a ``WORKBENCH_WARM`` that is no switch (a typo would leave the warm start on) and a
-    ``WORKBENCH_WARM_IDLE`` that is no finite number of seconds above 0."""
-    if "WORKBENCH_WARM" in env and env["WORKBENCH_WARM"].strip().lower() not in _WARM_SWITCH:
+    ``WORKBENCH_WARM_IDLE`` that is no finite number of seconds above 0 (either blank counts as not set)."""
+    switch = env_setting(env, "WORKBENCH_WARM")
+    if switch is not None and switch.strip().lower() not in _WARM_SWITCH:
         raise ConfigError("WORKBENCH_WARM must be 1, on, true or yes, or 0, off, false or no",
                           hint="WORKBENCH_WARM=0 runs each command in its own process")
-    if "WORKBENCH_WARM_IDLE" in env:
-        setting_number(env["WORKBENCH_WARM_IDLE"], "WORKBENCH_WARM_IDLE", low=0, low_open=True,
+    idle = env_setting(env, "WORKBENCH_WARM_IDLE")
+    if idle is not None:
+        setting_number(idle, "WORKBENCH_WARM_IDLE", low=0, low_open=True,
                        meaning="a number of seconds above 0", hint="how long the warm process waits for a command")
 
 
@@ -241,8 +243,9 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides:
             raise ConfigError(error.message, path=path, hint=error.hint) from None
         _check_alias_params(name, table.get("params", {}), path)
     for suffix, key in _ENV_KEYS.items():
-        if f"WORKBENCH_{suffix}" in env:
-            values[key] = _value(key, env[f"WORKBENCH_{suffix}"], f"WORKBENCH_{suffix}", None)
+        variable = env_setting(env, f"WORKBENCH_{suffix}")  # blank (WORKBENCH_MODEL=): not set
+        if variable is not None:
+            values[key] = _value(key, variable, f"WORKBENCH_{suffix}", None)
     _check_warm_variables(env)
     # A flag's value is checked as the file's and the environment's are, naming the flag.
     values.update({key: _value(key, value, f"--{key.replace('_', '-')}", None)

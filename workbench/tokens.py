@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.setting_values import env_setting
 from workbench.stats import percentile
 
 if TYPE_CHECKING:
@@ -145,8 +146,9 @@ def _bpe_from_gguf(path: Path) -> Any:
 
 
 def _cache_dir() -> Path:
-    if os.environ.get("WORKBENCH_HOME"):
-        return Path(os.environ["WORKBENCH_HOME"]) / "cache"
+    home = env_setting(os.environ, "WORKBENCH_HOME")  # blank: not set, as every WORKBENCH_* variable
+    if home is not None:
+        return Path(home) / "cache"
     from platformdirs import user_cache_path
 
     return user_cache_path("prompt-workbench")

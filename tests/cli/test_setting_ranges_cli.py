@@ -110,3 +110,45 @@ def test_a_concurrency_flag_of_0_names_the_flag(tmp_path: Path, server: FakeOpen
     one_line_error(code, err)
     assert "--concurrency" in err and "workbench.toml" not in err, err
     assert chat_calls(server) == 0
+
+
+def test_whole_numbers_written_as_floats_run(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    # TOML tools and templates often write 2.0 for 2: taken as the whole number, by every whole-number setting.
+    root = with_settings(tmp_path, server, "[plateau]\nk = 2.0\n[costs]\npayback_months = 6.0\n"
+                                           "[[models.fake.deployments]]\nrpm = 6000.0\n")
+    config = root / "workbench.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("concurrency = 4", "concurrency = 2.0")
+                      .replace("retries = 2", "retries = 1.0"), encoding="utf-8")
+    code, _, err = invoke(root, "run", "yesno")
+    assert code == 0, err
+    assert chat_calls(server) > 0
+
+
+@pytest.mark.parametrize(("variable", "value"), [("WORKBENCH_CONCURRENCY", "2.0"), ("WORKBENCH_RETRIES", "0.0"),
+                                                 ("WORKBENCH_CONCURRENCY", ""), ("WORKBENCH_MODEL", ""),
+                                                 ("WORKBENCH_TIMEOUT", " "), ("WORKBENCH_THEME", "")])
+def test_an_environment_number_as_a_float_or_a_blank_variable_runs(tmp_path: Path, server: FakeOpenAIServer,
+                                                                   monkeypatch: pytest.MonkeyPatch, variable: str,
+                                                                   value: str) -> None:
+    # A blank WORKBENCH_* variable (a CI variable left unset) counts as not set: the file's value is used.
+    monkeypatch.setenv(variable, value)
+    root = with_settings(tmp_path, server, "")
+    code, _, err = invoke(root, "run", "yesno")
+    assert code == 0, err
+    assert chat_calls(server) > 0
+
+
+@pytest.mark.parametrize(("value", "named"), [
+    ("2.5", "error: WORKBENCH_CONCURRENCY must be a whole number, not 2.5"),
+    ("4_0", "error: WORKBENCH_CONCURRENCY must be a whole number: it is text that is not a number"),
+    ("sk-pasted-key-77", "error: WORKBENCH_CONCURRENCY must be a whole number: it is text that is not a number"),
+])
+def test_an_environment_number_of_the_wrong_kind_is_named_not_called_a_string(
+        tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, value: str, named: str) -> None:
+    monkeypatch.setenv("WORKBENCH_CONCURRENCY", value)
+    root = with_settings(tmp_path, server, "")
+    code, out, err = invoke(root, "run", "yesno")
+    one_line_error(code, err)
+    assert err.startswith(named), err
+    assert "not a string" not in err and "sk-pasted" not in out + err
+    assert chat_calls(server) == 0

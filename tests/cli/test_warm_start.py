@@ -401,8 +401,10 @@ def test_warm_start_is_on_by_default_off_in_ci_and_by_choice() -> None:
     assert warm.enabled({})
     assert not warm.enabled({"CI": "true"})
     assert warm.enabled({"CI": "true", "WORKBENCH_WARM": "1"})
-    for off in ("0", "off", "false", "no", ""):
+    for off in ("0", "off", "false", "no"):
         assert not warm.enabled({"WORKBENCH_WARM": off})
+    # Empty, as every blank WORKBENCH_* variable, counts as not set (setting_values.env_setting).
+    assert warm.enabled({"WORKBENCH_WARM": ""}) and not warm.enabled({"WORKBENCH_WARM": "", "CI": "true"})
 
 
 def test_the_command_is_found_after_the_groups_options() -> None:

@@ -24,6 +24,16 @@ def test_money_reads_as_itself(usd: float | None, text: str) -> None:
     assert dollars(usd) == text
 
 
+@pytest.mark.parametrize(("usd", "text"), [
+    (0.994, "$0.9940"), (0.995, "$0.9950"), (0.9951, "$0.9951"), (0.9999, "$0.9999"), (0.99996, "$1.00"),
+    (1.0, "$1.00"), (-0.9951, "-$0.9951"),
+])
+def test_amounts_just_below_a_dollar_format_alike(usd: float, text: str) -> None:
+    # The format is chosen on the amount as printed: 0.995 and 0.9951 both read in four decimals (0.9951 read
+    # as "$1.00" while 0.995 read as "$0.9950"); only an amount that rounds to 1.0000 reads in cents.
+    assert dollars(usd) == text
+
+
 @pytest.mark.parametrize("usd", [1e-9, 3.6e-6, 2.16e-5, 4.9e-5, 9.99e-5, 0.00049, 0.0049])
 def test_a_small_real_amount_keeps_two_significant_digits(usd: float) -> None:
     text = dollars(usd)

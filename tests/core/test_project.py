@@ -32,9 +32,9 @@ def test_flag_beats_environment_beats_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("[defaults\n", "not valid TOML"),
     ("[defaults]\nmodle = 'x'\n", "unknown setting \\[defaults\\] modle"),
-    ("[defaults]\nconcurrency = 'many'\n", "concurrency must be a whole number, not a string"),
+    ("[defaults]\nconcurrency = 'many'\n", "concurrency must be a whole number: it is text that is not a number"),
     ("[nonsense]\n", "unknown section 'nonsense'"),
-    ("[plateau]\nk = 'three'\n", "\\[plateau\\] k must be a whole number, not a string"),
+    ("[plateau]\nk = 'three'\n", "\\[plateau\\] k must be a whole number: it is text that is not a number"),
     ("[models.x]\nmodel = 'openai/x'\napi_key = 'sk-secret'\n", "must not hold an API key"),
     ("[models.x]\napi_base = 'http://127.0.0.1'\n", "needs a 'model' string"),
 ])

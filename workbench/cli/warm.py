@@ -25,7 +25,8 @@ process for each model-calling command, so that ``workbench run`` does not pay l
   processes (``SO_PEERCRED``). Nothing is written but the socket and its lock file; no key or
   environment value is stored or sent.
 
-The client's side (``run_warm``, ``start_warm``) imports only the standard library.
+The client's side (``run_warm``, ``start_warm``) imports only the standard library (and
+``setting_values.env_setting``, the one rule for a blank ``WORKBENCH_*`` variable, itself standard library only).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from workbench.setting_values import env_setting
 
 COMMANDS = frozenset({"run", "optimize", "generate", "batch"})
 """The commands that call models: the ones a warm process serves."""
@@ -63,7 +66,7 @@ def enabled(env: dict[str, str] | os._Environ[str] | None = None) -> bool:
     env = os.environ if env is None else env
     if not hasattr(os, "fork") or not hasattr(socket, "AF_UNIX") or not hasattr(socket, "SCM_RIGHTS"):
         return False
-    value = env.get("WORKBENCH_WARM")
+    value = env_setting(env, "WORKBENCH_WARM")  # blank: not set, as every WORKBENCH_* variable
     if value is not None:
         return value.strip().lower() not in {"", "0", "off", "false", "no"}
     return not env.get("CI")
@@ -282,7 +285,7 @@ def start_warm(target: Target) -> None:
         return
     import subprocess
 
-    idle = target.env.get("WORKBENCH_WARM_IDLE", str(DEFAULT_IDLE))
+    idle = env_setting(target.env, "WORKBENCH_WARM_IDLE") or str(DEFAULT_IDLE)
     # As in the command: sys.path[0] is the console script's folder (``python -c`` would put the current
     # folder first, where a stray module could shadow a package), and __main__ has a file, so that
     # python-dotenv, called by litellm's import, looks for .env from litellm's folder up, not from the

@@ -6,11 +6,14 @@ import json
 import os
 from pathlib import Path
 
+from workbench.setting_values import env_setting
+
 
 def user_dir() -> Path:
     """``$WORKBENCH_HOME``, else the platform's user config folder for the workbench."""
-    if os.environ.get("WORKBENCH_HOME"):
-        return Path(os.environ["WORKBENCH_HOME"])
+    home = env_setting(os.environ, "WORKBENCH_HOME")  # blank: not set, as every WORKBENCH_* variable
+    if home is not None:
+        return Path(home)
     from platformdirs import user_config_path
 
     return user_config_path("prompt-workbench")
