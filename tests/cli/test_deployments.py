@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,7 +118,7 @@ def test_a_deployment_whose_key_is_not_set_stops_the_run_before_any_call(
 @pytest.mark.parametrize(("table", "message"), [
     ('api_base = "http://127.0.0.1:9/v1"\napi_key = "sk-secret"', "must not hold an API key"),
     ('api_base = "http://127.0.0.1:9/v1"\nrpm = 0', "rpm must be a whole number of at least 1"),
-    ('api_base = "http://127.0.0.1:9/v1"\ntpm = "lots"', "tpm must be a whole number, not a string"),
+    ('api_base = "http://127.0.0.1:9/v1"\ntpm = "lots"', "tpm must be a whole number: it is text that is not a number"),
     ('api_base = "http://127.0.0.1:9/v1"\nregion = "eu"', "unknown key 'region'"),
 ])
 def test_a_bad_deployment_table_is_one_line_naming_the_file(tmp_path: Path, table: str, message: str) -> None:
@@ -145,3 +148,63 @@ def test_deployments_that_all_refuse_connections_are_not_reported_as_rate_limite
     assert code == 2 and "rate limited" not in err and "rate_limit" not in err
     assert "every deployment is resting after failing; the last failure:" in err and "Connection error" in err
     assert "lower --concurrency" not in err  # the rate limit's advice would mislead
+
+
+def guarded_run(root: Path, *args: str, within: float = 90) -> tuple[int, dict, str]:
+    """``workbench run yesno --no-cache --json ARGS`` in a child process that must end ``within`` seconds (a
+    run that hangs fails the test instead of stalling it); returns (exit code, summary, stderr)."""
+    command = [sys.executable, "-m", "workbench", "--project", str(root), "run", "yesno", "--no-cache", "--json", *args]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=within,
+                              env={**os.environ, "FAKE_KEY": "sk-loopback-secret", "WORKBENCH_WARM": "0"})
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the run did not end within {within:g} s")
+    return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}, done.stderr
+
+
+def long_timeout(root: Path) -> Path:
+    """The project with the default 60 s call timeout: a Router's "wait a minute" is waited out, not refused."""
+    config = root / "workbench.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("timeout = 5", "timeout = 60"), encoding="utf-8")
+    return root
+
+
+def test_a_deployment_with_rpm_and_no_name_answers_every_case(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    # Its label is its api_base, "http://127.0.0.1:PORT/v1": a ':' litellm's rpm counting cut the id at, so
+    # the Router never found the deployment again and asked to wait a minute, call after call.
+    unnamed = f'api_base = "{server.base_url}"\napi_key_env = "FAKE_KEY"\nrpm = 600'
+    root = long_timeout(routed_project(tmp_path, unnamed))
+    code, summary, err = guarded_run(root)
+    assert code == 0, err
+    assert summary["completed"] == N_CASES and summary["errors"] == 0
+    assert summary["deployments"] == {server.base_url: N_CASES}  # named as before: by its address
+    assert len(server.requests) == N_CASES
+    db = sqlite3.connect(root / ".workbench" / "workbench.db")
+    assert db.execute("SELECT count(*), sum(error IS NULL), min(deployment), max(deployment) FROM results"
+                      ).fetchone() == (N_CASES, N_CASES, server.base_url, server.base_url)
+
+
+@pytest.mark.parametrize("limit", ["rpm = 600", "tpm = 100000", ""])
+def test_a_name_with_a_colon_is_routed_to_alongside_an_unnamed_deployment(
+        tmp_path: Path, server: FakeOpenAIServer, second: FakeOpenAIServer, limit: str) -> None:
+    root = long_timeout(routed_project(tmp_path, deployment("eu:1", server, limit),
+                                       f'api_base = "{second.base_url}"\napi_key_env = "FAKE_KEY"\n{limit}'))
+    code, summary, err = guarded_run(root)
+    assert code == 0, err
+    assert summary["completed"] == N_CASES and summary["errors"] == 0
+    assert set(summary["deployments"]) <= {"eu:1", second.base_url} and sum(summary["deployments"].values()) == N_CASES
+    assert len(server.requests) + len(second.requests) == N_CASES
+    if limit:  # routed by usage: both serve
+        assert server.requests and second.requests
+
+
+def test_a_call_no_deployment_can_ever_take_fails_its_case_at_once(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    # A tpm below one request's tokens: the Router finds no deployment and asks to wait a minute, every minute.
+    root = long_timeout(routed_project(tmp_path, deployment("tiny", server, "tpm = 1"), n_cases=4))
+    _, summary, err = guarded_run(root, within=45)
+    assert summary.get("errors") == 4 and server.requests == [], err
+    db = sqlite3.connect(root / ".workbench" / "workbench.db")
+    reasons = [row[0] for row in db.execute("SELECT error FROM results WHERE error IS NOT NULL")]
+    assert len(reasons) == 4
+    assert all("unroutable" in reason and "no deployment that can take this call" in reason and "tiny" in reason
+               for reason in reasons), reasons

@@ -15,6 +15,7 @@ import asyncio
 import importlib.util
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from workbench.errors import ConfigError, ProviderError
 from workbench.providers.local import COMPUTE_MS
 from workbench.providers.pacing import AdaptiveLimit, response_headers, retry_after_seconds
 from workbench.providers.registry import CUSTOM_PROVIDERS, ResolvedModel, hosted_key_env, resolve_model
-from workbench.providers.routing import make_router, served_by
+from workbench.providers.routing import make_router, served_by, with_labels
 from workbench.records import (
     Completion,
     CompletionRequest,
@@ -337,7 +338,7 @@ class ModelClient:
                 output_tokens=getattr(usage, "completion_tokens", None),
                 cost_usd=_cost(response, model), latency_ms=latency_ms, attempts=attempt,
                 finish_reason=finish_reason, tool_calls=tool_calls,
-                deployment=served_by(response) if model.deployments else None)
+                deployment=served_by(response, model) if model.deployments else None)
 
     def _classified(self, model: ResolvedModel, error: BaseException) -> tuple[str, str]:
         """``classify(error)``, except that a routed alias whose deployments all rest after failing (the
@@ -346,6 +347,11 @@ class ModelClient:
         kind, message = classify(error)
         if not model.deployments:
             return kind, message
+        message = with_labels(message, model)
+        if kind == "rate_limit" and _unroutable(error):
+            # Waiting would not help: litellm asks for a minute, again and again, and the run would stall.
+            return "unroutable", ("the Router found no deployment that can take this call though none is at "
+                                  f"its rpm/tpm limit: {message}")
         now = time.monotonic()
         if not _all_resting(error):
             self._router_failures[model.name] = (now, kind, message)
@@ -381,6 +387,34 @@ class ModelClient:
     def _notice(self, line: str) -> None:
         if self.on_notice is not None:
             self.on_notice(line)
+
+
+_ROUTER_USAGE = re.compile(r"'current_tpm': ([^,]+), 'tpm_limit': ([^,]+), 'current_rpm': ([^,]+), "
+                           r"'rpm_limit': ([^,}]+)")
+"""One deployment's usage and limits in litellm's "No deployments available" error (usage-based routing)."""
+
+
+def _unroutable(error: BaseException) -> bool:
+    """litellm's usage-based Router found no deployment for a call though none is at its limit: a request
+    larger than every ``tpm`` limit, or a deployment the Router cannot find again. No wait makes it pass."""
+    text = str(error)
+    if "No deployments available" not in text:
+        return False
+    usage = _ROUTER_USAGE.findall(text)
+
+    def number(value: str) -> float | None:
+        try:
+            return None if value.strip() == "None" else float(value)
+        except ValueError:
+            return None
+
+    def at_limit(current_tpm: str, _tpm_limit: str, current_rpm: str, rpm_limit: str) -> bool:
+        tpm, rpm, rpm_cap = number(current_tpm), number(current_rpm), number(rpm_limit)
+        # Tokens used this minute: the call may fit once the minute is over. And as litellm counts, a
+        # deployment is full once one more call would reach its rpm.
+        return bool(tpm) or (rpm is not None and rpm_cap is not None and rpm + 1 >= rpm_cap)
+
+    return bool(usage) and not any(at_limit(*row) for row in usage)
 
 
 def _wait_hint(error: BaseException) -> float | None:
@@ -585,6 +619,8 @@ def _hint(kind: str, model: ResolvedModel) -> str | None:
         "timeout": "raise timeout in workbench.toml ([defaults] timeout) or WORKBENCH_TIMEOUT",
         "connection": f"is the server at {redact_url(model.api_base) if model.api_base else 'the provider'} running?",
         "not_found": "check the model name ('workbench models')",
+        "unroutable": f"check [[models.{model.name}.deployments]] in workbench.toml: a tpm smaller than one "
+                      "request's tokens is never met",
     }
     return hints.get(kind)
 

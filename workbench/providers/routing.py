@@ -18,13 +18,20 @@ Router is built, held in memory only, never stored.
 The Router counts a deployment's calls in its process's memory: a run shared by N processes
 (``workbench.shard``) gives each of them ``share`` = 1/N of every limit (rounded down, at least 1), so that
 together they stay within it.
+
+The Router knows each deployment by an id of ours (``router_id``: letters and digits only), never by its
+label: litellm's usage-based routing keys its counters ``<id>:<model>:rpm:<minute>`` and reads the id back
+as the text before the first ':', so a label with a ':' (an ``api_base``, the default label, or a ``name``
+such as "eu:1") would never be found again and its deployment never picked. Results and summaries still
+name a deployment by its label (``served_by`` maps the id back).
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from workbench.providers.registry import ResolvedModel
+from workbench.providers.registry import Deployment, ResolvedModel
 from workbench.records import field_of
 
 
@@ -49,7 +56,8 @@ def make_router(model: ResolvedModel, *, timeout: float, share: float = 1.0) -> 
             params["rpm"] = shared_limit(deployment.rpm, share)
         if deployment.tpm:
             params["tpm"] = shared_limit(deployment.tpm, share)
-        model_list.append({"model_name": model.name, "litellm_params": params, "model_info": {"id": deployment.label}})
+        model_list.append({"model_name": model.name, "litellm_params": params,
+                           "model_info": {"id": router_id(model.name, deployment)}})
     import litellm
 
     known = set(litellm.model_cost)
@@ -63,8 +71,29 @@ def make_router(model: ResolvedModel, *, timeout: float, share: float = 1.0) -> 
     return router
 
 
-def served_by(response: Any) -> str | None:
-    """The label of the deployment that answered ``response`` (litellm keeps its ``model_info`` id in the
-    response's hidden params), or None for an answer that did not come through a Router."""
-    label = field_of(getattr(response, "_hidden_params", None) or {}, "model_id")
-    return str(label) if label else None
+def router_id(alias: str, deployment: Deployment) -> str:
+    """The id the Router of ``alias`` knows ``deployment`` by: stable, unique within the alias (its label is)
+    and across aliases, and safe in litellm's cache keys (letters and digits only, no ':')."""
+    digest = hashlib.sha256("\0".join((alias, deployment.label, deployment.model)).encode()).hexdigest()
+    return f"wb{digest[:20]}"
+
+
+def deployment_labels(model: ResolvedModel) -> dict[str, str]:
+    """The label of each of ``model``'s deployments, by its Router id."""
+    return {router_id(model.name, deployment): deployment.label for deployment in model.deployments}
+
+
+def served_by(response: Any, model: ResolvedModel) -> str | None:
+    """The label of ``model``'s deployment that answered ``response`` (litellm keeps its ``model_info`` id
+    in the response's hidden params), or None for an answer that did not come through a Router."""
+    served = field_of(getattr(response, "_hidden_params", None) or {}, "model_id")
+    if not served:
+        return None
+    return deployment_labels(model).get(str(served), str(served))
+
+
+def with_labels(text: str, model: ResolvedModel) -> str:
+    """``text`` (a Router's error) with each deployment's Router id replaced by its label."""
+    for served, label in deployment_labels(model).items():
+        text = text.replace(served, label)
+    return text
