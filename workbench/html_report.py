@@ -218,7 +218,8 @@ def run_report(store: Store, run: Run) -> str:
     summary = summarize(store, run)
     version = store.version_by_id(run.version_id)
     title = f"{version.label} on {run.model} (run {run.id})"
-    body = [f"<h1>{esc(title)}</h1>", "<h2>Summary</h2>",
+    # Which cases each section covers: the summaries each whole run, the comparison the cases compared.
+    body = [f"<h1>{esc(title)}</h1>", "<h2>Summary: each run, all its cases</h2>",
             _figures_table(["", ""], summary_rows(summary)), *_warnings(summary),
             *_trend_section(store, [run]),
             "<h2>Template</h2>", f"<pre>{esc(version.text)}</pre>",
@@ -253,12 +254,14 @@ def comparison_report(store: Store, first: Run, second: Run, comparison: Compari
     summaries = [summarize(store, first), summarize(store, second)]
     title = f"{run_label(store, second)} against {run_label(store, first)}"
     pairs = [summary_rows(summary) for summary in summaries]
-    body = [f"<h1>{esc(title)}</h1>", "<h2>Summary</h2>",
+    # Which cases each section covers: the summaries each whole run, the comparison the cases compared.
+    body = [f"<h1>{esc(title)}</h1>", "<h2>Summary: each run, all its cases</h2>",
             _figures_table(["", "A", "B"], [(label, value_a, value_b) for (label, value_a), (_, value_b)
                                             in zip(pairs[0], pairs[1], strict=True)]),
             *[warning for summary in summaries for warning in _warnings(summary)]]
     d, s = comparison.pass_diff, comparison.score_diff
-    body += ["<h2>Comparison</h2>", _figures_table(
+    compared = f"the {comparison.n} cases both runs share" if comparison.shared_only else f"its {comparison.n} cases"
+    body += [f"<h2>Comparison: {esc(compared)}</h2>", _figures_table(
         ["", "n", "pass rate [95% Wilson]", "score", "errors", "cost/1k cases", "latency p50 / p95"],
         [[side.label, side.n, f"{percent(side.pass_rate)} [{percent(side.pass_rate_low)}, "
           f"{percent(side.pass_rate_high)}]", f"{side.mean_score:.3f}", side.errors, dollars(side.cost_per_1k_usd),

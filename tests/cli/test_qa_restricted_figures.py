@@ -42,6 +42,12 @@ def test_compare_shared_reads_latency_and_cost_over_the_shared_cases(tmp_path: P
     code, out, err = invoke(root, "compare", "1", "2", "--shared")
     assert code == 0, err
     assert "3048" not in out and "$500" not in out and out.count("$0.0216") == 2
+    # The HTML report says which cases each section covers: the summaries whole runs, the comparison 4 cases.
+    page = tmp_path / "report.html"
+    code, _, err = invoke(root, "report", "1", "2", "--shared", "--html", str(page))
+    assert code == 0, err
+    html = page.read_text(encoding="utf-8")
+    assert "Summary: each run, all its cases" in html and "Comparison: the 4 cases both runs share" in html
 
 
 def test_show_review_and_run_list_the_same_failing_cases_once_reviewed(tmp_path: Path,

@@ -64,6 +64,8 @@ def test_a_comparison_report_holds_both_runs_the_flips_the_diff_and_the_verdict(
     text = page.text
     assert "p@v2 (run 2, echo) against p@v1 (run 1, echo)" in text
     assert "60.0% (3/5)" in text and "80.0% (4/5)" in text  # both summaries
+    # Each section says which cases it covers (a --shared comparison is over fewer than the summaries).
+    assert "Summary: each run, all its cases" in text and "Comparison: its 5 cases" in text
     assert "flips: 2 improved, 1 regressed" in text and "verdict: no detectable difference" in text
     flips = [row for row in _table_rows(source) if row and row[1] in ("regressed", "improved")]
     assert [row[:3] for row in flips] == [["c1", "regressed", "1.00 → 0.00"], ["c2", "improved", "0.00 → 1.00"],
