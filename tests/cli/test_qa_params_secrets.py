@@ -200,7 +200,7 @@ def test_an_alias_refuses_every_secret_named_key(tmp_path: Path, server: FakeOpe
     (f"API-KEY = \"{SECRET}\"", "[models.m] must not hold an API key ('API-KEY')"),
     (f"[[models.m.deployments]]\nApi_Key = \"{SECRET}\"", "[[models.m.deployments]] 1 must not hold an API key"),
     ("[[models.m.deployments]]\napi_base = 5", "[[models.m.deployments]] 1: api_base must be a string, not a number"),
-    (f"[[models.m.deployments]]\nrpm = \"{SECRET}\"", "rpm must be a whole number, not a string"),
+    (f"[[models.m.deployments]]\nrpm = \"{SECRET}\"", "rpm must be a whole number: it is text that is not a number"),
     ("api_bse = \"http://h/v1\"", "[models.m] has an unknown key 'api_bse'"),
     ("price = 3", "[models.m] has an unknown key 'price'"),
     (f"api_key_env = \"{SECRET}\"", "[models.m] api_key_env must be the name of an environment variable"),
@@ -261,9 +261,11 @@ def test_an_api_base_whose_password_ends_the_address_is_refused_without_a_piece_
     ("defaults = 5", "[defaults] must be a table, not a number"),
     ("plateau = \"x\"", "[plateau] must be a table, not a string"),
     ("ui = 5", "[ui] must be a table, not a number"),
-    (f"[defaults]\nretries = \"{SECRET}\"", "[defaults] retries must be a whole number, not a string"),
+    (f"[defaults]\nretries = \"{SECRET}\"",
+     "[defaults] retries must be a whole number: it is text that is not a number"),
     ("[ui]\ntheme = 5", "[ui] theme must be a string, not a number"),
-    (f"[costs]\nlocal_usd_per_hour = \"{SECRET}\"", "[costs] local_usd_per_hour must be a number, not a string"),
+    (f"[costs]\nlocal_usd_per_hour = \"{SECRET}\"",
+     "[costs] local_usd_per_hour must be a number: it is text that is not a number"),
 ])
 def test_a_settings_section_or_value_of_the_wrong_type_is_named_without_its_value(tmp_path: Path, text: str,
                                                                                    message: str) -> None:
@@ -276,5 +278,5 @@ def test_a_settings_section_or_value_of_the_wrong_type_is_named_without_its_valu
 def test_an_environment_setting_of_the_wrong_type_is_named_without_its_value(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(tmp_path, env={"WORKBENCH_TIMEOUT": SECRET})
-    assert "WORKBENCH_TIMEOUT must be a number, not a string" in str(caught.value)
+    assert "WORKBENCH_TIMEOUT must be a number: it is text that is not a number" in str(caught.value)
     assert SECRET not in str(caught.value)
