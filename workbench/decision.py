@@ -187,8 +187,9 @@ def decide(project: Project, store: Store, prompt: str, split: str = TEST) -> De
     model = selection.run.model if selection.run is not None else project.settings.model
     held = [t for t in tracks if t.split == split and t.model == model]
     if not held:
+        # The model named: the version was chosen on its runs, which need not be the prompt's default model.
         raise DecisionError(f"{prompt} has no run on the {split} split with {model}",
-                            hint=f"workbench run {prompt} --split {split}")
+                            hint=f"workbench run {prompt} --split {split} --model {model}")
     track = max(held, key=lambda t: max(t.run_ids))
     index, _ = best_index(track, selection.version.number)
     best_run = store.run(track.run_ids[index])

@@ -69,6 +69,26 @@ PROMPT = PromptSide(version=4, model="local/smollm2", run=1, n=100, pass_rate=0.
                     latency_p95_ms=120.0)
 
 
+
+def test_the_command_to_measure_names_the_model_the_version_was_chosen_on(tmp_path: Path,
+                                                                        server: FakeOpenAIServer) -> None:
+    root = make_project(tmp_path, server.base_url)
+    with (root / "workbench.toml").open("a", encoding="utf-8") as toml:
+        toml.write(f'[models.other]\nmodel = "openai/fake-model"\napi_base = "{server.base_url}"\n'
+                   'api_key_env = "FAKE_KEY"\n')
+    with (root / "datasets" / "q.jsonl").open("a", encoding="utf-8") as cases:
+        cases.write("".join(json.dumps({"id": f"t{i}", "question": f"held {i}", "expected": "yes", "split": "test"})
+                            + "\n" for i in range(4)))
+    assert invoke(root, "run", "yesno", "--model", "other")[0] == 0  # dev, on an alias, not the default model
+    code, _, err = invoke(root, "decide", "yesno")
+    assert code == 2 and "no run on the test split with other" in err, err
+    command = err.split("(", 1)[1].rsplit(")", 1)[0]
+    assert command == "workbench run yesno --split test --model other", err
+    code, _, err = invoke(root, *command.split()[1:])  # the command it names is the one that measures it
+    assert code == 0, err
+    code, _, err = invoke(root, "decide", "yesno")
+    assert "no run on the test split" not in err, err
+
 @pytest.mark.parametrize(("verdict", "words"), [
     (BASE, "fine-tune (local/t): +34 points (0.0001 McNemar p), pays back after 12,000 cases"),
     (replace(BASE, break_even_cases=None, break_even="never pays on cost: the tuned path costs $1 more"),
