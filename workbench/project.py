@@ -6,7 +6,6 @@ Settings resolve in this order: command-line flag > environment (``WORKBENCH_*``
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import tomllib
@@ -134,19 +133,6 @@ def _check_warm_variables(env: Mapping[str, str]) -> None:
                        meaning="a number of seconds above 0", hint="how long the warm process waits for a command")
 
 
-def _check_finite_params(value: Any, where: str, path: Path, at: str = "") -> None:
-    """Refuse a NaN or an infinity anywhere in an alias's params (``at``: the dotted name so far): no provider
-    takes one (JSON has none), so every call of the alias would fail."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{where} {at} must be a finite number, not {value!r}", path=path)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_finite_params(item, where, path, f"{at}.{key}" if at else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_finite_params(item, where, path, f"{at}[{index}]")
-
-
 def _coerce(value: Any, kind: type, where: str, path: Path | None) -> Any:
     """``value`` when it is a ``kind`` (a string: numbers go through ``setting_number``)."""
     if not isinstance(value, kind) or isinstance(value, bool):
@@ -168,7 +154,6 @@ def _check_alias_params(name: str, params: Any, path: Path) -> None:
     fault = params_fault(params, where, _ALIAS_PARAM_HINTS)
     if fault is not None:
         raise ConfigError(fault[1], path=path, hint=fault[2])
-    _check_finite_params(params, where, path)
 
 
 def load_settings(root: Path, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -297,8 +298,11 @@ SECRET_PARAM = "<secret>"
 """The ``params_fault`` hint of a secret-named key."""
 CREDENTIAL_URL = "<credential url>"
 """The ``params_fault`` hint of a value holding a URL with credentials."""
+NON_FINITE = "<non-finite number>"
+"""The ``params_fault`` hint of an infinity or a NaN."""
 PARAM_HINTS: dict[str, str] = {
     SECRET_PARAM: "keys stay in environment variables; see api_key_env in workbench.toml",
+    NON_FINITE: "write a finite number: a request is JSON, which has no infinity or NaN",
     CREDENTIAL_URL: "use a model alias in workbench.toml: [models.NAME] with api_base (no key in it) and "
                     "api_key_env naming the variable that holds the key, then 'model: NAME'",
     **RESERVED_PARAMS,
@@ -310,10 +314,12 @@ def params_fault(params: Mapping[str, Any], what: str = "params",
                  hints: Mapping[str, str] | None = None) -> tuple[str, str, str] | None:
     """The first fault of ``params`` as (key, message, hint), else None: a secret-named key (``public_params``
     would drop it), a value holding a URL with credentials at any depth (``url_secrets``: it would be stored
-    with every run), or a keyword the workbench passes to litellm itself (``RESERVED_PARAMS``).
+    with every run), a keyword the workbench passes to litellm itself (``RESERVED_PARAMS``), or an infinity
+    or a NaN at any depth (no request can carry one: every call would fail).
 
     ``what`` names the params in the message; ``hints`` replaces ``PARAM_HINTS`` by key (``SECRET_PARAM``,
-    ``CREDENTIAL_URL`` or a reserved key). The message never repeats a value: it may hold a key."""
+    ``CREDENTIAL_URL``, ``NON_FINITE`` or a reserved key). The message never repeats a value that is not a
+    number: it may hold a key."""
     hint = {**PARAM_HINTS, **(hints or {})}
     secrets = secret_paths(params)
     if secrets:
@@ -327,6 +333,21 @@ def params_fault(params: Mapping[str, Any], what: str = "params",
                          "stored with every run", hint[CREDENTIAL_URL])
         if key in RESERVED_PARAMS:
             return key, f"{what} must not set {key!r}: the workbench passes it to litellm itself", hint[key]
+        found_at = _non_finite(value, str(key))
+        if found_at is not None:
+            return key, f"{what} {found_at[0]} must be a finite number, not {found_at[1]!r}", hint[NON_FINITE]
+    return None
+
+
+def _non_finite(value: Any, at: str) -> tuple[str, float] | None:
+    """The dotted place (``extra_body.top_k[1]``) and value of the first infinity or NaN in ``value``, else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return at, value
+    items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list | tuple) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{at}[{key}]" if isinstance(key, int) else f"{at}.{key}")
+        if found is not None:
+            return found
     return None
 
 

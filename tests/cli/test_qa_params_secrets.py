@@ -280,3 +280,16 @@ def test_an_environment_setting_of_the_wrong_type_is_named_without_its_value(tmp
         load_settings(tmp_path, env={"WORKBENCH_TIMEOUT": SECRET})
     assert "WORKBENCH_TIMEOUT must be a number: it is text that is not a number" in str(caught.value)
     assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(("front_matter", "message"), [
+    ("params: {temperature: .inf}", "params temperature must be a finite number, not inf"),
+    ("params: {extra_body: {top_k: [1, .nan]}}", "params extra_body.top_k[1] must be a finite number, not nan"),
+    ("scorers: [{llm_judge: {rubric: r, params: {temperature: -.inf}}}]",
+     "the params of scorer 'llm_judge' temperature must be a finite number, not -inf"),
+])
+def test_an_infinity_or_nan_in_a_prompts_or_judges_params_is_refused(front_matter: str, message: str) -> None:
+    # The one params check (records.params_fault) refuses them for prompts and judges as for aliases:
+    # a request is JSON, which has no infinity or NaN, so every call would fail.
+    shown = refused_prompt(front_matter)
+    assert message in shown and "write a finite number" in shown, shown
