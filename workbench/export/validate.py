@@ -222,12 +222,11 @@ def merged_warnings(reports: Iterable[FormatReport]) -> list[str]:
     the front ends show of an export to several formats."""
     about: dict[str, list[str]] = {}
     for report in reports:
-        for name, line in report.warnings.items():
-            subject, text = report.subjects.get(name, ("", line))
+        for subject, text in report.subjects.values():  # every warning is recorded by ``warn``
             subjects = about.setdefault(text, [])
-            if subject and subject not in subjects:
+            if subject not in subjects:
                 subjects.append(subject)
-    return [f"{', '.join(subjects)}: {text}" if subjects else text for text, subjects in about.items()]
+    return [f"{', '.join(subjects)}: {text}" for text, subjects in about.items()]
 
 
 def counts_of(n: int, noun: str) -> str:
