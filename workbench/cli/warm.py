@@ -25,8 +25,9 @@ process for each model-calling command, so that ``workbench run`` does not pay l
   processes (``SO_PEERCRED``). Nothing is written but the socket and its lock file; no key or
   environment value is stored or sent.
 
-The client's side (``run_warm``, ``start_warm``) imports only the standard library (and
-``setting_values.env_setting``, the one rule for a blank ``WORKBENCH_*`` variable, itself standard library only).
+The client's side (``run_warm``, ``start_warm``) imports only the standard library and
+``setting_values.env_setting`` (the one rule for a blank ``WORKBENCH_*`` variable), whose module imports
+``workbench.errors`` and ``workbench.text``: no third-party library, nothing that is slow to import.
 """
 
 from __future__ import annotations
